@@ -1,0 +1,212 @@
+// Per-flow evaluation of the compiled actions file, and its human-readable summary.
+#include "ctlabeld/actions/rule_set.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+namespace ctlabeld::actions {
+namespace {
+
+char normalize(char c) noexcept {
+  if (c == '/' || c == ' ') return '-';
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+// Compares a stored normalised name with a raw name normalised on the fly.
+int compare_normalized(std::string_view stored, std::string_view raw) noexcept {
+  const std::size_t n = std::min(stored.size(), raw.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const char r = normalize(raw[i]);
+    if (stored[i] != r) return stored[i] < r ? -1 : 1;
+  }
+  if (stored.size() == raw.size()) return 0;
+  return stored.size() < raw.size() ? -1 : 1;
+}
+
+}  // namespace
+
+bool Exemptions::exempt(const FlowFacts& facts) const noexcept {
+  const FlowTuple& t = facts.flow->tuple;
+  if (networks.contains(t.src, t.ip_version) || networks.contains(t.dst, t.ip_version)) {
+    return true;
+  }
+  for (const auto& e : expressions) {
+    if (e.matches(facts)) return true;
+  }
+  return false;
+}
+
+void AutoLabels::add(std::string normalized_name, unsigned bit) {
+  entries_.emplace_back(std::move(normalized_name), bit);
+}
+
+void AutoLabels::finish() {
+  std::sort(entries_.begin(), entries_.end());
+  // connlabel.conf may name one label twice; keep the lowest bit for each name.
+  entries_.erase(std::unique(entries_.begin(), entries_.end(),
+                             [](const auto& a, const auto& b) { return a.first == b.first; }),
+                 entries_.end());
+}
+
+const unsigned* AutoLabels::find(std::string_view raw_name) const noexcept {
+  std::size_t lo = 0, hi = entries_.size();
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    const int c = compare_normalized(entries_[mid].first, raw_name);
+    if (c == 0) return &entries_[mid].second;
+    if (c < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return nullptr;
+}
+
+RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
+  for (std::size_t i = 0; i < parts_.actions.size(); ++i) {
+    if (parts_.actions[i].enabled) enabled_actions_.push_back(static_cast<std::uint16_t>(i));
+  }
+  for (const auto& t : parts_.targets) {
+    if (!t.enabled || !t.supported) continue;
+    managed_ |= t.bits;
+    if (t.auto_label) {
+      for (const auto& [name, bit] : parts_.app_labels.entries()) managed_.set(bit);
+      for (const auto& [name, bit] : parts_.protocol_labels.entries()) managed_.set(bit);
+    }
+  }
+}
+
+Evaluation RuleSet::make_evaluation() const {
+  Evaluation e;
+  e.matched_actions.reserve(parts_.actions.size());
+  return e;
+}
+
+void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const noexcept {
+  out.matched_actions.clear();
+  out.labels.reset();
+  out.log_errors = false;
+  const FlowFacts facts = FlowFacts::make(flow, parts_.local_networks);
+  if (!parts_.exemptions.empty() && parts_.exemptions.exempt(facts)) return;
+  for (const std::uint16_t index : enabled_actions_) {
+    const Action& action = parts_.actions[index];
+    bool matched = false;
+    for (const auto& c : action.criteria) {
+      if (c.matches(facts)) {
+        matched = true;
+        break;
+      }
+    }
+    if (!matched || (!action.exemptions.empty() && action.exemptions.exempt(facts))) continue;
+    // Capacity was reserved for every action, so this never allocates.
+    out.matched_actions.push_back(index);
+    for (const std::uint16_t ti : action.targets) {
+      const CtlabelTarget& target = parts_.targets[ti];
+      if (!target.enabled || !target.supported) continue;
+      out.labels |= target.bits;
+      out.log_errors = out.log_errors || target.log_errors;
+      if (target.auto_label) {
+        if (const unsigned* bit = parts_.app_labels.find(facts.verdict->app)) {
+          out.labels.set(*bit);
+        }
+        if (const unsigned* bit = parts_.protocol_labels.find(facts.verdict->protocol)) {
+          out.labels.set(*bit);
+        }
+      }
+    }
+  }
+}
+
+std::string_view RuleSet::action_name(std::uint16_t index) const {
+  if (index >= parts_.actions.size()) return {};
+  return parts_.actions[index].name;
+}
+
+std::vector<std::string> RuleSet::action_names(const Evaluation& evaluation) const {
+  std::vector<std::string> names;
+  for (const auto i : evaluation.matched_actions) names.emplace_back(action_name(i));
+  return names;
+}
+
+std::vector<std::string> RuleSet::label_names(const LabelBits& bits) const {
+  std::vector<std::string> names;
+  for (unsigned bit = 0; bit < bits.size(); ++bit) {
+    if (!bits.test(bit)) continue;
+    std::string name = parts_.resolver ? parts_.resolver->name_of(bit) : std::string();
+    names.push_back(name.empty() ? "bit" + std::to_string(bit) : std::move(name));
+  }
+  return names;
+}
+
+std::string RuleSet::summary() const {
+  std::ostringstream out;
+  auto yes_no = [](bool b) { return b ? "yes" : "no"; };
+  auto bits_text = [&](const LabelBits& bits) {
+    std::string s;
+    for (const auto& name_bit : label_names(bits)) {
+      if (!s.empty()) s += ", ";
+      s += name_bit;
+    }
+    return s;
+  };
+  out << "actions file: " << parts_.source << "\n";
+  out << "connlabel.conf: "
+      << (parts_.resolver ? parts_.resolver->source_path() : std::string("(none)"))
+      << " (max_bits " << parts_.max_bits << ")\n";
+  out << "local networks:";
+  for (const auto& c : parts_.local_networks.cidrs()) out << " " << to_string(c);
+  out << "\n";
+  if (!parts_.exemptions.empty()) {
+    out << "exemptions:";
+    for (const auto& c : parts_.exemptions.networks.cidrs()) out << " " << to_string(c);
+    for (const auto& e : parts_.exemptions.expressions) out << " [" << e.text() << "]";
+    out << "\n";
+  }
+  out << "actions (" << parts_.actions.size() << "):\n";
+  for (const auto& a : parts_.actions) {
+    out << "  " << a.name << (a.enabled ? "" : " (disabled)") << "\n";
+    for (const auto& c : a.criteria) out << "    criteria: " << c.text() << "\n";
+    if (!a.exemptions.empty()) {
+      out << "    exemptions:";
+      for (const auto& c : a.exemptions.networks.cidrs()) out << " " << to_string(c);
+      for (const auto& e : a.exemptions.expressions) out << " [" << e.text() << "]";
+      out << "\n";
+    }
+    out << "    targets:";
+    for (const auto& t : a.target_names) out << " " << t;
+    out << "\n";
+  }
+  out << "targets (" << parts_.targets.size() << "):\n";
+  for (const auto& t : parts_.targets) {
+    out << "  " << t.name << " (" << t.type;
+    if (!t.supported) out << ", not implemented by ctlabeld: ignored";
+    if (!t.enabled) out << ", disabled";
+    out << ")\n";
+    if (!t.supported) continue;
+    out << "    labels:";
+    for (const auto& [name, bit] : t.labels) {
+      const std::string resolved = parts_.resolver ? parts_.resolver->name_of(bit) : "";
+      out << " " << (resolved.empty() ? "bit" + std::to_string(bit) : resolved) << "=" << bit;
+    }
+    out << "\n    auto_label: " << yes_no(t.auto_label);
+    if (t.auto_label) {
+      out << " (" << parts_.app_labels.size() << " a-* and " << parts_.protocol_labels.size()
+          << " p-* labels in connlabel.conf)";
+    }
+    out << "\n    log_errors: " << yes_no(t.log_errors) << "\n";
+  }
+  out << "managed bits: " << (managed_.none() ? std::string("(none)") : bits_text(managed_));
+  out << " [";
+  bool first = true;
+  for (unsigned bit = 0; bit < managed_.size(); ++bit) {
+    if (!managed_.test(bit)) continue;
+    out << (first ? "" : " ") << bit;
+    first = false;
+  }
+  out << "]\n";
+  return out.str();
+}
+
+}  // namespace ctlabeld::actions

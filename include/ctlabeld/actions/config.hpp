@@ -1,0 +1,67 @@
+// Loading the Netify-format actions file: JSON (RapidJSON), validation with every error at
+// once, the "ctlabeld" daemon settings, and compilation to a RuleSet.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctlabeld/actions/address_set.hpp"
+#include "ctlabeld/actions/criteria.hpp"
+#include "ctlabeld/actions/rule_set.hpp"
+#include "ctlabeld/common/defaults.hpp"
+#include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/label_resolver.hpp"
+
+namespace ctlabeld::actions {
+
+// The one extra top-level key, "ctlabeld": { ... }; every member is optional.
+struct DaemonSettings {
+  std::vector<std::string> interfaces;  // "eth0", "nflog:5"
+  unsigned workers = 0;                 // 0: one per core
+  std::vector<std::string> local_networks = default_local_network_texts();
+  std::string protos_file;              // nDPI protos file; "" for none
+  std::size_t max_flows = defaults::kMaxFlows;
+  std::uint32_t max_dpi_packets = defaults::kMaxDpiPackets;
+  std::chrono::seconds tcp_idle{defaults::kTcpIdle};
+  std::chrono::seconds udp_idle{defaults::kUdpIdle};
+  std::chrono::seconds other_idle{defaults::kOtherIdle};
+  std::chrono::seconds stats_interval{defaults::kStatsInterval};
+  std::string stats_file;
+  std::string log_level;  // "" keeps the command line's / default level
+  std::string bpf_filter;
+  bool promiscuous = false;
+  int snaplen = defaults::kSnaplen;
+  int buffer_bytes = defaults::kPcapBufferBytes;
+};
+
+struct LoadedConfig {
+  std::shared_ptr<const RuleSet> rules;
+  DaemonSettings settings;
+  std::string connlabel_conf;  // target_globals.ctlabel.connlabel_conf
+  unsigned max_bits = defaults::kMaxLabelBit;
+  std::shared_ptr<const LabelResolver> labels;
+};
+
+// Builds the label map for target_globals.ctlabel.connlabel_conf and max_bits; the conntrack
+// stage supplies the real one, tests a map.
+using ResolverFactory = std::function<Expected<std::unique_ptr<LabelResolver>>(
+    const std::string& connlabel_conf_path, unsigned max_bits)>;
+
+// Messages: "<file>:<line>:<col>: JSON syntax error: ..." for syntax, "<file>: <json.path>: ..."
+// for everything else, all of them at once.
+Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
+                                        const RiskLookup& risk_bit);
+Expected<LoadedConfig> load_config_text(std::string_view json, const std::string& display_name,
+                                        const ResolverFactory& resolver,
+                                        const RiskLookup& risk_bit);
+
+// Byte offset -> 1-based line and column, for RapidJSON's error offsets.
+void offset_to_line_col(std::string_view text, std::size_t offset, std::size_t& line,
+                        std::size_t& col);
+
+}  // namespace ctlabeld::actions

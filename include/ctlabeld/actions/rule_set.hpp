@@ -1,0 +1,111 @@
+// The compiled actions file: actions with their criteria and exemptions, ctlabel targets with
+// their bits, evaluated per flow. Immutable once built; workers share it through
+// std::shared_ptr<const RuleSet> and a reload swaps the pointer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctlabeld/actions/address_set.hpp"
+#include "ctlabeld/actions/criteria.hpp"
+#include "ctlabeld/classify/flow_view.hpp"
+#include "ctlabeld/common/label_resolver.hpp"
+#include "ctlabeld/common/labels.hpp"
+
+namespace ctlabeld::actions {
+
+// Caller-owned and reused: evaluate() clears and refills it without allocating.
+struct Evaluation {
+  std::vector<std::uint16_t> matched_actions;  // indices into the rule set, in file order
+  LabelBits labels;                            // bits the matching ctlabel targets set
+  bool log_errors = false;                     // some matching ctlabel target has log_errors
+};
+
+// Exemptions: networks (a flow is exempt when either endpoint is inside) and expressions.
+struct Exemptions {
+  AddressSet networks;
+  std::vector<Criteria> expressions;
+  [[nodiscard]] bool empty() const noexcept { return networks.empty() && expressions.empty(); }
+  [[nodiscard]] bool exempt(const FlowFacts& facts) const noexcept;
+};
+
+struct CtlabelTarget {
+  std::string name;
+  bool enabled = true;
+  bool supported = true;   // false: a Netify target type ctlabeld does not implement
+  std::string type = "ctlabel";
+  std::vector<std::pair<std::string, unsigned>> labels;  // (name as written or "", bit)
+  LabelBits bits;
+  bool auto_label = false;
+  bool log_errors = false;
+};
+
+struct Action {
+  std::string name;
+  bool enabled = true;
+  std::vector<Criteria> criteria;  // any of them (one string is the usual case)
+  Exemptions exemptions;
+  std::vector<std::uint16_t> targets;  // indices into targets
+  std::vector<std::string> target_names;
+};
+
+// Label bit lookup for auto_label: "a-<app>" / "p-<protocol>" names that connlabel.conf defines,
+// searched with the name normalised on the fly ('/' and ' ' -> '-', lowercase): no allocation.
+class AutoLabels {
+ public:
+  void add(std::string normalized_name, unsigned bit);  // without the "a-"/"p-" prefix
+  void finish();                                        // sorts; call once after adding
+  [[nodiscard]] const unsigned* find(std::string_view raw_name) const noexcept;
+  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  [[nodiscard]] const std::vector<std::pair<std::string, unsigned>>& entries() const noexcept {
+    return entries_;
+  }
+
+ private:
+  std::vector<std::pair<std::string, unsigned>> entries_;
+};
+
+class RuleSet {
+ public:
+  struct Parts {
+    std::vector<Action> actions;
+    std::vector<CtlabelTarget> targets;
+    Exemptions exemptions;
+    LocalNetworks local_networks;
+    AutoLabels app_labels;
+    AutoLabels protocol_labels;
+    std::shared_ptr<const LabelResolver> resolver;
+    unsigned max_bits = 127;
+    std::string source;  // file name, for the summary
+  };
+  explicit RuleSet(Parts parts);
+
+  // Clears `out`, then fills it: every enabled action whose criteria match and whose
+  // exemptions (its own and the top-level ones) do not, and the bits of its enabled targets.
+  void evaluate(const classify::FlowView& flow, Evaluation& out) const noexcept;
+  [[nodiscard]] Evaluation make_evaluation() const;
+
+  // Union of every bit an enabled ctlabel target may set, auto_label bits included: the mask
+  // sent with each conntrack write so bits owned by others survive.
+  [[nodiscard]] const LabelBits& managed_bits() const noexcept { return managed_; }
+  [[nodiscard]] std::string_view action_name(std::uint16_t index) const;
+  [[nodiscard]] std::size_t action_count() const noexcept { return parts_.actions.size(); }
+  [[nodiscard]] std::vector<std::string> label_names(const LabelBits& bits) const;
+  [[nodiscard]] std::vector<std::string> action_names(const Evaluation& evaluation) const;
+  // For --check: actions (enabled, criteria, targets), targets, labels with their bits.
+  [[nodiscard]] std::string summary() const;
+  [[nodiscard]] const LocalNetworks& local_networks() const noexcept {
+    return parts_.local_networks;
+  }
+  [[nodiscard]] const Parts& parts() const noexcept { return parts_; }
+
+ private:
+  Parts parts_;
+  LabelBits managed_;
+  std::vector<std::uint16_t> enabled_actions_;
+};
+
+}  // namespace ctlabeld::actions

@@ -1,0 +1,133 @@
+// nDPI over the flow table: runs DPI on a flow until its verdict is final, then frees nDPI's
+// state and keeps only the compact record. Time comes from packet timestamps.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctlabeld/capture/packet.hpp"
+#include "ctlabeld/classify/flow_table.hpp"
+#include "ctlabeld/classify/flow_view.hpp"
+#include "ctlabeld/common/defaults.hpp"
+#include "ctlabeld/common/expected.hpp"
+
+struct ndpi_detection_module_struct;
+
+namespace ctlabeld::classify {
+
+struct ClassifierConfig {
+  std::uint32_t max_dpi_packets = defaults::kMaxDpiPackets;
+  std::size_t max_flows = defaults::kMaxFlows;
+  std::chrono::seconds tcp_idle = defaults::kTcpIdle;
+  std::chrono::seconds tcp_closed_idle = defaults::kTcpClosedIdle;
+  std::chrono::seconds udp_idle = defaults::kUdpIdle;
+  std::chrono::seconds other_idle = defaults::kOtherIdle;
+  // nDPI gives its verdict on a flow that has been quiet this long while still being inspected,
+  // and its state (about 1 KiB with nDPI's own allocations) is freed; the record stays.
+  std::chrono::seconds dpi_idle = defaults::kDpiIdle;
+  std::string protos_file;  // nDPI protos format; empty: none
+};
+
+// FlowRecord::state bits.
+enum FlowState : std::uint8_t {
+  kStateFinal = 1,     // nDPI is done; `dpi` is null
+  kStateVerdict = 2,   // at least one verdict was announced
+  kStateGuessed = 4,   // the verdict came from ndpi_detection_giveup's guess
+  kStateReported = 8,  // free for the owner: e.g. the flow's --flows line was written
+};
+
+enum class EndReason : std::uint8_t { kIdle, kEvicted, kFlushed };
+const char* to_string(EndReason reason) noexcept;
+
+// Implemented by whoever consumes verdicts (the worker wiring, tests).
+class FlowEvents {
+ public:
+  virtual ~FlowEvents() = default;
+  // The verdict is new or changed. `final`: nDPI is done with this flow.
+  virtual void on_verdict(FlowRecord& flow, const Verdict& verdict, bool final) = 0;
+  // The flow leaves the table. Its verdict is final by now.
+  virtual void on_end(FlowRecord& flow, const Verdict& verdict, EndReason reason) = 0;
+  // A packet of `flow` is about to go to nDPI: the start of the deciding packet's work, for
+  // label-latency measurement. Called per DPI packet, so keep it cheap.
+  virtual void on_dpi_start(FlowRecord& flow) noexcept { (void)flow; }
+};
+
+struct ClassifierStats {
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t dpi_packets = 0;    // packets handed to nDPI
+  std::uint64_t final_verdicts = 0;
+  std::uint64_t giveups = 0;        // verdicts through ndpi_detection_giveup
+  std::uint64_t dpi_idle_giveups = 0;  // inspection ended because the flow was quiet for dpi_idle
+  std::uint64_t dpi_alloc_failures = 0;
+  std::uint64_t dpi_active = 0;     // flows holding nDPI state now
+  std::uint64_t dpi_peak = 0;       // the most flows that held nDPI state at once
+};
+
+class Classifier {
+ public:
+  static Expected<std::unique_ptr<Classifier>> create(const ClassifierConfig& config);
+  ~Classifier();
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  // One decoded packet. Throws nothing; never blocks.
+  void process(const capture::DecodedPacket& packet, std::uint32_t source,
+               FlowEvents& events) noexcept;
+  // Ends flows idle longer than their class's timeout at packet time `now_us`.
+  void expire(std::uint64_t now_us, FlowEvents& events) noexcept;
+  // Ends every flow (at shutdown or end of input); undecided flows get a give-up verdict.
+  void flush(FlowEvents& events) noexcept;
+
+  // Calls fn(record) for every flow in the table (fn must not end flows).
+  template <typename Fn>
+  void for_each_flow(Fn&& fn) {
+    table_.for_each(fn);
+  }
+
+  // The verdict of a record, with names from this classifier's table.
+  [[nodiscard]] Verdict verdict_of(const FlowRecord& flow) const noexcept;
+  [[nodiscard]] static FlowView view_of(const FlowRecord& flow, const Verdict& verdict,
+                                        std::string_view iface) noexcept;
+
+  [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] const FlowTableStats& table_stats() const noexcept { return table_.stats(); }
+  [[nodiscard]] const ClassifierConfig& config() const noexcept { return config_; }
+
+ private:
+  struct ModuleDeleter {
+    void operator()(ndpi_detection_module_struct* m) const noexcept;
+  };
+  struct Names;
+  class DpiPool;
+  Classifier(const ClassifierConfig& config, std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod,
+             std::unique_ptr<Names> names);
+  FlowRecord& admit(const capture::DecodedPacket& packet, const FlowKey& key, std::uint64_t hash,
+                    bool sender_is_lo, std::uint32_t source, FlowEvents& events) noexcept;
+  void inspect(FlowRecord& flow, const capture::DecodedPacket& packet, FlowEvents& events) noexcept;
+  void finalize(FlowRecord& flow, FlowEvents& events) noexcept;
+  // Announces the end of a flow and frees what hangs off its record (not the record itself).
+  void release(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept;
+  void end_flow(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept;
+  [[nodiscard]] std::uint64_t idle_limit_us(TimeoutClass cls) const noexcept;
+
+  ClassifierConfig config_;
+  std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod_;
+  std::unique_ptr<Names> names_;
+  std::unique_ptr<DpiPool> dpi_pool_;  // before table_: flows return their nDPI state to it
+  FlowTable table_;
+  ClassifierStats stats_;
+};
+
+// An nDPI risk name as ndpi_risk2str spells it ("Self-signed Certificate", case-insensitive; spaces,
+// '-' and '_' are interchangeable) to its bit in Verdict::risks.
+std::optional<unsigned> risk_bit_by_name(std::string_view name);
+// nDPI's name for a risk bit ("" if none).
+std::string_view risk_name(unsigned bit);
+
+}  // namespace ctlabeld::classify

@@ -1,0 +1,40 @@
+// Every tunable in one place, units in the type. Config structs default to these.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace ctlabeld::defaults {
+
+// capture/
+inline constexpr int kSnaplen = 65535;
+inline constexpr int kPcapBufferBytes = 8 * 1024 * 1024;
+inline constexpr std::chrono::milliseconds kPcapTimeout{100};
+inline constexpr std::size_t kQueueCapacity = 8192;  // packets per worker queue
+inline constexpr std::chrono::seconds kInterfaceRetryMin{1};
+inline constexpr std::chrono::seconds kInterfaceRetryMax{30};
+
+// classify/
+inline constexpr std::uint32_t kMaxDpiPackets = 32;  // give up on nDPI after this many packets
+inline constexpr std::size_t kMaxFlows = 262144;     // per worker; LRU eviction beyond
+inline constexpr std::chrono::seconds kTcpIdle{300};
+inline constexpr std::chrono::seconds kTcpClosedIdle{10};
+inline constexpr std::chrono::seconds kUdpIdle{60};
+inline constexpr std::chrono::seconds kOtherIdle{30};
+// nDPI gives its verdict on a flow it still inspects once the flow is quiet this long.
+inline constexpr std::chrono::seconds kDpiIdle{30};
+inline constexpr std::chrono::seconds kExpiryScanInterval{1};
+
+// conntrack/
+inline constexpr std::size_t kWriterQueueCapacity = 65536;
+inline constexpr std::size_t kWriterBatch = 256;  // messages per sendmsg
+inline constexpr std::uint32_t kMaxLabelBit = 127;
+inline constexpr const char* kConnlabelConf = "/etc/xtables/connlabel.conf";
+inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
+
+// daemon
+inline constexpr const char* kConfigFile = "/etc/ctlabeld/actions.json";
+inline constexpr std::chrono::seconds kStatsInterval{60};
+
+}  // namespace ctlabeld::defaults

@@ -1,0 +1,76 @@
+// Addresses and flow tuples shared by every pipeline stage.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace ctlabeld {
+
+// An IPv4 or IPv6 address. IPv4 occupies bytes [0,4) and the rest stay zero, so one
+// representation serves both families and keys compare without branching on version.
+struct Address {
+  std::array<std::uint8_t, 16> bytes{};
+
+  static Address from_v4(const std::uint8_t* four) noexcept {
+    Address a;
+    for (int i = 0; i < 4; ++i) a.bytes[static_cast<std::size_t>(i)] = four[i];
+    return a;
+  }
+  static Address from_v6(const std::uint8_t* sixteen) noexcept {
+    Address a;
+    for (int i = 0; i < 16; ++i) a.bytes[static_cast<std::size_t>(i)] = sixteen[i];
+    return a;
+  }
+  friend auto operator<=>(const Address&, const Address&) = default;
+};
+
+// A symmetric hash of two hosts: the same whichever sends. Picks a packet's worker, so every
+// flow between two hosts meets one nDPI module, whose caches (4.2 learns a Zoom server from a
+// TLS flow for the same hosts' UDP/8801 flows) are per module. Live capture and files alike.
+[[nodiscard]] inline std::uint64_t host_pair_hash(const Address& a, const Address& b) noexcept {
+  auto fold = [](const Address& x) noexcept {
+    std::uint64_t w[2];
+    std::memcpy(w, x.bytes.data(), sizeof w);
+    return (w[0] ^ (w[1] * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
+  };
+  const std::uint64_t x = fold(a);
+  const std::uint64_t y = fold(b);
+  std::uint64_t h = (x + y) ^ (x ^ y) >> 17;  // both terms are symmetric
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 31);
+}
+
+// Text form of an address ("192.0.2.1", "2001:db8::1") for logs and JSON.
+std::string to_string(const Address& addr, std::uint8_t ip_version);
+
+// Parses an IPv4 or IPv6 literal; returns the version (4 or 6) or 0 when the text is not one.
+std::uint8_t parse_address(const std::string& text, Address& out);
+
+inline constexpr std::uint8_t kProtoIcmp = 1;
+inline constexpr std::uint8_t kProtoTcp = 6;
+inline constexpr std::uint8_t kProtoUdp = 17;
+inline constexpr std::uint8_t kProtoIcmpV6 = 58;
+
+inline bool is_icmp(std::uint8_t ip_protocol) noexcept {
+  return ip_protocol == kProtoIcmp || ip_protocol == kProtoIcmpV6;
+}
+
+// A connection as its initiator sent it: what conntrack calls the original tuple.
+// For ICMP/ICMPv6 the ports are zero and type/code/id identify the exchange.
+struct FlowTuple {
+  std::uint8_t ip_version = 0;  // 4 or 6
+  std::uint8_t ip_protocol = 0;
+  std::uint16_t vlan = 0;
+  Address src{};
+  Address dst{};
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint8_t icmp_type = 0;
+  std::uint8_t icmp_code = 0;
+  std::uint16_t icmp_id = 0;
+};
+
+}  // namespace ctlabeld

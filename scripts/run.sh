@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds ctlabeld, and runs it in the foreground (as root) on the
+# interface of the default route with the shipped actions file. Stop it with Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCTLABELD_TESTS=OFF > /dev/null
+cmake --build build -j "$(nproc)"
+iface=${CTLABELD_INTERFACE:-$(ip -o route show default | awk '{print $5; exit}')}
+[ -n "$iface" ] || { echo "run.sh: no default route; set CTLABELD_INTERFACE=DEV" >&2; exit 1; }
+# The shipped rules label "zoom": make sure connlabel.conf defines it (never overwrite).
+for f in /etc/xtables/connlabel.conf /etc/connlabel.conf; do
+  if [ ! -e "$f" ]; then mkdir -p "$(dirname "$f")"; cp etc/connlabel.conf "$f"; echo "run.sh: installed $f"; fi
+done
+echo "run.sh: capturing on $iface; labelled connections show with: conntrack -L -o extended,labels"
+echo "run.sh: to mark them, load the shipped rules: nft -f etc/ctlabeld/ctlabeld.nft"
+exec ./build/src/ctlabeld -c etc/ctlabeld/actions.json -i "$iface" --stats-interval 30

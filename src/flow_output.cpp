@@ -1,0 +1,115 @@
+// JSON Lines for --flows. Written by hand: one flat object, and the escaping is the only care.
+#include "flow_output.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/fmt/fmt.h>
+
+namespace ctlabeld::app {
+
+void append_json_string(std::string_view text, std::string& out) {
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          // Hostnames come off the wire: keep the output valid JSON whatever the bytes.
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+}
+
+namespace {
+
+void key_string(std::string& out, std::string_view key, std::string_view value) {
+  out += '"';
+  out += key;
+  out += "\":\"";
+  append_json_string(value, out);
+  out += "\",";
+}
+
+void key_array(std::string& out, std::string_view key, const std::vector<std::string>& values) {
+  out += '"';
+  out += key;
+  out += "\":[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) out += ',';
+    out += '"';
+    append_json_string(values[i], out);
+    out += '"';
+  }
+  out += "],";
+}
+
+std::string seconds(std::uint64_t us) {
+  return fmt::format("{}.{:06d}", us / 1000000, us % 1000000);
+}
+
+}  // namespace
+
+void format_flow_json(const FlowLine& line, std::string& out) {
+  const classify::FlowRecord& r = *line.record;
+  const classify::Verdict& v = *line.verdict;
+  const FlowTuple t = r.initiator_tuple();
+  out += '{';
+  fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version, t.ip_protocol);
+  key_string(out, "src_ip", to_string(t.src, t.ip_version));
+  fmt::format_to(std::back_inserter(out), "\"src_port\":{},", t.src_port);
+  key_string(out, "dst_ip", to_string(t.dst, t.ip_version));
+  fmt::format_to(std::back_inserter(out), "\"dst_port\":{},", t.dst_port);
+  if (is_icmp(t.ip_protocol)) {
+    fmt::format_to(std::back_inserter(out), "\"icmp_type\":{},\"icmp_code\":{},\"icmp_id\":{},", t.icmp_type,
+                   t.icmp_code, t.icmp_id);
+  }
+  fmt::format_to(std::back_inserter(out), "\"vlan\":{},", t.vlan);
+  key_string(out, "app", v.app);
+  key_string(out, "protocol", v.protocol);
+  key_string(out, "category", v.category);
+  key_string(out, "hostname", v.hostname);
+  key_string(out, "confidence", v.confidence);
+  fmt::format_to(std::back_inserter(out), "\"guessed\":{},\"risk_score\":{},", v.guessed, v.risk_score);
+  key_string(out, "iface", line.iface);
+  fmt::format_to(std::back_inserter(out), "\"packets\":{},\"bytes\":{},\"first_seen\":{},\"last_seen\":{},",
+                 r.packets, r.bytes, seconds(r.first_seen_us), seconds(r.last_seen_us));
+  key_array(out, "actions", line.actions);
+  key_array(out, "labels", line.labels);
+  out.back() = '}';
+}
+
+Expected<std::unique_ptr<FlowOutput>> FlowOutput::open(const std::string& path) {
+  if (path == "-") return std::unique_ptr<FlowOutput>(new FlowOutput(stdout, false));
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    return Expected<std::unique_ptr<FlowOutput>>::failure(
+        "--flows " + path + ": cannot open for writing: " + std::strerror(errno) +
+        "; check the directory exists and is writable, or use '-' for stdout");
+  }
+  return std::unique_ptr<FlowOutput>(new FlowOutput(f, true));
+}
+
+FlowOutput::~FlowOutput() {
+  flush();
+  if (owned_) std::fclose(file_);
+}
+
+void FlowOutput::write(const std::string& json_line) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::fwrite(json_line.data(), 1, json_line.size(), file_);
+  std::fputc('\n', file_);
+}
+
+void FlowOutput::flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::fflush(file_);
+}
+
+}  // namespace ctlabeld::app

@@ -1,0 +1,46 @@
+// --flows: one JSON object per flow (JSON Lines), shared by every worker.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctlabeld/classify/flow_table.hpp"
+#include "ctlabeld/classify/flow_view.hpp"
+#include "ctlabeld/common/expected.hpp"
+
+namespace ctlabeld::app {
+
+struct FlowLine {
+  const classify::FlowRecord* record;
+  const classify::Verdict* verdict;
+  std::string_view iface;
+  std::vector<std::string> actions;
+  std::vector<std::string> labels;
+};
+
+// Appends `line` as one JSON object (no trailing newline) to `out`.
+void format_flow_json(const FlowLine& line, std::string& out);
+// Escapes text for a JSON string (without the quotes).
+void append_json_string(std::string_view text, std::string& out);
+
+class FlowOutput {
+ public:
+  // "-" is stdout.
+  static Expected<std::unique_ptr<FlowOutput>> open(const std::string& path);
+  ~FlowOutput();
+  // Writes one complete line; safe from several threads.
+  void write(const std::string& json_line);
+  void flush();
+
+ private:
+  FlowOutput(std::FILE* f, bool owned) : file_(f), owned_(owned) {}
+  std::mutex mutex_;
+  std::FILE* file_;
+  bool owned_;
+};
+
+}  // namespace ctlabeld::app

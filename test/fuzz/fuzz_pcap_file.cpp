@@ -1,0 +1,84 @@
+// libFuzzer target: capture files through FileReader against libpcap itself. The input is a
+// whole file (header and records, damaged or not); both readers must deliver the same frames
+// (bytes, lengths, timestamps) and end the same way, or the target traps. The file lives in a
+// memfd, named to both readers as /proc/self/fd/N, so no input touches the disk.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "ctlabeld/capture/file_reader.hpp"
+#include "ctlabeld/capture/source.hpp"
+
+namespace {
+
+using namespace ctlabeld::capture;
+
+struct Frame {
+  std::uint32_t caplen, wire_len;
+  std::uint64_t ts_us;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const Frame&) const = default;
+};
+
+struct Outcome {
+  std::vector<Frame> frames;
+  ReadStatus end = ReadStatus::kOk;
+  bool operator==(const Outcome&) const = default;
+};
+
+Frame copy_of(const RawFrame& f) { return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}}; }
+
+// A memfd holding the input, closed when done.
+class MemFile {
+ public:
+  MemFile(const std::uint8_t* data, std::size_t size) : fd_(::memfd_create("fuzz-pcap", MFD_CLOEXEC)) {
+    if (fd_ < 0) __builtin_trap();
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::write(fd_, data + done, size - done);
+      if (n <= 0) __builtin_trap();
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  ~MemFile() { ::close(fd_); }
+  MemFile(const MemFile&) = delete;
+  MemFile& operator=(const MemFile&) = delete;
+  [[nodiscard]] std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+// The "link type is not decoded" warning would otherwise be printed for every such input.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const MemFile file(data, size);
+  auto reader = FileReader::open(file.path());
+  auto libpcap = PacketSource::open_file(file.path());
+  if (static_cast<bool>(reader) != static_cast<bool>(libpcap)) __builtin_trap();
+  if (!reader) return 0;
+  Outcome mine;
+  Outcome theirs;
+  for (;;) {
+    mine.end = reader.value().read([&](const RawFrame& f) { mine.frames.push_back(copy_of(f)); }, 7);
+    if (mine.end != ReadStatus::kOk) break;
+  }
+  for (;;) {
+    theirs.end = libpcap.value().dispatch([&](const RawFrame& f) { theirs.frames.push_back(copy_of(f)); }, 7);
+    if (theirs.end != ReadStatus::kOk) break;
+  }
+  if (!(mine == theirs)) __builtin_trap();
+  return 0;
+}

@@ -1,0 +1,186 @@
+#!/bin/bash
+# End to end, the seed scenario: client -- router -- server in network namespaces; ctlabeld runs
+# live in the router with the shipped nftables file. A TLS connection with a Zoom SNI gets the
+# label zoom and leaves the router with DSCP CS5 (tos 0xa0 at the server); a TLS connection with
+# another SNI and plain UDP get neither. Then the same with nflog:5 head capture, SIGHUP with a
+# broken file (labelling goes on) and with a file that labels the other host, and SIGTERM.
+# Usage: e2e_router.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
+#
+# Isolation: the script re-runs itself under `unshare --mount --net`: that namespace is the
+# router, /etc gets a private overlay (for connlabel.conf) and /run/netns a private tmpfs, so
+# the client and server namespaces vanish with this process tree even if it crashes.
+set -u
+CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
+REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
+for tool in unshare nft conntrack tcpdump python3 openssl ip; do
+  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+if [ "${CTL_INSIDE:-}" != 1 ]; then
+  WORK=$(mktemp -d /tmp/ctlabeld-e2e-XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+  CTL_INSIDE=1 WORK=$WORK timeout 300 unshare --mount --propagation private --net -- bash "$0" "$CTLABELD" "$REPO"
+  exit $?
+fi
+
+# ---- inside: this network namespace is the router ----
+PEER=$REPO/test/integration/tls_peer.py
+C=ctl-e2e-client S=ctl-e2e-server
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
+}
+trap cleanup EXIT
+mkdir -p "$WORK/upper" "$WORK/work" /run/netns
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
+mount -t tmpfs tmpfs /run/netns || exit 1
+mkdir -p /etc/xtables
+printf '0 zoom\n1 other\n' | tee /etc/connlabel.conf /etc/xtables/connlabel.conf > "$WORK/connlabel.conf"
+
+FAILS=0
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+# poll SECONDS COMMAND...: run COMMAND every 100 ms until it succeeds or time runs out.
+poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done; }
+
+ip link set lo up
+ip netns add $C; ip netns add $S
+ip link add r-c type veth peer name eth0 netns $C
+ip link add r-s type veth peer name eth0 netns $S
+ip addr add 10.201.1.1/24 dev r-c; ip link set r-c up
+ip addr add 10.201.2.1/24 dev r-s; ip link set r-s up
+ip -n $C addr add 10.201.1.2/24 dev eth0; ip -n $C link set eth0 up; ip -n $C link set lo up
+ip -n $S addr add 10.201.2.2/24 dev eth0; ip -n $S link set eth0 up; ip -n $S link set lo up
+ip -n $C route add default via 10.201.1.1
+ip -n $S route add default via 10.201.2.1
+sysctl -qw net.ipv4.ip_forward=1 net.netfilter.nf_conntrack_acct=1 2>/dev/null || sysctl -qw net.ipv4.ip_forward=1
+nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
+nft add rule inet ctlabeld nflog_head ct packets \< 32 log group 5 || fail "could not add the nflog head rule"
+
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
+PIDS+=($!)
+poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
+
+actions() {  # actions FILE [extra action JSON]
+  cat > "$1" <<JSON
+{
+  "version": 1,
+  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
+  "target_defaults": { "ctlabel": { "log_errors": false } },
+  "targets": {
+    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
+    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
+  },
+  "actions": {
+    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] }${2:-}
+  }
+}
+JSON
+}
+labels_of_port() {  # labels= of the TCP/UDP entry whose original source port is $1
+  conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
+    index($0, "src=10.201.1.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
+}
+has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
+client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
+# Packets seen at the server from client port $1, split by TOS: prints "marked unmarked".
+tos_counts() {
+  awk -v port="10.201.1.2.$1 >" '
+    /^[0-9:.]+ IP \(tos/ { tos = $4; sub(",", "", tos); next }
+    index($0, port) { if (tos == "0xa0") m++; else u++ }
+    END { printf "%d %d\n", m, u }' "$2"
+}
+
+# Packets counted by the seed rule `ct label zoom counter ip dscp set cs5` (nft quotes the name).
+zoom_counter() {
+  nft list chain inet ctlabeld dscp | awk '/ct label "?zoom"? counter packets [0-9]+ bytes [0-9]+ ip dscp/ {print $6; exit}'
+}
+run_scenario() {  # run_scenario NAME CAPTURE_SOURCE [EXTRA_SOURCE]
+  local name=$1 src=$2 extra=${3:-} dump=$WORK/dump-$1.txt log=$WORK/ctlabeld-$1.log
+  local counter_before
+  counter_before=$(zoom_counter)
+  ip netns exec $S tcpdump -i eth0 -n -v -l --immediate-mode 'tcp port 443 or udp port 9999' > "$dump" 2> "$WORK/tcpdump-$name.err" &
+  TCPDUMP=$!
+  poll 10 grep -q listening "$WORK/tcpdump-$name.err" || fail "$name: tcpdump did not start"
+  "$CTLABELD" -c "$WORK/actions.json" -i "$src" ${extra:+-i "$extra"} --stats-file "$WORK/stats-$name.json" --stats-interval 1 -l info 2> "$log" &
+  CTL=$!
+  PIDS+=($CTL)
+  poll 10 grep -q "$src: capturing" "$log" || fail "$name: ctlabeld did not start capturing on $src: $(tail -3 "$log")"
+  if [ -n "$extra" ]; then
+    # A second source that does not exist yet: not fatal, retried with backoff until it appears.
+    poll 10 grep -q "'$extra'.*retrying" "$log" && ok "$name: missing interface $extra reported, daemon keeps running" \
+      || fail "$name: no retry message for $extra: $(tail -3 "$log")"
+    ip link add "$extra" type veth peer name "${extra}p" && ip link set "$extra" up
+    poll 20 grep -q "$extra: capturing" "$log" && ok "$name: $extra captured once it appeared (two sources at once)" \
+      || fail "$name: $extra never captured after it appeared"
+  fi
+  ip netns exec $C python3 "$PEER" tls 10.201.2.2 us04web.zoom.us 6 > "$WORK/zoom-$name.out" 2>&1 &
+  local zc=$!
+  ip netns exec $C python3 "$PEER" tls 10.201.2.2 www.example.org 6 > "$WORK/other-$name.out" 2>&1 &
+  local oc=$!
+  ip netns exec $C python3 "$PEER" udp 10.201.2.2 6 > "$WORK/udp-$name.out" 2>&1 &
+  local uc=$!
+  ZOOM_PORT=$(client_port "$WORK/zoom-$name.out"); OTHER_PORT=$(client_port "$WORK/other-$name.out")
+  UDP_PORT=$(client_port "$WORK/udp-$name.out")
+  if poll 10 has_label "$ZOOM_PORT" zoom; then ok "$name: the Zoom connection (port $ZOOM_PORT) has labels=zoom"
+  else fail "$name: the Zoom connection (port $ZOOM_PORT) has labels='$(labels_of_port "$ZOOM_PORT")'"; fi
+  wait $zc $oc $uc
+  [ "$(labels_of_port "$OTHER_PORT")" = "" ] && ok "$name: the other TLS connection has no label" || fail "$name: other TLS labels='$(labels_of_port "$OTHER_PORT")'"
+  [ "$(labels_of_port "$UDP_PORT")" = "" ] && ok "$name: the UDP flow has no label" || fail "$name: UDP labels='$(labels_of_port "$UDP_PORT")'"
+  sleep 0.3; kill -INT $TCPDUMP; wait $TCPDUMP 2>/dev/null
+  read -r zm zu <<< "$(tos_counts "$ZOOM_PORT" "$dump")"
+  read -r om ou <<< "$(tos_counts "$OTHER_PORT" "$dump")"
+  read -r um uu <<< "$(tos_counts "$UDP_PORT" "$dump")"
+  [ "$zm" -gt 0 ] && ok "$name: server saw $zm Zoom packets with tos 0xa0 ($zu before the label)" || fail "$name: no tos 0xa0 on Zoom packets ($zu unmarked)"
+  [ "$om" -eq 0 ] && [ "$ou" -gt 0 ] && ok "$name: other TLS: $ou packets, none with tos 0xa0" || fail "$name: other TLS marked=$om unmarked=$ou"
+  [ "$um" -eq 0 ] && [ "$uu" -gt 0 ] && ok "$name: UDP: $uu packets, none with tos 0xa0" || fail "$name: UDP marked=$um unmarked=$uu"
+  local counter_after
+  counter_after=$(zoom_counter)
+  [ "${counter_after:-0}" -gt "${counter_before:-0}" ] && ok "$name: the nft rule's counter grew from ${counter_before:-0} to $counter_after packets" \
+    || { fail "$name: the nft rule's counter did not grow (${counter_before:-?} -> ${counter_after:-?})"; nft list chain inet ctlabeld dscp; }
+}
+
+actions "$WORK/actions.json"
+run_scenario iface r-c ctl-late0
+kill -USR1 $CTL
+poll 5 grep -q "statistics:" "$WORK/ctlabeld-iface.log" && ok "SIGUSR1 logs statistics" || fail "SIGUSR1 logged nothing"
+
+# Reload with a broken file: the old rules stay, labelling goes on.
+echo '{ "version": 1, "actions": { "zoom": { "criteria": "app == ;" } }' > "$WORK/actions.json"
+kill -HUP $CTL
+poll 5 grep -q "failed with" "$WORK/ctlabeld-iface.log" && ok "broken reload logged: $(grep -m1 'actions.json' "$WORK/ctlabeld-iface.log" | cut -c1-160)" || fail "broken reload not logged"
+ip netns exec $C python3 "$PEER" tls 10.201.2.2 zoomfrn99mmr.zoom.us 3 > "$WORK/zoom-after-broken.out" 2>&1 &
+client=$!
+p=$(client_port "$WORK/zoom-after-broken.out")
+poll 10 has_label "$p" zoom && ok "after the broken reload a new Zoom connection is still labelled" || fail "labelling stopped after a broken reload"
+wait $client
+
+# Reload with a file that also labels the other host.
+actions "$WORK/actions.json" ', "other": { "criteria": "detected_hostname == '"'"'www.example.org'"'"';", "targets": [ "ctlabel.other" ] }'
+kill -HUP $CTL
+poll 5 grep -q "reloaded" "$WORK/ctlabeld-iface.log" && ok "reload accepted" || fail "reload not logged"
+ip netns exec $C python3 "$PEER" tls 10.201.2.2 www.example.org 3 > "$WORK/other-after.out" 2>&1 &
+client=$!
+p=$(client_port "$WORK/other-after.out")
+poll 10 has_label "$p" other && ok "after the reload the other host's connection is labelled 'other'" || fail "other host not labelled after reload: '$(labels_of_port "$p")'"
+wait $client
+[ -s "$WORK/stats-iface.json" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/stats-iface.json" && ok "stats file is valid JSON" || fail "stats file missing or invalid"
+
+# SIGTERM: exit 0 within 2 s.
+start=$(date +%s%N); kill -TERM $CTL; wait $CTL; rc=$?; ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ $rc -eq 0 ] && [ $ms -le 2000 ] && ok "SIGTERM: exit 0 after ${ms} ms" || fail "SIGTERM: exit $rc after ${ms} ms"
+
+# Head capture through NFLOG.
+actions "$WORK/actions.json"
+conntrack -F 2>/dev/null
+run_scenario nflog nflog:5
+kill -TERM $CTL; wait $CTL
+
+if [ $FAILS -ne 0 ]; then
+  echo "--- ctlabeld logs"; tail -n 30 "$WORK"/ctlabeld-*.log
+  echo "0 passed, $FAILS failed"; exit 1
+fi
+echo "--- sample statistics"; head -c 600 "$WORK/stats-iface.json"; echo
+echo "1 passed, 0 failed"

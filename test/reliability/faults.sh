@@ -1,0 +1,192 @@
+#!/bin/bash
+# Kernel and conntrack faults under the live daemon: client -- router -- server in namespaces,
+# ctlabeld capturing in the router and labelling TLS connections to *.zoom.us with 'zoom'.
+#   1. an entry deleted under the daemon (conntrack -D) between the handshake and the ClientHello
+#   2. the whole table flushed (conntrack -F) at the same point
+#   3. the label-enabling chain removed (nft delete chain inet ctlabeld label_enable): new
+#      connections get no label storage (ENOSPC). Kernels where the remaining 'ct label' match
+#      rules still give storage are detected (and said); the test then replaces the table with
+#      one that tracks connections but uses no labels, which must end storage.
+# Each fault must be counted in the stats file, logged once, and a new connection afterwards must
+# be labelled again. net.netfilter.nf_conntrack_tcp_loose=0 makes the deletions stick: without it
+# the next mid-stream packet would recreate the entry at once.
+# Netlink ENOBUFS is not provoked here: the daemon has no socket-buffer option, and the writer's
+# kernel test "lost replies (ENOBUFS) are counted, resent, and labelling resumes"
+# (test/unit/conntrack/writer_kernel_test.cpp, CTest test_conntrack_writer) covers it.
+# Usage: faults.sh CTLABELD REPO_ROOT. Exit 77 (skipped) when not root.
+set -u
+CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
+REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
+. "$REPO/test/reliability/lib.sh"
+require_root_and nft conntrack python3 openssl ip
+enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
+
+# ---- inside: this network namespace is the router ----
+SERVER_PEER=$REPO/test/integration/tls_peer.py
+CLIENT_PEER=$REPO/test/reliability/fault_peer.py
+C=ctl-flt-client S=ctl-flt-server
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
+}
+trap cleanup EXIT
+write_connlabel $'0 zoom\n1 other\n'
+ip netns add $C; ip netns add $S
+ip link add r-c type veth peer name eth0 netns $C
+ip link add r-s type veth peer name eth0 netns $S
+ip addr add 10.202.1.1/24 dev r-c; ip link set r-c up
+ip addr add 10.202.2.1/24 dev r-s; ip link set r-s up
+for ns in $C:10.202.1 $S:10.202.2; do
+  n=${ns%%:*} net=${ns#*:}
+  ip -n "$n" addr add "$net.2/24" dev eth0; ip -n "$n" link set eth0 up; ip -n "$n" link set lo up
+  ip -n "$n" route add default via "$net.1"
+done
+sysctl -qw net.ipv4.ip_forward=1
+sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 || { fail "cannot set nf_conntrack_tcp_loose in the namespace"; exit 1; }
+NFT_FILE=$REPO/etc/ctlabeld/ctlabeld.nft
+nft -f "$NFT_FILE" || { fail "nft -f $NFT_FILE"; exit 1; }
+
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+ip netns exec $S python3 "$SERVER_PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
+PIDS+=($!)
+poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
+
+cat > "$WORK/actions.json" <<JSON
+{
+  "version": 1,
+  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
+  "target_defaults": { "ctlabel": { "log_errors": true } },
+  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
+  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
+}
+JSON
+LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
+"$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
+CTL=$!
+PIDS+=("$CTL")
+poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+poll 5 test -s "$STATS" || { fail "no stats file"; exit 1; }
+
+labels_of_port() {  # labels= of the entry whose original source port is $1 ("<absent>": none)
+  conntrack -L -p tcp --sport "$1" -o labels 2>/dev/null | awk '
+    { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); found = 1; exit }
+      print ""; found = 1; exit }
+    END { if (!found) print "<absent>" }'
+}
+has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
+established() { conntrack -L -p tcp --sport "$1" 2>/dev/null | grep -q ESTABLISHED; }
+client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
+conntrack_stat() { stat_of "$STATS" "s['conntrack']['$1']"; }
+# A normal Zoom connection must be labelled: labelling works (again).
+expect_labelled() {  # expect_labelled WHAT SNI
+  ip netns exec $C python3 "$SERVER_PEER" tls 10.202.2.2 "$2" 3 > "$WORK/ok-$2.out" 2>&1 &
+  local client=$! port
+  port=$(client_port "$WORK/ok-$2.out")
+  if poll 10 has_label "$port" zoom; then ok "$1: a new Zoom connection (port $port) is labelled zoom"
+  else fail "$1: a new Zoom connection (port $port) has labels='$(labels_of_port "$port")'"; fi
+  wait $client
+}
+# paused_client NAME SNI: starts a client that stops after the handshake; sets PORT and PAUSED.
+paused_client() {
+  rm -f "$WORK/go-$1"
+  ip netns exec $C python3 "$CLIENT_PEER" 10.202.2.2 "$2" "$WORK/go-$1" 2 > "$WORK/paused-$1.out" 2>&1 &
+  PAUSED=$!
+  PORT=$(client_port "$WORK/paused-$1.out")
+  poll 5 established "$PORT" || fail "$1: the connection from port $PORT never became ESTABLISHED"
+}
+
+expect_labelled "baseline" us04web.zoom.us
+
+# --- 1. conntrack -D under the daemon ---
+enoent0=$(conntrack_stat enoent)
+paused_client delete zoomfrn01mmr.zoom.us
+conntrack -D -p tcp --sport "$PORT" > /dev/null 2>&1
+established "$PORT" && fail "conntrack -D did not delete port $PORT's entry"
+touch "$WORK/go-delete"
+if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
+  ok "conntrack -D: the write to the deleted entry counted (enoent $enoent0 -> $(conntrack_stat enoent))"
+else
+  fail "conntrack -D: enoent stayed at $(conntrack_stat enoent); written=$(conntrack_stat written)"
+fi
+n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
+[ "$n" -eq 1 ] && ok "conntrack -D: logged once: $(grep -m1 "10.202.1.2:$PORT" "$LOG" | cut -c1-200)" \
+  || fail "conntrack -D: the failed write for port $PORT was logged $n times"
+[ "$(labels_of_port "$PORT")" = "<absent>" ] || fail "conntrack -D: the entry for port $PORT came back: '$(labels_of_port "$PORT")'"
+wait $PAUSED
+expect_labelled "after conntrack -D" us05web.zoom.us
+
+# --- 2. conntrack -F under the daemon ---
+enoent0=$(conntrack_stat enoent)
+paused_client flush zoomfrn02mmr.zoom.us
+conntrack -F > /dev/null 2>&1
+established "$PORT" && fail "conntrack -F left port $PORT's entry"
+touch "$WORK/go-flush"
+if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
+  ok "conntrack -F: the write after the flush counted (enoent $enoent0 -> $(conntrack_stat enoent))"
+else
+  fail "conntrack -F: enoent stayed at $(conntrack_stat enoent)"
+fi
+n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
+[ "$n" -eq 1 ] && ok "conntrack -F: logged once" || fail "conntrack -F: the failed write for port $PORT was logged $n times"
+wait $PAUSED
+expect_labelled "after conntrack -F" us06web.zoom.us
+
+# --- 3. the label-enabling rule removed ---
+# storage_given: does a new entry get label storage now? (a probe entry, labelled with conntrack -U;
+# without storage the kernel leaves it unlabelled)
+storage_given() {
+  conntrack -I -p udp -s 10.9.9.9 -d 10.9.9.10 --sport 9 --dport 9 -t 5 > /dev/null 2>&1
+  local out
+  out=$(conntrack -U -p udp -s 10.9.9.9 --label-add zoom 2>&1)
+  conntrack -D -p udp -s 10.9.9.9 > /dev/null 2>&1
+  [[ $out == *labels=zoom* ]]
+}
+no_storage() { ! storage_given; }
+# expect_enospc WHAT: new connections now draw ENOSPC: counted each time, explained once.
+expect_enospc() {
+  local enospc0 client port
+  enospc0=$(conntrack_stat enospc)
+  for sni in zoomfrn03mmr.zoom.us zoomfrn04mmr.zoom.us; do
+    ip netns exec $C python3 "$SERVER_PEER" tls 10.202.2.2 $sni 2 > "$WORK/nostorage-$sni.out" 2>&1 &
+    client=$!
+    port=$(client_port "$WORK/nostorage-$sni.out")
+    enospc0=$((enospc0 + 1))
+    poll 10 stat_at_least "$STATS" "s['conntrack']['enospc']" $enospc0 \
+      && ok "$1: the write for port $port counted as ENOSPC (enospc $(conntrack_stat enospc))" \
+      || fail "$1: no ENOSPC counted for port $port (enospc $(conntrack_stat enospc), labels '$(labels_of_port "$port")')"
+    wait $client
+  done
+  local n
+  n=$(grep -c "no label storage for this connection (ENOSPC)" "$LOG")
+  [ "$n" -eq 1 ] && ok "$1: the ENOSPC explanation was logged once: $(grep -m1 -o 'conntrack: the kernel has no label storage.\{0,100\}' "$LOG")..." \
+    || fail "$1: the ENOSPC explanation was logged $n times"
+}
+nft delete chain inet ctlabeld label_enable || fail "nft delete chain inet ctlabeld label_enable"
+if poll 3 no_storage; then
+  expect_enospc "label_enable removed"
+else
+  note "after 'nft delete chain inet ctlabeld label_enable' this kernel ($(uname -r)) still gives new" \
+       "connections label storage: the table's remaining 'ct label zoom' match rules keep it on"
+  # Conntrack stays on (a ct state rule) but nothing uses labels: storage must go.
+  nft delete table inet ctlabeld
+  nft add table inet ctl_nolabel
+  nft add chain inet ctl_nolabel trackonly '{ type filter hook forward priority 0; policy accept; }'
+  nft add rule inet ctl_nolabel trackonly ct state established,related counter
+  if poll 3 no_storage; then
+    expect_enospc "no rule uses labels"
+  else
+    fail "with no nftables rule using labels new entries still get label storage; ENOSPC cannot be tested"
+  fi
+  nft delete table inet ctl_nolabel
+fi
+nft -f "$NFT_FILE" || fail "reloading $NFT_FILE"
+poll 3 storage_given || fail "label storage did not come back after reloading $NFT_FILE"
+expect_labelled "after restoring the ruleset" us07web.zoom.us
+
+kill -0 $CTL 2>/dev/null && ok "ctlabeld still running" || fail "ctlabeld died"
+echo "--- conntrack stats: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["conntrack"]))' "$STATS")"
+kill -TERM $CTL; wait $CTL; rc=$?
+[ $rc -eq 0 ] || fail "ctlabeld exited $rc on SIGTERM"
+[ $FAILS -ne 0 ] && { echo "--- ctlabeld log"; tail -n 40 "$LOG"; }
+finish
