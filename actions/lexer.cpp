@@ -251,7 +251,11 @@ LexResult tokenize(std::string_view text) { return Lexer(text).run(); }
 std::string describe(const Token& token) {
   if (token.kind == TokenKind::kEnd) return "end of criteria";
   if (token.kind == TokenKind::kString) return std::string(token.text);  // already quoted
-  return "'" + std::string(token.text) + "'";
+  // Appended piecewise: GCC 12's "'" + std::string(...) trips a false -Wrestrict (PR 105329).
+  std::string quoted;
+  quoted.reserve(token.text.size() + 2);
+  quoted.append(1, '\'').append(token.text).append(1, '\'');
+  return quoted;
 }
 
 }  // namespace ctlabeld::actions
