@@ -92,8 +92,8 @@ bool AddressSet::contains(const Address& addr, std::uint8_t ip_version) const no
 std::vector<Cidr> AddressSet::cidrs() const { return source_; }
 
 std::vector<std::string> default_local_network_texts() {
-  return {"10.0.0.0/8",  "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8",
-          "fc00::/7",    "fe80::/10",     "::1/128"};
+  return {"10.0.0.0/8",  "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+          "127.0.0.0/8", "fc00::/7",      "fe80::/10",      "::1/128"};
 }
 
 LocalNetworks default_local_networks() {

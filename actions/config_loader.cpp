@@ -26,7 +26,7 @@ using rapidjson::Value;
 constexpr std::string_view kCtlabel = "ctlabel";
 const std::vector<std::string_view> kTargetTypes = {"ctlabel", "ctmark", "ipset", "nftset",
                                                     "pftable"};
-const std::vector<std::string_view> kLogLevels = {"trace", "debug", "info",    "warn",
+const std::vector<std::string_view> kLogLevels = {"trace", "debug",    "info", "warn",
                                                   "error", "critical", "off"};
 
 std::string type_name(const Value& v) {
@@ -72,11 +72,14 @@ class Loader {
     }
     if (!doc.IsObject()) {
       return Expected<LoadedConfig>::failure(
-          file_ + ": the file must hold one JSON object { \"actions\": ..., \"targets\": ... }, "
-                  "found " + type_name(doc));
+          file_ +
+          ": the file must hold one JSON object { \"actions\": ..., \"targets\": ... }, "
+          "found " +
+          type_name(doc));
     }
-    check_keys(doc, "", {"version", "target_globals", "target_defaults", "targets", "actions",
-                         "exemptions", "ctlabeld"});
+    check_keys(doc, "",
+               {"version", "target_globals", "target_defaults", "targets", "actions", "exemptions",
+                "ctlabeld"});
     if (const Value* v = member(doc, "version")) {
       if (!v->IsNumber() && !v->IsString()) {
         error("version", "expected a number (Netify files use 1), found " + type_name(*v));
@@ -88,7 +91,8 @@ class Loader {
     read_settings(doc);
     read_targets(doc);
     read_actions(doc);
-    if (const Value* v = member(doc, "exemptions")) read_exemptions(*v, "exemptions", parts_.exemptions);
+    if (const Value* v = member(doc, "exemptions"))
+      read_exemptions(*v, "exemptions", parts_.exemptions);
     if (!errors_.empty()) return Expected<LoadedConfig>::failure(std::move(errors_));
 
     build_auto_labels();
@@ -267,9 +271,7 @@ class Loader {
     resolver_ = std::shared_ptr<const LabelResolver>(std::move(made.value()));
   }
 
-  std::string conf_path() const {
-    return resolver_ ? resolver_->source_path() : connlabel_conf_;
-  }
+  std::string conf_path() const { return resolver_ ? resolver_->source_path() : connlabel_conf_; }
 
   // The lowest bit connlabel.conf leaves free within max_bits, for the "add the line" hint.
   unsigned free_bit() const {
@@ -396,23 +398,23 @@ class Loader {
       }
     }
     if ((labels == nullptr || labels->Empty()) && !target.auto_label) {
-      error(path, "this ctlabel target sets no label; add \"labels\": [\"<name>\"] or "
-                  "\"auto_label\": true");
+      error(path,
+            "this ctlabel target sets no label; add \"labels\": [\"<name>\"] or "
+            "\"auto_label\": true");
     }
   }
 
   void read_exemptions(const Value& v, const std::string& path, Exemptions& out) {
     if (!v.IsArray()) {
-      error(path, "expected an array of addresses, networks or expressions, found " +
-                      type_name(v));
+      error(path, "expected an array of addresses, networks or expressions, found " + type_name(v));
       return;
     }
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
       const Value& e = v[i];
       const std::string p = index(path, i);
       if (!e.IsString()) {
-        error(p, "expected a string (an address, a network or an expression), found " +
-                     type_name(e));
+        error(p,
+              "expected a string (an address, a network or an expression), found " + type_name(e));
         continue;
       }
       const std::string_view text(e.GetString(), e.GetStringLength());
@@ -442,8 +444,8 @@ class Loader {
         error(where, "expected a criteria string, found " + type_name(s));
         return;
       }
-      auto compiled = compile_criteria(std::string_view(s.GetString(), s.GetStringLength()),
-                                       where, context_);
+      auto compiled =
+          compile_criteria(std::string_view(s.GetString(), s.GetStringLength()), where, context_);
       if (!compiled.ok()) {
         for (const auto& m : compiled.errors()) errors_.push_back(file_ + ": " + m);
         return;
@@ -461,8 +463,9 @@ class Loader {
   void read_actions(const Value& doc) {
     const Value* as = member(doc, "actions");
     if (as == nullptr) {
-      errors_.push_back(file_ + ": actions: missing; add \"actions\": { \"<name>\": { "
-                                "\"criteria\": \"...\", \"targets\": [\"...\"] } }");
+      errors_.push_back(file_ +
+                        ": actions: missing; add \"actions\": { \"<name>\": { "
+                        "\"criteria\": \"...\", \"targets\": [\"...\"] } }");
       return;
     }
     if (!expect_object(*as, "actions")) return;
@@ -498,10 +501,10 @@ class Loader {
           const auto it = target_index_.find(tn);
           if (it == target_index_.end() && invalid_targets_.count(tn)) continue;  // reported
           if (it == target_index_.end()) {
-            error(index(tp, i), "unknown target '" + tn + "'" + did_you_mean(tn, target_names) +
-                                    (target_names.empty()
-                                         ? "; define it under \"targets\""
-                                         : " (targets: " + join(target_names) + ")"));
+            error(index(tp, i),
+                  "unknown target '" + tn + "'" + did_you_mean(tn, target_names) +
+                      (target_names.empty() ? "; define it under \"targets\""
+                                            : " (targets: " + join(target_names) + ")"));
             continue;
           }
           action.targets.push_back(it->second);
@@ -527,10 +530,10 @@ class Loader {
       return;
     }
     const std::string path = "ctlabeld";
-    check_keys(*s, path, {"interfaces", "workers", "local_networks", "protos_file", "max_flows",
-                          "max_dpi_packets", "tcp_idle", "udp_idle", "other_idle",
-                          "stats_interval", "stats_file", "log_level", "bpf_filter",
-                          "promiscuous", "snaplen", "buffer_bytes"});
+    check_keys(*s, path,
+               {"interfaces", "workers", "local_networks", "protos_file", "max_flows",
+                "max_dpi_packets", "tcp_idle", "udp_idle", "other_idle", "stats_interval",
+                "stats_file", "log_level", "bpf_filter", "promiscuous", "snaplen", "buffer_bytes"});
     read_string_array(*s, "interfaces", path, settings_.interfaces);
     std::uint64_t x = 0;
     if (read_uint(*s, "workers", path, 0, 256, x)) settings_.workers = static_cast<unsigned>(x);
@@ -634,8 +637,8 @@ Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverF
                                         const RiskLookup& risk_bit) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Expected<LoadedConfig>::failure(path + ": cannot open the actions file: " +
-                                           std::strerror(errno));
+    return Expected<LoadedConfig>::failure(
+        path + ": cannot open the actions file: " + std::strerror(errno));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();

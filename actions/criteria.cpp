@@ -126,8 +126,8 @@ const char* op_text(TokenKind k) {
 }
 
 bool is_comparison(TokenKind k) {
-  return k == TokenKind::kEq || k == TokenKind::kNe || k == TokenKind::kLt ||
-         k == TokenKind::kLe || k == TokenKind::kGt || k == TokenKind::kGe;
+  return k == TokenKind::kEq || k == TokenKind::kNe || k == TokenKind::kLt || k == TokenKind::kLe ||
+         k == TokenKind::kGt || k == TokenKind::kGe;
 }
 
 bool is_value(TokenKind k) {
@@ -180,8 +180,8 @@ class CriteriaParser {
 
   std::uint32_t fail(const Token& at, const std::string& message) {
     if (error_.empty()) {
-      error_ = where_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " +
-               message;
+      error_ =
+          where_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.col) + ": " + message;
     }
     return 0;
   }
@@ -270,27 +270,22 @@ class CriteriaParser {
         --depth_;
         if (!error_.empty()) return inner;
         if (peek().kind != TokenKind::kRParen) {
-          return fail(peek(), "expected ')' to close the '(' at " + std::to_string(t.line) +
-                                  ":" + std::to_string(t.col) + ", found " + describe(peek()));
+          return fail(peek(), "expected ')' to close the '(' at " + std::to_string(t.line) + ":" +
+                                  std::to_string(t.col) + ", found " + describe(peek()));
         }
         take();
         return inner;
       }
       case TokenKind::kStar:
-      case TokenKind::kTrue:
-        n.kind = Criteria::NodeKind::kTrue;
-        return add(n);
-      case TokenKind::kFalse:
-        n.kind = Criteria::NodeKind::kFalse;
-        return add(n);
+      case TokenKind::kTrue: n.kind = Criteria::NodeKind::kTrue; return add(n);
+      case TokenKind::kFalse: n.kind = Criteria::NodeKind::kFalse; return add(n);
       case TokenKind::kCompact: return compact(t);
       case TokenKind::kIdent: return field_expression(t);
       case TokenKind::kString:
-        return fail(t, "expected a field before the value " + describe(t) + ", e.g. app == " +
-                           describe(t));
+        return fail(
+            t, "expected a field before the value " + describe(t) + ", e.g. app == " + describe(t));
       default:
-        return fail(t, "expected a field, '(', '!', '*' or ai:/ac:/pi:/pc:, found " +
-                           describe(t));
+        return fail(t, "expected a field, '(', '!', '*' or ai:/ac:/pi:/pc:, found " + describe(t));
     }
   }
 
@@ -314,8 +309,8 @@ class CriteriaParser {
                          "' are Netify's own; ctlabeld matches nDPI names, e.g. " +
                          std::string(prefix) + ":zoom");
     }
-    if (n.field == Field::kApp && iequals(std::string_view(name).substr(0, kNetifyPrefix.size()),
-                                          kNetifyPrefix)) {
+    if (n.field == Field::kApp &&
+        iequals(std::string_view(name).substr(0, kNetifyPrefix.size()), kNetifyPrefix)) {
       name.erase(0, kNetifyPrefix.size());
     }
     n.a = add_string(name);
@@ -333,8 +328,8 @@ class CriteriaParser {
     if (info == nullptr) {
       std::vector<std::string_view> names;
       for (const auto& f : kFields) names.push_back(f.name);
-      return fail(name, "unknown field '" + std::string(name.text) + "'" +
-                            did_you_mean(name.value, names));
+      return fail(
+          name, "unknown field '" + std::string(name.text) + "'" + did_you_mean(name.value, names));
     }
     if (info->field == Field::kLocalIp || info->field == Field::kOtherIp ||
         info->field == Field::kLocalPort || info->field == Field::kOtherPort) {
@@ -352,8 +347,8 @@ class CriteriaParser {
     }
     const Token& op = take();
     n.kind = Criteria::NodeKind::kCompare;
-    n.op = static_cast<Criteria::CmpOp>(static_cast<int>(op.kind) -
-                                        static_cast<int>(TokenKind::kEq));
+    n.op =
+        static_cast<Criteria::CmpOp>(static_cast<int>(op.kind) - static_cast<int>(TokenKind::kEq));
     const Token& value = peek();
     if (!is_value(value.kind)) {
       std::string hint;
@@ -409,8 +404,8 @@ class CriteriaParser {
       }
       case FieldType::kName:
         if (!equality) {
-          return fail(op, "'" + field_name + "' is a name; use == or !=, not '" +
-                              op_text(op.kind) + "'");
+          return fail(
+              op, "'" + field_name + "' is a name; use == or !=, not '" + op_text(op.kind) + "'");
         }
         if (value.kind != TokenKind::kString) {
           return fail(value, "'" + field_name + "' is compared with a quoted name, e.g. " +
@@ -424,8 +419,8 @@ class CriteriaParser {
         }
         if (value.kind == TokenKind::kNumber) {
           if (value.number > 63) {
-            return fail(value, "risk number " + std::to_string(value.number) +
-                                   " is out of range (0-63)");
+            return fail(value,
+                        "risk number " + std::to_string(value.number) + " is out of range (0-63)");
           }
           n.number = std::uint64_t{1} << value.number;
         } else if (value.kind == TokenKind::kString) {
@@ -438,8 +433,8 @@ class CriteriaParser {
           }
           n.number = std::uint64_t{1} << *bit;
         } else {
-          return fail(value, "'risks' is compared with a quoted nDPI risk name, found " +
-                                 describe(value));
+          return fail(value,
+                      "'risks' is compared with a quoted nDPI risk name, found " + describe(value));
         }
         n.value = Criteria::ValueKind::kRiskMask;
         break;
@@ -526,31 +521,31 @@ bool Criteria::matches(const FlowFacts& facts) const noexcept {
 
 bool Criteria::eval(std::uint32_t index, const FlowFacts& facts) const noexcept {
   for (;;) {  // loops along right-folded && / || chains; recursion only for nesting
-  const Node& n = nodes_[index];
-  switch (n.kind) {
-    case NodeKind::kTrue: return true;
-    case NodeKind::kFalse: return false;
-    case NodeKind::kAnd:
-      if (!eval(n.a, facts)) return false;
-      index = n.b;
-      continue;
-    case NodeKind::kOr:
-      if (eval(n.a, facts)) return true;
-      index = n.b;
-      continue;
-    case NodeKind::kNot: return !eval(n.a, facts);
-    case NodeKind::kPresent: return present(n.field, facts);
-    case NodeKind::kCompare: return compare(n, facts);
-    case NodeKind::kGlob: {
-      const classify::Verdict& v = *facts.verdict;
-      const std::string_view name = n.field == Field::kApp        ? v.app
-                                    : n.field == Field::kProtocol ? v.protocol
-                                    : n.field == Field::kAppCategory ? v.app_category
-                                                                      : v.protocol_category;
-      return !is_placeholder(name) && glob_match(strings_[n.a], name);
+    const Node& n = nodes_[index];
+    switch (n.kind) {
+      case NodeKind::kTrue: return true;
+      case NodeKind::kFalse: return false;
+      case NodeKind::kAnd:
+        if (!eval(n.a, facts)) return false;
+        index = n.b;
+        continue;
+      case NodeKind::kOr:
+        if (eval(n.a, facts)) return true;
+        index = n.b;
+        continue;
+      case NodeKind::kNot: return !eval(n.a, facts);
+      case NodeKind::kPresent: return present(n.field, facts);
+      case NodeKind::kCompare: return compare(n, facts);
+      case NodeKind::kGlob: {
+        const classify::Verdict& v = *facts.verdict;
+        const std::string_view name = n.field == Field::kApp           ? v.app
+                                      : n.field == Field::kProtocol    ? v.protocol
+                                      : n.field == Field::kAppCategory ? v.app_category
+                                                                       : v.protocol_category;
+        return !is_placeholder(name) && glob_match(strings_[n.a], name);
+      }
     }
-  }
-  return false;
+    return false;
   }
 }
 
@@ -654,12 +649,9 @@ bool Criteria::present(Field field, const FlowFacts& facts) const noexcept {
 bool Criteria::compare(const Node& n, const FlowFacts& facts) const noexcept {
   const bool negate = n.op == CmpOp::kNe;
   switch (n.value) {
-    case ValueKind::kName:
-      return iequals(name_of(n.field, facts), strings_[n.a]) != negate;
-    case ValueKind::kRegex:
-      return regexes_[n.a].search(name_of(n.field, facts)) != negate;
-    case ValueKind::kRiskMask:
-      return ((facts.verdict->risks & n.number) != 0) != negate;
+    case ValueKind::kName: return iequals(name_of(n.field, facts), strings_[n.a]) != negate;
+    case ValueKind::kRegex: return regexes_[n.a].search(name_of(n.field, facts)) != negate;
+    case ValueKind::kRiskMask: return ((facts.verdict->risks & n.number) != 0) != negate;
     case ValueKind::kAddressSet: {
       const Address* addrs[2] = {};
       const std::size_t count = addresses_of(n.field, facts, addrs);

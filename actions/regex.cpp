@@ -167,12 +167,24 @@ class Parser {
   // \d \w \s and their negations; false when `c` is not one of them.
   static bool escape_class(char c, std::bitset<256>& set) {
     switch (c) {
-      case 'd': add_named(set, [](int x) { return std::isdigit(x); }, false); return true;
-      case 'D': add_named(set, [](int x) { return std::isdigit(x); }, true); return true;
+      case 'd':
+        add_named(
+            set, [](int x) { return std::isdigit(x); }, false);
+        return true;
+      case 'D':
+        add_named(
+            set, [](int x) { return std::isdigit(x); }, true);
+        return true;
       case 'w': add_named(set, is_word, false); return true;
       case 'W': add_named(set, is_word, true); return true;
-      case 's': add_named(set, [](int x) { return std::isspace(x); }, false); return true;
-      case 'S': add_named(set, [](int x) { return std::isspace(x); }, true); return true;
+      case 's':
+        add_named(
+            set, [](int x) { return std::isspace(x); }, false);
+        return true;
+      case 'S':
+        add_named(
+            set, [](int x) { return std::isspace(x); }, true);
+        return true;
       default: return false;
     }
   }
@@ -201,7 +213,10 @@ class Parser {
       case '*':
       case '+':
       case '?':
-      case '{': --pos_; fail("nothing to repeat"); return make(Node::Kind::kEmpty);
+      case '{':
+        --pos_;
+        fail("nothing to repeat");
+        return make(Node::Kind::kEmpty);
       case '\\': {
         if (at_end()) {
           fail("trailing backslash");
@@ -402,9 +417,7 @@ struct ThreadList {
   std::uint16_t* dense;
   std::uint16_t* sparse;
   std::size_t size = 0;
-  bool contains(std::uint16_t pc) const {
-    return sparse[pc] < size && dense[sparse[pc]] == pc;
-  }
+  bool contains(std::uint16_t pc) const { return sparse[pc] < size && dense[sparse[pc]] == pc; }
   void insert(std::uint16_t pc) {
     sparse[pc] = static_cast<std::uint16_t>(size);
     dense[size++] = pc;

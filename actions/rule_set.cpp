@@ -153,8 +153,8 @@ std::string RuleSet::summary() const {
   };
   out << "actions file: " << parts_.source << "\n";
   out << "connlabel.conf: "
-      << (parts_.resolver ? parts_.resolver->source_path() : std::string("(none)"))
-      << " (max_bits " << parts_.max_bits << ")\n";
+      << (parts_.resolver ? parts_.resolver->source_path() : std::string("(none)")) << " (max_bits "
+      << parts_.max_bits << ")\n";
   out << "local networks:";
   for (const auto& c : parts_.local_networks.cidrs()) out << " " << to_string(c);
   out << "\n";

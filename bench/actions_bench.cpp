@@ -19,8 +19,9 @@ constexpr double kTarget = 10e6;
 class BenchResolver final : public LabelResolver {
  public:
   BenchResolver() {
-    const char* names[] = {"zoom", "teams", "meet", "webex", "video", "social", "gaming",
-                           "voip", "vpn", "risky", "dns", "mail", "bulk", "iot", "a-zoom",
+    const char* names[] = {"zoom",      "teams",     "meet",  "webex",  "video",
+                           "social",    "gaming",    "voip",  "vpn",    "risky",
+                           "dns",       "mail",      "bulk",  "iot",    "a-zoom",
                            "a-youtube", "a-netflix", "p-tls", "p-quic", "p-http"};
     unsigned bit = 0;
     for (const char* n : names) labels_[n] = bit++;
@@ -106,12 +107,16 @@ struct Stream {
 
 // A mix of the apps a home/office router sees, over v4 and v6, LAN and WAN.
 Stream make_stream(std::size_t n) {
-  static const char* apps[][4] = {
-      {"zoom", "tls", "video", "us04web.zoom.us"}, {"youtube", "quic", "media", "www.youtube.com"},
-      {"google", "tls", "web", "www.google.com"},  {"dns", "dns", "network", "example.com"},
-      {"netflix", "tls", "media", "nflxvideo.net"}, {"teams", "tls", "collaborative", ""},
-      {"unknown", "unknown", "unspecified", ""},   {"facebook", "tls", "social_network", ""},
-      {"whatsapp", "tls", "chat", ""},            {"http", "http", "web", "example.org"}};
+  static const char* apps[][4] = {{"zoom", "tls", "video", "us04web.zoom.us"},
+                                  {"youtube", "quic", "media", "www.youtube.com"},
+                                  {"google", "tls", "web", "www.google.com"},
+                                  {"dns", "dns", "network", "example.com"},
+                                  {"netflix", "tls", "media", "nflxvideo.net"},
+                                  {"teams", "tls", "collaborative", ""},
+                                  {"unknown", "unknown", "unspecified", ""},
+                                  {"facebook", "tls", "social_network", ""},
+                                  {"whatsapp", "tls", "chat", ""},
+                                  {"http", "http", "web", "example.org"}};
   Stream s;
   s.verdicts.reserve(n);
   s.flows.reserve(n);
@@ -219,7 +224,7 @@ int main() {
       sink += e20.labels.count() + e20.matched_actions.size();
     }
   });
-  std::printf("20-action rule set: %.1f ns per flow; labels set per pass: %zu\n",
-              1e9 / twenty_rate, sink % 1000003);
+  std::printf("20-action rule set: %.1f ns per flow; labels set per pass: %zu\n", 1e9 / twenty_rate,
+              sink % 1000003);
   return simple_rate >= kTarget ? 0 : 2;
 }

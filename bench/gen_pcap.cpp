@@ -1,8 +1,8 @@
 // Benchmark capture generator: builds large pcaps by replicating the shared captures' flows.
 //
 //   gen_pcap mixed    OUT.pcap [--packets N] [--pcaps DIR]   replicas of every usable capture
-//   gen_pcap elephant OUT.pcap [--packets N] [--pcaps DIR]   a few long TCP flows carry most packets
-//   gen_pcap flood    OUT.pcap [--flows N]   [--pcaps DIR]   one SYN per flow (a scan)
+//   gen_pcap elephant OUT.pcap [--packets N] [--pcaps DIR]   a few long TCP flows carry most
+//   packets gen_pcap flood    OUT.pcap [--flows N]   [--pcaps DIR]   one SYN per flow (a scan)
 //
 // Replica k rewrites every IP address through a map that depends only on (address, k), so both
 // directions of a flow stay one flow and no two replicas share an address (see AddressMap).
@@ -41,12 +41,14 @@ constexpr std::array<std::string_view, 3> kSkippedNameParts{"fuzz", "malformed",
 constexpr std::uint32_t kV4Base = 0x0a000000;  // 10.0.0.0: replicas are laid out upwards from here
 constexpr std::uint32_t kV4Multicast = 0xe0000000;  // 224/4 and above (incl. broadcast) kept as is
 constexpr std::array<std::uint8_t, 8> kV6Prefix{0xfd, 0x62, 0x65, 0x6e, 0x63, 0x68, 0x00, 0x00};
-constexpr std::int64_t kReplicaStaggerUs = 20'000;  // mixed: replica k of a file starts k*20 ms later
-constexpr std::int64_t kMaxGapUs = 5'000'000;       // gaps inside one capture are capped at 5 s
+constexpr std::int64_t kReplicaStaggerUs =
+    20'000;                                    // mixed: replica k of a file starts k*20 ms later
+constexpr std::int64_t kMaxGapUs = 5'000'000;  // gaps inside one capture are capped at 5 s
 constexpr std::int64_t kElephantIntervalUs = 200;  // elephant: one packet per 200 us per flow
 constexpr std::size_t kElephantFlows = 8;
-constexpr double kElephantShortShare = 0.02;  // elephant: share of packets from ordinary short flows
-constexpr std::int64_t kFloodIntervalUs = 5;  // flood: 200 k SYN/s
+constexpr double kElephantShortShare =
+    0.02;  // elephant: share of packets from ordinary short flows
+constexpr std::int64_t kFloodIntervalUs = 5;                    // flood: 200 k SYN/s
 constexpr std::int64_t kStartUs = 1'700'000'000LL * 1'000'000;  // output timeline starts here
 constexpr int kOutSnaplen = 262144;
 constexpr std::uint8_t kTcp = 6, kUdp = 17, kIcmpV6 = 58, kIpIp = 4, kIpV6InIp = 41;
@@ -165,7 +167,7 @@ class AddressMap {
 
 struct EthernetFrame {
   bool ok = false;
-  std::size_t strip = 0;       // bytes of the original link header to drop
+  std::size_t strip = 0;        // bytes of the original link header to drop
   std::uint16_t ethertype = 0;  // synthesised header's type; 0 = the frame is already Ethernet
 };
 
@@ -179,7 +181,8 @@ EthernetFrame to_ethernet(int dlt, const std::uint8_t* p, std::size_t caplen) {
   };
   switch (dlt) {
     case DLT_EN10MB: return {caplen >= 14, 0, 0};
-    case DLT_LINUX_SLL: return caplen >= 16 ? EthernetFrame{true, 16, load16(p + 14)} : EthernetFrame{};
+    case DLT_LINUX_SLL:
+      return caplen >= 16 ? EthernetFrame{true, 16, load16(p + 14)} : EthernetFrame{};
 #ifdef DLT_LINUX_SLL2
     case DLT_LINUX_SLL2: return caplen >= 20 ? EthernetFrame{true, 20, load16(p)} : EthernetFrame{};
 #endif
@@ -514,7 +517,7 @@ struct Stream {
   std::uint32_t loops = 1;
   std::int64_t interval_us = 0;  // > 0: evenly spaced packets instead of the capture's times
   std::array<std::uint32_t, 2> body_bytes{};  // TCP payload per direction in one body
-  std::uint32_t initiator_index = 0;  // address index of the SYN sender
+  std::uint32_t initiator_index = 0;          // address index of the SYN sender
   // Cursor.
   std::size_t pos = 0;
   std::uint32_t loop = 0;
@@ -603,7 +606,8 @@ std::uint64_t packets_per_replica(const std::vector<Capture>& caps) {
 
 void check_replicas(const AddressMap& map, std::uint32_t replicas) {
   if (replicas > map.max_v4_replicas()) {
-    std::fprintf(stderr, "gen_pcap: %u replicas do not fit below 224.0.0.0 (max %u); ask for fewer\n",
+    std::fprintf(stderr,
+                 "gen_pcap: %u replicas do not fit below 224.0.0.0 (max %u); ask for fewer\n",
                  replicas, map.max_v4_replicas());
     std::exit(2);
   }
@@ -611,11 +615,12 @@ void check_replicas(const AddressMap& map, std::uint32_t replicas) {
 
 void print_summary(const char* mode, const std::string& path, const PcapWriter& out,
                    std::uint64_t flows, const std::string& detail) {
-  std::printf("gen_pcap %s: %s\n  packets %llu\n  flows %llu\n  bytes %llu (on the wire)\n"
-              "  span %.1f s\n  %s\n",
-              mode, path.c_str(), static_cast<unsigned long long>(out.packets()),
-              static_cast<unsigned long long>(flows), static_cast<unsigned long long>(out.bytes()),
-              out.span_s(), detail.c_str());
+  std::printf(
+      "gen_pcap %s: %s\n  packets %llu\n  flows %llu\n  bytes %llu (on the wire)\n"
+      "  span %.1f s\n  %s\n",
+      mode, path.c_str(), static_cast<unsigned long long>(out.packets()),
+      static_cast<unsigned long long>(flows), static_cast<unsigned long long>(out.bytes()),
+      out.span_s(), detail.c_str());
 }
 
 void generate_mixed(const fs::path& dir, const std::string& path, std::uint64_t packets) {
@@ -699,14 +704,16 @@ Stream make_elephant(const LongFlow& f, std::uint32_t replica, std::uint64_t tar
   s.order.insert(s.order.end(), body.begin(), body.end());
   s.body_end = s.order.size();
   s.order.insert(s.order.end(), tail.begin(), tail.end());
-  s.order.insert(s.order.end(), f.packets.begin() + static_cast<std::ptrdiff_t>(end), f.packets.end());
+  s.order.insert(s.order.end(), f.packets.begin() + static_cast<std::ptrdiff_t>(end),
+                 f.packets.end());
   for (std::uint32_t i : body) {
     const StoredPacket& pkt = f.cap->packets[i];
     const IpLayer& l = pkt.layers[pkt.layer_count - 1];
     const std::uint8_t* frame = f.cap->bytes.data() + pkt.frame_offset;
     // Payload length from the IP header, not the capture: the segments may be truncated.
-    const long l4_len = l.version == 4 ? long{load16(frame + l.offset + 2)} - (l.l4_offset - l.offset)
-                                       : long{load16(frame + l.offset + 4)} + 40 - (l.l4_offset - l.offset);
+    const long l4_len = l.version == 4
+                            ? long{load16(frame + l.offset + 2)} - (l.l4_offset - l.offset)
+                            : long{load16(frame + l.offset + 4)} + 40 - (l.l4_offset - l.offset);
     const long tcp_header = long{frame[l.l4_offset + 12] >> 4} * 4;
     const auto payload = static_cast<std::uint32_t>(std::max(0L, l4_len - tcp_header));
     s.body_bytes[l.addr_index[0] == f.initiator_index ? 0 : 1] += payload;
@@ -732,7 +739,8 @@ void generate_elephant(const fs::path& dir, const std::string& path, std::uint64
   // Short flows: whole replicas of every capture (replica numbers 1..), ~2% of the packets.
   const std::uint64_t per_replica = packets_per_replica(caps);
   const auto short_replicas = static_cast<std::uint32_t>(std::max<std::uint64_t>(
-      1, static_cast<std::uint64_t>(static_cast<double>(packets) * kElephantShortShare) / per_replica));
+      1, static_cast<std::uint64_t>(static_cast<double>(packets) * kElephantShortShare) /
+             per_replica));
   check_replicas(map, short_replicas + 1);
   std::vector<Stream> streams;
   const std::uint64_t short_flows = add_replicas(caps, 1, short_replicas, streams);
@@ -781,8 +789,9 @@ void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t 
   }
   const IpLayer& l = tmpl->layers[0];
   const std::size_t ihl = std::size_t{cap->bytes[tmpl->frame_offset + l.offset] & 0x0fu} * 4;
-  std::vector<std::uint8_t> frame(cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset),
-                                  cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset + tmpl->caplen));
+  std::vector<std::uint8_t> frame(
+      cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset),
+      cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset + tmpl->caplen));
   std::uint8_t* ip = frame.data() + l.offset;
   std::uint8_t* tcp = frame.data() + l.l4_offset;
   const std::size_t tcp_len = tmpl->caplen - l.l4_offset;
@@ -811,8 +820,9 @@ void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t 
               tmpl->caplen, tmpl->wire_len);
   }
   out.close();
-  print_summary("flood", path, out, flows,
-                "one SYN per flow from 198.18.0.1 to 10.0.0.0/8 x 16 ports, template from synscan.pcap");
+  print_summary(
+      "flood", path, out, flows,
+      "one SYN per flow from 198.18.0.1 to 10.0.0.0/8 x 16 ports, template from synscan.pcap");
 }
 
 [[noreturn]] void usage() {

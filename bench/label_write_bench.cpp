@@ -52,8 +52,10 @@ int main(int argc, char** argv) {
   }
   const auto nft = ctlabeld::test::run("nft -f etc/ctlabeld/ctlabeld.nft");
   if (nft.status != 0) {
-    std::fprintf(stderr, "label_write_bench: nft -f etc/ctlabeld/ctlabeld.nft failed (run from the "
-                         "repository root):\n%s", nft.output.c_str());
+    std::fprintf(stderr,
+                 "label_write_bench: nft -f etc/ctlabeld/ctlabeld.nft failed (run from the "
+                 "repository root):\n%s",
+                 nft.output.c_str());
     return 1;
   }
 
@@ -106,16 +108,16 @@ int main(int argc, char** argv) {
   std::printf("label writes: %llu written in %.3f s = %.0f writes/s (%.2fx the %.0f/s target)\n",
               static_cast<unsigned long long>(stats.written), write_s, rate,
               rate / kTargetPerSecond, kTargetPerSecond);
-  std::printf("  batches %llu, syscalls %llu, errors enoent=%llu enospc=%llu other=%llu, "
-              "mean latency %.0f us, max %llu us, queue-full retries %llu\n",
-              static_cast<unsigned long long>(stats.batches),
-              static_cast<unsigned long long>(stats.syscalls),
-              static_cast<unsigned long long>(stats.enoent),
-              static_cast<unsigned long long>(stats.enospc),
-              static_cast<unsigned long long>(stats.other_errors),
-              static_cast<double>(stats.latency_sum_us) / static_cast<double>(count),
-              static_cast<unsigned long long>(stats.latency_max_us),
-              static_cast<unsigned long long>(full_retries));
+  std::printf(
+      "  batches %llu, syscalls %llu, errors enoent=%llu enospc=%llu other=%llu, "
+      "mean latency %.0f us, max %llu us, queue-full retries %llu\n",
+      static_cast<unsigned long long>(stats.batches),
+      static_cast<unsigned long long>(stats.syscalls),
+      static_cast<unsigned long long>(stats.enoent), static_cast<unsigned long long>(stats.enospc),
+      static_cast<unsigned long long>(stats.other_errors),
+      static_cast<double>(stats.latency_sum_us) / static_cast<double>(count),
+      static_cast<unsigned long long>(stats.latency_max_us),
+      static_cast<unsigned long long>(full_retries));
   std::printf("  verified by dump: %zu of %zu entries carry bit 0\n", labelled, count);
   return labelled == count && stats.written == count ? 0 : 1;
 }

@@ -1,4 +1,5 @@
-// The "limit" for bench/run.sh: read a capture with libpcap and hash each packet's 5-tuple, nothing else.
+// The "limit" for bench/run.sh: read a capture with libpcap and hash each packet's 5-tuple, nothing
+// else.
 //
 //   read_hash_limit FILE...
 //

@@ -57,13 +57,16 @@ constexpr std::uint8_t kIpv6Mobility = 135;
 // ICMP types whose rest-of-header starts with an identifier (RFC 792, RFC 950).
 inline bool icmp_has_id(std::uint8_t type) noexcept {
   switch (type) {
-    case 0: case 8:    // echo reply / request
-    case 13: case 14:  // timestamp
-    case 15: case 16:  // information
-    case 17: case 18:  // address mask
+    case 0:
+    case 8:  // echo reply / request
+    case 13:
+    case 14:  // timestamp
+    case 15:
+    case 16:  // information
+    case 17:
+    case 18:  // address mask
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -72,8 +75,8 @@ inline bool icmp_has_id(std::uint8_t type) noexcept {
 // shape (a tiny first fragment, RFC 1858, or a broken sender), not a short capture. Such a packet
 // is still traffic between two hosts, so it is keyed by addresses and protocol with zero ports,
 // exactly as nDPI's ndpiReader keys it (ip_fragmented_garbage.pcap has 29 of them).
-DecodeStatus decode_l4(std::uint8_t protocol, const std::uint8_t* p, std::uint32_t avail, bool complete,
-                       DecodedPacket& out) noexcept {
+DecodeStatus decode_l4(std::uint8_t protocol, const std::uint8_t* p, std::uint32_t avail,
+                       bool complete, DecodedPacket& out) noexcept {
   FlowTuple& t = out.tuple;
   t.ip_protocol = protocol;
   const DecodeStatus short_header = complete ? DecodeStatus::kOk : DecodeStatus::kTruncated;
@@ -106,8 +109,7 @@ DecodeStatus decode_l4(std::uint8_t protocol, const std::uint8_t* p, std::uint32
       t.icmp_id = has_id ? load_be16(p + 4) : 0;
       return DecodeStatus::kOk;
     }
-    default:
-      return DecodeStatus::kOk;  // other protocols: addresses and protocol are the whole key
+    default: return DecodeStatus::kOk;  // other protocols: addresses and protocol are the whole key
   }
 }
 
@@ -163,7 +165,8 @@ DecodeStatus decode_ipv6(const std::uint8_t* p, std::uint32_t avail, DecodedPack
       case kIpv6Ah: {
         if (len - off < 2) return DecodeStatus::kTruncated;
         const auto units = static_cast<std::uint32_t>(p[off + 1]);
-        // AH counts its length in 4-byte units minus 2 (RFC 4302); the others in 8-byte units minus 1.
+        // AH counts its length in 4-byte units minus 2 (RFC 4302); the others in 8-byte units
+        // minus 1.
         const std::uint32_t ext_len = next == kIpv6Ah ? (units + 2) * 4 : (units + 1) * 8;
         if (len - off < ext_len) return DecodeStatus::kTruncated;
         next = p[off];
@@ -184,15 +187,15 @@ DecodeStatus decode_ipv6(const std::uint8_t* p, std::uint32_t avail, DecodedPack
       case kIpv6Esp:
       case kIpv6NoNext:
         return DecodeStatus::kOk;  // nothing readable follows: the protocol is the key
-      default:
-        return decode_l4(next, p + off, len - off, complete, out);
+      default: return decode_l4(next, p + off, len - off, complete, out);
     }
   }
   return DecodeStatus::kMalformed;  // more extension headers than any sane packet carries
 }
 
 // IP whose version the link layer does not say: read it from the first nibble.
-DecodeStatus decode_ip_any(const std::uint8_t* p, std::uint32_t avail, DecodedPacket& out) noexcept {
+DecodeStatus decode_ip_any(const std::uint8_t* p, std::uint32_t avail,
+                           DecodedPacket& out) noexcept {
   if (avail < 1) return DecodeStatus::kTruncated;
   switch (p[0] >> 4) {
     case 4: return decode_ipv4(p, avail, out);
@@ -217,10 +220,8 @@ DecodeStatus decode_ethertype(std::uint16_t type, const std::uint8_t* p, std::ui
   std::uint32_t off = 0;
   for (int depth = 0; depth < kMaxStackDepth; ++depth) {
     switch (type) {
-      case kEtherIpv4:
-        return decode_ipv4(p + off, avail - off, out);
-      case kEtherIpv6:
-        return decode_ipv6(p + off, avail - off, out);
+      case kEtherIpv4: return decode_ipv4(p + off, avail - off, out);
+      case kEtherIpv6: return decode_ipv6(p + off, avail - off, out);
       case kEtherVlan:
       case kEtherQinQ:
       case kEtherQinQOld:
@@ -254,14 +255,14 @@ DecodeStatus decode_ethertype(std::uint16_t type, const std::uint8_t* p, std::ui
           default: return DecodeStatus::kNotIp;
         }
       }
-      default:
-        return DecodeStatus::kNotIp;  // ARP, LLDP, 802.3 lengths, ...
+      default: return DecodeStatus::kNotIp;  // ARP, LLDP, 802.3 lengths, ...
     }
   }
   return DecodeStatus::kMalformed;  // a tag stack deeper than any real network builds
 }
 
-DecodeStatus decode_ethernet(const std::uint8_t* p, std::uint32_t avail, DecodedPacket& out) noexcept {
+DecodeStatus decode_ethernet(const std::uint8_t* p, std::uint32_t avail,
+                             DecodedPacket& out) noexcept {
   if (avail < 14) return DecodeStatus::kTruncated;
   const std::uint16_t type = load_be16(p + 12);
   if (type <= kEtherMaxLength) return DecodeStatus::kNotIp;  // 802.3 + LLC: STP, CDP, ...
@@ -318,7 +319,10 @@ DecodeStatus decode_null_family(std::uint32_t family, const std::uint8_t* p, std
   // AF_INET is 2 everywhere; AF_INET6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux).
   switch (family) {
     case 2: return decode_ipv4(p, avail, out);
-    case 10: case 24: case 28: case 30: return decode_ipv6(p, avail, out);
+    case 10:
+    case 24:
+    case 28:
+    case 30: return decode_ipv6(p, avail, out);
     default: return DecodeStatus::kNotIp;
   }
 }
@@ -390,10 +394,8 @@ bool peek_addresses(LinkType link, const std::uint8_t* data, std::uint32_t caple
     case LinkType::kRaw:
     case LinkType::kRawAlt:
     case LinkType::kIpv4:
-    case LinkType::kIpv6:
-      break;
-    default:
-      return false;
+    case LinkType::kIpv6: break;
+    default: return false;
   }
   if (len >= 20 && ip[0] >> 4 == 4) {
     a = Address::from_v4(ip + 12);
@@ -422,8 +424,7 @@ bool is_supported_link(int dlt) noexcept {
     case LinkType::kIpv4:
     case LinkType::kIpv6:
     case LinkType::kNflog:
-    case LinkType::kLinuxSll2:
-      return true;
+    case LinkType::kLinuxSll2: return true;
   }
   return false;
 }

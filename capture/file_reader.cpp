@@ -68,7 +68,8 @@ Expected<FileReader> FileReader::open(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   std::uint8_t header[kFileHeaderBytes] = {};
   std::uint32_t magic = 0;
-  if (fd.get() >= 0 && read_full(fd.get(), header, sizeof header) == static_cast<ssize_t>(sizeof header)) {
+  if (fd.get() >= 0 &&
+      read_full(fd.get(), header, sizeof header) == static_cast<ssize_t>(sizeof header)) {
     std::memcpy(&magic, header, sizeof magic);
   }
   std::uint16_t version[2] = {0, 0};
@@ -85,7 +86,8 @@ Expected<FileReader> FileReader::open(const std::string& path) {
   reader.nanoseconds_ = magic == kMagicNano;
   reader.fd_ = std::move(fd);
   reader.capacity_ = kBlockBytes + kMaxCaplen + kRecordHeaderBytes;  // a whole record always fits
-  reader.buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(reader.capacity_);  // pages untouched until read into
+  reader.buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(
+      reader.capacity_);  // pages untouched until read into
   return reader;
 }
 
@@ -100,7 +102,8 @@ std::int64_t FileReader::fill(std::size_t need) {
     const std::size_t want = std::min(kBlockBytes, capacity_ - end_);
     const ssize_t n = read_full(fd_.get(), buffer_.get() + end_, want);
     if (n < 0) {
-      fail(std::string("read failed at byte ") + std::to_string(offset_ + end_) + ": " + std::strerror(errno));
+      fail(std::string("read failed at byte ") + std::to_string(offset_ + end_) + ": " +
+           std::strerror(errno));
       return -1;
     }
     if (static_cast<std::size_t>(n) < want) eof_ = true;

@@ -86,18 +86,16 @@ const char* activate_hint(int status) {
       return "promiscuous mode needs CAP_NET_ADMIN; run with it or turn promiscuous off";
     case PCAP_ERROR_IFACE_NOT_UP:
       return "the interface is down; bring it up with `ip link set DEV up`";
-    case PCAP_ERROR_RFMON_NOTSUP:
-      return "monitor mode is not supported on this interface";
-    default:
-      return "see the libpcap message above";
+    case PCAP_ERROR_RFMON_NOTSUP: return "monitor mode is not supported on this interface";
+    default: return "see the libpcap message above";
   }
 }
 
 // Each pcap_set_* before activation can only fail with PCAP_ERROR_ACTIVATED or a bad value.
 Status check_set(int rc, pcap_t* p, const std::string& device, const char* call) {
   if (rc == 0) return ok_status();
-  return Status::failure("interface '" + device + "': " + call + " failed: " + pcap_statustostr(rc) +
-                         " " + pcap_geterr(p));
+  return Status::failure("interface '" + device + "': " + call +
+                         " failed: " + pcap_statustostr(rc) + " " + pcap_geterr(p));
 }
 
 struct DispatchContext {
@@ -111,11 +109,13 @@ void on_frame(u_char* user, const pcap_pkthdr* header, const u_char* bytes) noex
   // The frame goes on even when caplen > len or the time is nonsense: decode() judges bytes, and
   // a time before 1970 or beyond what microseconds in 64 bits hold (pcapng allows it) becomes 0.
   std::int64_t us = 0;
-  if (__builtin_mul_overflow(static_cast<std::int64_t>(header->ts.tv_sec), std::int64_t{1'000'000}, &us) ||
+  if (__builtin_mul_overflow(static_cast<std::int64_t>(header->ts.tv_sec), std::int64_t{1'000'000},
+                             &us) ||
       __builtin_add_overflow(us, static_cast<std::int64_t>(header->ts.tv_usec), &us)) {
     us = 0;
   }
-  const RawFrame frame{bytes, header->caplen, header->len, us > 0 ? static_cast<std::uint64_t>(us) : 0};
+  const RawFrame frame{bytes, header->caplen, header->len,
+                       us > 0 ? static_cast<std::uint64_t>(us) : 0};
   try {
     (*ctx->fn)(frame);
   } catch (const std::exception& e) {
@@ -146,11 +146,12 @@ PacketSource& PacketSource::operator=(PacketSource&& other) noexcept {
 }
 PacketSource::~PacketSource() = default;
 
-Expected<PacketSource> PacketSource::open_file(const std::string& path, const std::string& bpf_filter) {
+Expected<PacketSource> PacketSource::open_file(const std::string& path,
+                                               const std::string& bpf_filter) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   auto failure = [&path](const std::string& why) {
-    return Expected<PacketSource>::failure(path + ": cannot read as a pcap or pcapng capture: " + why +
-                                           "; check the path and that it is a capture file");
+    return Expected<PacketSource>::failure(path + ": cannot read as a pcap or pcapng capture: " +
+                                           why + "; check the path and that it is a capture file");
   };
   // We open the FILE ourselves to give it a large buffer: libpcap reads a file with two
   // fread()s per record, and stdio's default st_blksize buffer (4 KiB) turns those into a read()
@@ -158,7 +159,8 @@ Expected<PacketSource> PacketSource::open_file(const std::string& path, const st
   std::FILE* fp = std::fopen(path.c_str(), "rb");
   if (fp == nullptr) return failure(path + ": " + std::strerror(errno));
   auto buffer = std::make_unique_for_overwrite<char[]>(kFileBufferBytes);
-  if (std::setvbuf(fp, buffer.get(), _IOFBF, kFileBufferBytes) != 0) buffer.reset();  // default buffer
+  if (std::setvbuf(fp, buffer.get(), _IOFBF, kFileBufferBytes) != 0)
+    buffer.reset();  // default buffer
   std::unique_ptr<pcap, Closer> handle(
       pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, errbuf));
   if (!handle) {
@@ -174,7 +176,8 @@ Expected<PacketSource> PacketSource::open_file(const std::string& path, const st
   return source;
 }
 
-Expected<PacketSource> PacketSource::open_live(const std::string& device, const LiveOptions& options) {
+Expected<PacketSource> PacketSource::open_live(const std::string& device,
+                                               const LiveOptions& options) {
   using Result = Expected<PacketSource>;
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap, Closer> handle(pcap_create(device.c_str(), errbuf));
@@ -212,14 +215,16 @@ Expected<PacketSource> PacketSource::open_live(const std::string& device, const 
     logger()->warn("interface '{}': pcap_activate warning: {}{}", device, pcap_statustostr(status),
                    detail.empty() ? std::string() : " (" + detail + ")");
   }
-  if (auto filtered = apply_filter(p, "interface '" + device + "'", options.bpf_filter); !filtered) {
+  if (auto filtered = apply_filter(p, "interface '" + device + "'", options.bpf_filter);
+      !filtered) {
     return Result::failure(filtered.errors());
   }
   warn_if_unsupported_link(p, "interface '" + device + "'");
-  logger()->info("interface '{}': capturing, link type {}, snaplen {}, buffer {} bytes{}{}", device,
-                 pcap_datalink(p), pcap_snapshot(p), options.buffer_bytes,
-                 options.promiscuous ? ", promiscuous" : "",
-                 options.bpf_filter.empty() ? std::string() : ", filter '" + options.bpf_filter + "'");
+  logger()->info(
+      "interface '{}': capturing, link type {}, snaplen {}, buffer {} bytes{}{}", device,
+      pcap_datalink(p), pcap_snapshot(p), options.buffer_bytes,
+      options.promiscuous ? ", promiscuous" : "",
+      options.bpf_filter.empty() ? std::string() : ", filter '" + options.bpf_filter + "'");
   return PacketSource(std::move(handle), device, true);
 }
 
@@ -234,10 +239,8 @@ ReadStatus PacketSource::dispatch(const FrameFn& fn, int max_frames) {
     case 0:
       // A savefile returns 0 only at its end; a live device returns 0 when the timeout passed.
       return live_ ? ReadStatus::kOk : ReadStatus::kEnd;
-    case PCAP_ERROR_BREAK:
-      return ReadStatus::kBroken;
-    case PCAP_ERROR:
-      return ReadStatus::kError;
+    case PCAP_ERROR_BREAK: return ReadStatus::kBroken;
+    case PCAP_ERROR: return ReadStatus::kError;
     default:
       // libpcap documents no other return; treat one as an error rather than loop on it.
       callback_error_ = "pcap_dispatch returned unexpected " + std::to_string(rc);

@@ -52,7 +52,9 @@ TimeoutClass class_for(std::uint8_t ip_protocol) {
   return TimeoutClass::kOther;
 }
 
-std::uint64_t to_us(std::chrono::seconds s) { return static_cast<std::uint64_t>(s.count()) * 1000000ULL; }
+std::uint64_t to_us(std::chrono::seconds s) {
+  return static_cast<std::uint64_t>(s.count()) * 1000000ULL;
+}
 
 std::string normalise_risk(std::string_view s) {
   std::string out;
@@ -87,10 +89,10 @@ const RiskTable& risk_table() {
 
 // Lowercase names by nDPI id, built once per module so verdicts hand out string_views.
 struct Classifier::Names {
-  std::vector<std::string> protocols;          // by protocol id
+  std::vector<std::string> protocols;           // by protocol id
   std::vector<std::uint16_t> default_category;  // by protocol id
-  std::vector<std::string> categories;         // by category id
-  std::vector<std::string> confidences;        // by ndpi_confidence_t
+  std::vector<std::string> categories;          // by category id
+  std::vector<std::string> confidences;         // by ndpi_confidence_t
 
   explicit Names(ndpi_detection_module_struct* mod) {
     const unsigned n = ndpi_get_num_supported_protocols(mod);
@@ -102,7 +104,8 @@ struct Classifier::Names {
       default_category.push_back(static_cast<std::uint16_t>(ndpi_get_proto_category(mod, p)));
     }
     for (int c = 0; c < NDPI_PROTOCOL_NUM_CATEGORIES; ++c) {
-      categories.push_back(lower(ndpi_category_get_name(mod, static_cast<ndpi_protocol_category_t>(c))));
+      categories.push_back(
+          lower(ndpi_category_get_name(mod, static_cast<ndpi_protocol_category_t>(c))));
     }
     for (int c = 0; c < NDPI_CONFIDENCE_MAX; ++c) {
       const char* name = ndpi_confidence_get_name(static_cast<ndpi_confidence_t>(c));
@@ -113,7 +116,8 @@ struct Classifier::Names {
     return id < protocols.size() ? std::string_view(protocols[id]) : std::string_view("unknown");
   }
   [[nodiscard]] std::string_view category(std::uint16_t id) const noexcept {
-    return id < categories.size() ? std::string_view(categories[id]) : std::string_view("unspecified");
+    return id < categories.size() ? std::string_view(categories[id])
+                                  : std::string_view("unspecified");
   }
   [[nodiscard]] std::string_view category_of_proto(std::uint16_t id) const noexcept {
     return id < default_category.size() ? category(default_category[id]) : category(0);
@@ -191,15 +195,19 @@ Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig&
   {
     std::lock_guard<std::mutex> lock(init_mutex());
     mod.reset(ndpi_init_detection_module(ndpi_no_prefs));
-    if (!mod) return Expected<std::unique_ptr<Classifier>>::failure("nDPI: ndpi_init_detection_module failed (out of memory?)");
+    if (!mod)
+      return Expected<std::unique_ptr<Classifier>>::failure(
+          "nDPI: ndpi_init_detection_module failed (out of memory?)");
     NDPI_PROTOCOL_BITMASK all;
     NDPI_BITMASK_SET_ALL(all);
     ndpi_set_protocol_detection_bitmask2(mod.get(), &all);
     if (!config.protos_file.empty()) {
       if (ndpi_load_protocols_file(mod.get(), config.protos_file.c_str()) < 0) {
         return Expected<std::unique_ptr<Classifier>>::failure(
-            config.protos_file + ": nDPI could not load this protocols file; check that it exists, is readable "
-            "and uses nDPI's format (e.g. host:\"example.com\"@Example or ip:192.0.2.0/24@Example)");
+            config.protos_file +
+            ": nDPI could not load this protocols file; check that it exists, is readable "
+            "and uses nDPI's format (e.g. host:\"example.com\"@Example or "
+            "ip:192.0.2.0/24@Example)");
       }
     }
     ndpi_finalize_initialization(mod.get());
@@ -289,8 +297,8 @@ FlowRecord& Classifier::admit(const capture::DecodedPacket& packet, const FlowKe
 void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
                          FlowEvents& events) noexcept {
   events.on_dpi_start(flow);
-  const ndpi_protocol p = ndpi_detection_process_packet(mod_.get(), flow.dpi, packet.l3, packet.l3_len,
-                                                        packet.ts_us / 1000);
+  const ndpi_protocol p = ndpi_detection_process_packet(mod_.get(), flow.dpi, packet.l3,
+                                                        packet.l3_len, packet.ts_us / 1000);
   ++stats_.dpi_packets;
   if (flow.dpi_packets < 255) ++flow.dpi_packets;
   const bool enough = flow.dpi_packets >= config_.max_dpi_packets;
@@ -301,7 +309,8 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
   if (!enough && ndpi_extra_dissection_possible(mod_.get(), flow.dpi) != 0) {
     // Known already, but nDPI wants more (a certificate, a DNS answer): announce early so the
     // label goes on now, and again if the verdict changes.
-    const bool changed = p.app_protocol != flow.app_proto || p.master_protocol != flow.master_proto ||
+    const bool changed = p.app_protocol != flow.app_proto ||
+                         p.master_protocol != flow.master_proto ||
                          (flow.state & kStateVerdict) == 0;
     if (changed) {
       flow.app_proto = p.app_protocol;
@@ -366,8 +375,8 @@ void Classifier::expire(std::uint64_t now_us, FlowEvents& events) noexcept {
     const auto cls = static_cast<TimeoutClass>(c);
     const std::uint64_t limit = idle_limit_us(cls);
     // Each class's LRU list is ordered by last activity: stop at the first live flow.
-    for (FlowRecord* flow = table_.oldest(cls); flow != nullptr && now_us > flow->last_seen_us &&
-                                                now_us - flow->last_seen_us > limit;
+    for (FlowRecord* flow = table_.oldest(cls);
+         flow != nullptr && now_us > flow->last_seen_us && now_us - flow->last_seen_us > limit;
          flow = table_.oldest(cls)) {
       end_flow(*flow, EndReason::kIdle, events);
       ++table_.stats().expired;
@@ -376,8 +385,8 @@ void Classifier::expire(std::uint64_t now_us, FlowEvents& events) noexcept {
   // Flows still in nDPI but quiet: take its verdict now and free the state, so memory follows
   // the flows that are active, not every flow that stopped early without a FIN.
   const std::uint64_t dpi_limit = to_us(config_.dpi_idle);
-  for (FlowRecord* flow = table_.dpi_oldest(); flow != nullptr && now_us > flow->last_seen_us &&
-                                              now_us - flow->last_seen_us > dpi_limit;
+  for (FlowRecord* flow = table_.dpi_oldest();
+       flow != nullptr && now_us > flow->last_seen_us && now_us - flow->last_seen_us > dpi_limit;
        flow = table_.dpi_oldest()) {
     finalize(*flow, events);
     ++stats_.dpi_idle_giveups;
@@ -407,17 +416,19 @@ Verdict Classifier::verdict_of(const FlowRecord& flow) const noexcept {
                      ? std::string_view(names_->confidences[flow.confidence])
                      : std::string_view("Unknown");
   v.hostname = flow.hostname != nullptr ? std::string_view(flow.hostname)
-               : flow.dpi != nullptr   ? std::string_view(flow.dpi->host_server_name)
-                                       : std::string_view();
+               : flow.dpi != nullptr    ? std::string_view(flow.dpi->host_server_name)
+                                        : std::string_view();
   v.risks = flow.risks;
   v.risk_score = flow.risk_score;
   v.guessed = (flow.state & kStateGuessed) != 0 ||
-              flow.confidence == NDPI_CONFIDENCE_MATCH_BY_PORT || flow.confidence == NDPI_CONFIDENCE_MATCH_BY_IP;
+              flow.confidence == NDPI_CONFIDENCE_MATCH_BY_PORT ||
+              flow.confidence == NDPI_CONFIDENCE_MATCH_BY_IP;
   v.complete = (flow.state & kStateFinal) != 0;
   return v;
 }
 
-FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict, std::string_view iface) noexcept {
+FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict,
+                             std::string_view iface) noexcept {
   FlowView view;
   view.tuple = flow.initiator_tuple();
   view.verdict = &verdict;

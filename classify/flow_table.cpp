@@ -11,7 +11,8 @@
 namespace ctlabeld::classify {
 
 static_assert(std::is_trivially_destructible_v<FlowKey>);
-static_assert(std::has_unique_object_representations_v<FlowKey>, "FlowKey has padding: keys_equal would compare it");
+static_assert(std::has_unique_object_representations_v<FlowKey>,
+              "FlowKey has padding: keys_equal would compare it");
 
 namespace {
 
@@ -75,7 +76,8 @@ std::uint64_t hash_key(const FlowKey& k) noexcept {
   std::memcpy(w, &k, sizeof w);
   const std::uint64_t a = w[0] ^ ((w[2] << 32) | (w[2] >> 32));
   const std::uint64_t b = w[1] ^ ((w[3] << 32) | (w[3] >> 32));
-  std::uint64_t h = (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (w[4] * 0x165667b19e3779f9ULL);
+  std::uint64_t h =
+      (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (w[4] * 0x165667b19e3779f9ULL);
   h ^= h >> 32;
   h *= 0xd6e8feb86659fd93ULL;
   h ^= h >> 32;
@@ -188,19 +190,25 @@ void FlowTable::push_front(ListEnds& ends, FlowRecord& r) noexcept {
 
 template <FlowTable::Link Prev, FlowTable::Link Next>
 void FlowTable::unlink(ListEnds& ends, FlowRecord& r) noexcept {
-  if (r.*Prev != kNoIndex) records_[r.*Prev].*Next = r.*Next;
-  else ends.head = r.*Next;
-  if (r.*Next != kNoIndex) records_[r.*Next].*Prev = r.*Prev;
-  else ends.tail = r.*Prev;
+  if (r.*Prev != kNoIndex)
+    records_[r.*Prev].*Next = r.*Next;
+  else
+    ends.head = r.*Next;
+  if (r.*Next != kNoIndex)
+    records_[r.*Next].*Prev = r.*Prev;
+  else
+    ends.tail = r.*Prev;
   r.*Prev = r.*Next = kNoIndex;
 }
 
 void FlowTable::lru_push_front(FlowRecord& r) noexcept {
-  push_front<&FlowRecord::lru_prev, &FlowRecord::lru_next>(lru_[static_cast<std::size_t>(r.timeout_class)], r);
+  push_front<&FlowRecord::lru_prev, &FlowRecord::lru_next>(
+      lru_[static_cast<std::size_t>(r.timeout_class)], r);
 }
 
 void FlowTable::lru_unlink(FlowRecord& r) noexcept {
-  unlink<&FlowRecord::lru_prev, &FlowRecord::lru_next>(lru_[static_cast<std::size_t>(r.timeout_class)], r);
+  unlink<&FlowRecord::lru_prev, &FlowRecord::lru_next>(
+      lru_[static_cast<std::size_t>(r.timeout_class)], r);
 }
 
 void FlowTable::dpi_link(FlowRecord& r) noexcept {
@@ -215,7 +223,9 @@ void FlowTable::dpi_unlink(FlowRecord& r) noexcept {
   r.dpi_listed = false;
 }
 
-FlowRecord* FlowTable::dpi_oldest() noexcept { return dpi_.tail == kNoIndex ? nullptr : &records_[dpi_.tail]; }
+FlowRecord* FlowTable::dpi_oldest() noexcept {
+  return dpi_.tail == kNoIndex ? nullptr : &records_[dpi_.tail];
+}
 
 void FlowTable::touch(FlowRecord& r) noexcept {
   const std::uint32_t i = index_of(r);

@@ -39,7 +39,8 @@ std::string trim(const std::string& text) {
 Expected<Entries> check_file(const std::string& path, unsigned max_bits) {
   std::ifstream in(path);
   if (!in) {
-    return Expected<Entries>::failure(path + ": cannot read connlabel.conf: " + std::strerror(errno));
+    return Expected<Entries>::failure(path +
+                                      ": cannot read connlabel.conf: " + std::strerror(errno));
   }
   Entries entries;
   Errors errors;
@@ -56,17 +57,20 @@ Expected<Entries> check_file(const std::string& path, unsigned max_bits) {
     std::string name;
     std::string extra;
     fields >> bit_text >> name >> extra;
-    const bool numeric = !bit_text.empty() && std::all_of(bit_text.begin(), bit_text.end(),
-                                                          [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        !bit_text.empty() &&
+        std::all_of(bit_text.begin(), bit_text.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!numeric || name.empty() || !extra.empty() || bit_text.size() > 3) {
-      errors.push_back(where + "expected '<bit> <name>' (for example '0 zoom'), found '" + line + "'");
+      errors.push_back(where + "expected '<bit> <name>' (for example '0 zoom'), found '" + line +
+                       "'");
       continue;
     }
     const auto bit = static_cast<unsigned>(std::stoul(bit_text));
     if (bit > max_bits || bit > defaults::kMaxLabelBit) {
-      errors.push_back(where + "label '" + name + "' uses bit " + std::to_string(bit) +
-                       ", above max_bits " + std::to_string(std::min<unsigned>(max_bits, defaults::kMaxLabelBit)) +
-                       "; use a lower bit or raise target_globals.ctlabel.max_bits (the kernel's limit is 127)");
+      errors.push_back(
+          where + "label '" + name + "' uses bit " + std::to_string(bit) + ", above max_bits " +
+          std::to_string(std::min<unsigned>(max_bits, defaults::kMaxLabelBit)) +
+          "; use a lower bit or raise target_globals.ctlabel.max_bits (the kernel's limit is 127)");
       continue;
     }
     auto [it, inserted] = seen.emplace(name, std::make_pair(bit, line_no));
@@ -74,7 +78,8 @@ Expected<Entries> check_file(const std::string& path, unsigned max_bits) {
       if (it->second.first != bit) {
         errors.push_back(where + "label '" + name + "' is defined again with bit " +
                          std::to_string(bit) + " (line " + std::to_string(it->second.second) +
-                         " gives bit " + std::to_string(it->second.first) + "); keep one definition");
+                         " gives bit " + std::to_string(it->second.first) +
+                         "); keep one definition");
       }
       continue;
     }
@@ -117,8 +122,8 @@ Expected<std::unique_ptr<LabelMap>> LabelMap::load_with_fallback(const std::stri
   if (!entries) return Result::failure(entries.errors());
   LabelMapPtr map(nfct_labelmap_new(chosen.c_str()));
   if (!map) {
-    return Result::failure(chosen + ": libnetfilter_conntrack could not load the label map: " +
-                           std::strerror(errno));
+    return Result::failure(
+        chosen + ": libnetfilter_conntrack could not load the label map: " + std::strerror(errno));
   }
   // Our check and the library must agree, or names would resolve differently at run time.
   for (const auto& [name, bit] : entries.value()) {
@@ -129,7 +134,8 @@ Expected<std::unique_ptr<LabelMap>> LabelMap::load_with_fallback(const std::stri
                              "; give every label its own bit and name");
     }
   }
-  return std::unique_ptr<LabelMap>(new LabelMap(std::move(map), chosen, std::move(entries).value()));
+  return std::unique_ptr<LabelMap>(
+      new LabelMap(std::move(map), chosen, std::move(entries).value()));
 }
 
 std::optional<unsigned> LabelMap::bit_of(std::string_view name) const {

@@ -72,9 +72,10 @@ std::string describe(const FlowTuple& t) {
            " -> " + to_string(t.dst, t.ip_version) + " type " + std::to_string(t.icmp_type) +
            " id " + std::to_string(t.icmp_id);
   }
-  const std::string proto = t.ip_protocol == kProtoTcp   ? "tcp "
-                            : t.ip_protocol == kProtoUdp ? "udp "
-                                                         : "proto " + std::to_string(t.ip_protocol) + " ";
+  const std::string proto = t.ip_protocol == kProtoTcp ? "tcp "
+                            : t.ip_protocol == kProtoUdp
+                                ? "udp "
+                                : "proto " + std::to_string(t.ip_protocol) + " ";
   const bool v6 = t.ip_version == 6;
   return proto + (v6 ? "[" : "") + to_string(t.src, t.ip_version) + (v6 ? "]:" : ":") +
          std::to_string(t.src_port) + " -> " + (v6 ? "[" : "") + to_string(t.dst, t.ip_version) +
@@ -102,7 +103,9 @@ class LabelWriter::Impl {
         socket_(std::move(socket)),
         buffer_(batch_ * netlink::kMaxMessageBytes) {}
 
-  void start_thread() { thread_ = std::thread([this] { run(); }); }
+  void start_thread() {
+    thread_ = std::thread([this] { run(); });
+  }
 
   bool submit(const LabelUpdate& update) noexcept {
     bool wake = false;
@@ -273,8 +276,10 @@ class LabelWriter::Impl {
       // Nothing was handled; the whole chunk is resent once, then counted.
       note_error(reply.send_errno, "sendmsg");
       for (const Pending* p : sent) {
-        if (!p->resent) next.push_back({p->item, p->lookup, true});
-        else finish(items[p->item], reply.send_errno, p->lookup, false);
+        if (!p->resent)
+          next.push_back({p->item, p->lookup, true});
+        else
+          finish(items[p->item], reply.send_errno, p->lookup, false);
       }
       return;
     }
@@ -284,8 +289,10 @@ class LabelWriter::Impl {
       const int err = reply.errors[i];
       if (err == 0 && !reply.complete) {
         // The answer was dropped with others: a masked write is idempotent, so send it again.
-        if (!p.resent) next.push_back({p.item, p.lookup, true});
-        else finish(items[p.item], 0, p.lookup, /*unknown=*/true);
+        if (!p.resent)
+          next.push_back({p.item, p.lookup, true});
+        else
+          finish(items[p.item], 0, p.lookup, /*unknown=*/true);
         continue;
       }
       if (err == ENOENT && p.lookup == netlink::Lookup::kOriginal) {
@@ -299,16 +306,20 @@ class LabelWriter::Impl {
 
   void finish(const Item& item, int err, netlink::Lookup lookup, bool unknown) {
     const auto now = std::chrono::steady_clock::now();
-    const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - item.submitted).count();
-    const auto origin = item.update.origin != std::chrono::steady_clock::time_point{} ? item.update.origin
-                                                                                       : item.submitted;
-    const auto from_origin = std::chrono::duration_cast<std::chrono::microseconds>(now - origin).count();
+    const auto latency =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - item.submitted).count();
+    const auto origin = item.update.origin != std::chrono::steady_clock::time_point{}
+                            ? item.update.origin
+                            : item.submitted;
+    const auto from_origin =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - origin).count();
     {
       std::lock_guard lock(stats_mutex_);
       const auto us = static_cast<std::uint64_t>(latency < 0 ? 0 : latency);
       stats_.latency_sum_us += us;
       stats_.latency_max_us = std::max(stats_.latency_max_us, us);
-      log2_add(stats_.latency_log2_us, static_cast<std::uint64_t>(from_origin < 0 ? 0 : from_origin));
+      log2_add(stats_.latency_log2_us,
+               static_cast<std::uint64_t>(from_origin < 0 ? 0 : from_origin));
       if (unknown) {
         ++stats_.unknown_outcome;
         return;
@@ -319,19 +330,26 @@ class LabelWriter::Impl {
         return;
       }
       ++stats_.errors_by_errno[err];
-      if (err == ENOENT) ++stats_.enoent;
-      else if (err == ENOSPC) ++stats_.enospc;
-      else ++stats_.other_errors;
+      if (err == ENOENT)
+        ++stats_.enoent;
+      else if (err == ENOSPC)
+        ++stats_.enospc;
+      else
+        ++stats_.other_errors;
     }
-    if (err == ENOSPC) on_enospc();
-    else if (err != ENOENT) note_error(err, "label update");
+    if (err == ENOSPC)
+      on_enospc();
+    else if (err != ENOENT)
+      note_error(err, "label update");
     if (item.update.log_errors) {
       std::uint64_t suppressed = 0;
       if (flow_limit_.allow(&suppressed)) {
-        logger()->warn("conntrack: labelling {} failed: {}{}", describe(item.update.tuple),
-                       err == ENOENT ? "no such connection (ended, untracked, or not in this network namespace)"
-                                     : std::strerror(err),
-                       suppressed ? fmt::format(" ({} more flow errors not shown)", suppressed) : "");
+        logger()->warn(
+            "conntrack: labelling {} failed: {}{}", describe(item.update.tuple),
+            err == ENOENT
+                ? "no such connection (ended, untracked, or not in this network namespace)"
+                : std::strerror(err),
+            suppressed ? fmt::format(" ({} more flow errors not shown)", suppressed) : "");
       }
     }
   }
@@ -340,10 +358,13 @@ class LabelWriter::Impl {
     if (enospc_logged_) return;
     enospc_logged_ = true;
     logger()->error(
-        "conntrack: the kernel has no label storage for this connection (ENOSPC). It reserves label "
+        "conntrack: the kernel has no label storage for this connection (ENOSPC). It reserves "
+        "label "
         "storage only for connections that start while the nftables ruleset uses labels; load the "
-        "label-enabling chain shipped in etc/ctlabeld/ctlabeld.nft (nft -f /etc/ctlabeld/ctlabeld.nft). "
-        "Connections that started before that stay unlabelled; the count is in the stats (enospc).");
+        "label-enabling chain shipped in etc/ctlabeld/ctlabeld.nft (nft -f "
+        "/etc/ctlabeld/ctlabeld.nft). "
+        "Connections that started before that stay unlabelled; the count is in the stats "
+        "(enospc).");
   }
 
   void on_enobufs() {
@@ -413,8 +434,8 @@ int permission_probe(mnl_socket* socket) {
   LabelUpdate probe;
   probe.tuple = probe_tuple(9);
   std::vector<std::byte> buffer(netlink::kMaxMessageBytes);
-  const std::size_t len = netlink::put_label_update(buffer.data(), probe, netlink::Lookup::kOriginal,
-                                                    1, true);
+  const std::size_t len =
+      netlink::put_label_update(buffer.data(), probe, netlink::Lookup::kOriginal, 1, true);
   if (len == 0) return EINVAL;
   auto reply = netlink::exchange(socket, std::span(buffer.data(), len), 1, 1, kReplyTimeout);
   if (reply.send_errno != 0) return reply.send_errno;
@@ -478,7 +499,8 @@ SelfCheck self_check() {
   const auto base = static_cast<std::uint16_t>(40000 + (static_cast<unsigned>(::getpid()) % 20000));
   std::vector<std::byte> buffer(netlink::kMaxMessageBytes);
   auto ask = [&](std::size_t len, std::uint32_t seq) {
-    auto reply = netlink::exchange(socket->get(), std::span(buffer.data(), len), seq, 1, kReplyTimeout);
+    auto reply =
+        netlink::exchange(socket->get(), std::span(buffer.data(), len), seq, 1, kReplyTimeout);
     return reply.send_errno != 0 ? reply.send_errno : !reply.complete ? ETIMEDOUT : reply.errors[0];
   };
   for (std::uint16_t attempt = 0; attempt < 3; ++attempt) {
@@ -489,15 +511,16 @@ SelfCheck self_check() {
                                10);
     if (create_err == EEXIST) continue;  // someone else's probe: try the next port
     if (create_err != 0) {
-      check.message = std::string("conntrack: could not tell whether labels are usable: the probe "
-                                  "entry was refused: ") + std::strerror(create_err);
+      check.message = std::string(
+                          "conntrack: could not tell whether labels are usable: the probe "
+                          "entry was refused: ") +
+                      std::strerror(create_err);
       return check;
     }
     LabelUpdate empty;
     empty.tuple = original;
-    const int update_err = ask(netlink::put_label_update(buffer.data(), empty,
-                                                         netlink::Lookup::kOriginal, 11, true),
-                               11);
+    const int update_err = ask(
+        netlink::put_label_update(buffer.data(), empty, netlink::Lookup::kOriginal, 11, true), 11);
     (void)ask(netlink::put_delete(buffer.data(), original, 12, true), 12);
     if (update_err == 0) {
       check.labels_usable_known = true;
@@ -515,8 +538,10 @@ SelfCheck self_check() {
           "chain: nft -f /etc/ctlabeld/ctlabeld.nft (shipped as etc/ctlabeld/ctlabeld.nft)";
       return check;
     }
-    check.message = std::string("conntrack: could not tell whether labels are usable: a label "
-                                "write to the probe entry failed: ") + std::strerror(update_err);
+    check.message = std::string(
+                        "conntrack: could not tell whether labels are usable: a label "
+                        "write to the probe entry failed: ") +
+                    std::strerror(update_err);
     return check;
   }
   check.message = "conntrack: could not tell whether labels are usable: probe tuples are in use";

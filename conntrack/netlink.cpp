@@ -153,8 +153,8 @@ Expected<MnlSocketPtr> open_socket(int rcvbuf) {
         "; the kernel needs nfnetlink (modprobe nf_conntrack_netlink)");
   }
   if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return Expected<MnlSocketPtr>::failure(std::string("conntrack: cannot bind the netlink socket: ") +
-                                           std::strerror(errno));
+    return Expected<MnlSocketPtr>::failure(
+        std::string("conntrack: cannot bind the netlink socket: ") + std::strerror(errno));
   }
   int on = 1;
   // Error replies without the echoed request: smaller, so more of them fit the buffer.
@@ -281,8 +281,10 @@ BatchReply exchange(mnl_socket* socket, std::span<const std::byte> messages,
       continue;
     }
     for (int i = 0; i < received; ++i) {
-      const auto* nlh = reinterpret_cast<const nlmsghdr*>(buffers[static_cast<std::size_t>(i)].data());
-      int len = static_cast<int>(std::min<std::size_t>(headers[static_cast<std::size_t>(i)].msg_len, kSlotBytes));
+      const auto* nlh =
+          reinterpret_cast<const nlmsghdr*>(buffers[static_cast<std::size_t>(i)].data());
+      int len = static_cast<int>(
+          std::min<std::size_t>(headers[static_cast<std::size_t>(i)].msg_len, kSlotBytes));
       for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
         if (nlh->nlmsg_type != NLMSG_ERROR) continue;
         const std::uint32_t index = nlh->nlmsg_seq - first_seq;  // stale replies wrap past count
@@ -314,7 +316,8 @@ bool parse_tuple(const nlattr* nest, std::uint8_t family, FlowTuple& tuple) {
         const auto* data = static_cast<const std::uint8_t*>(mnl_attr_get_payload(ip));
         if ((ip_type == CTA_IP_V4_SRC && len == 4) || (ip_type == CTA_IP_V6_SRC && len == 16)) {
           std::memcpy(tuple.src.bytes.data(), data, len);
-        } else if ((ip_type == CTA_IP_V4_DST && len == 4) || (ip_type == CTA_IP_V6_DST && len == 16)) {
+        } else if ((ip_type == CTA_IP_V4_DST && len == 4) ||
+                   (ip_type == CTA_IP_V6_DST && len == 16)) {
           std::memcpy(tuple.dst.bytes.data(), data, len);
         }
       });
@@ -368,12 +371,8 @@ std::optional<ParsedMessage> parse_message(std::span<const std::byte> message) {
   out.family = nfg->nfgen_family;
   for_each_top_attr(nlh, sizeof(nfgenmsg), [&](const nlattr* attr) {
     switch (mnl_attr_get_type(attr)) {
-      case CTA_TUPLE_ORIG:
-        out.has_original = parse_tuple(attr, out.family, out.original);
-        break;
-      case CTA_TUPLE_REPLY:
-        out.has_reply = parse_tuple(attr, out.family, out.reply);
-        break;
+      case CTA_TUPLE_ORIG: out.has_original = parse_tuple(attr, out.family, out.original); break;
+      case CTA_TUPLE_REPLY: out.has_reply = parse_tuple(attr, out.family, out.reply); break;
       case CTA_LABELS: out.labels = bits_of(attr); break;
       case CTA_LABELS_MASK: out.mask = bits_of(attr); break;
       case CTA_TIMEOUT: out.timeout_s = ntohl(mnl_attr_get_u32(attr)); break;

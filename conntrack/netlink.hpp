@@ -43,8 +43,8 @@ enum class Lookup : std::uint8_t {
 // `ack`: ask for an acknowledgement even on success (errors are always reported).
 
 // IPCTNL_MSG_CT_NEW without NLM_F_CREATE: an update of labels under `update.mask`.
-[[nodiscard]] std::size_t put_label_update(std::byte* out, const LabelUpdate& update,
-                                           Lookup lookup, std::uint32_t seq, bool ack);
+[[nodiscard]] std::size_t put_label_update(std::byte* out, const LabelUpdate& update, Lookup lookup,
+                                           std::uint32_t seq, bool ack);
 // IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL.
 [[nodiscard]] std::size_t put_create(std::byte* out, const FlowTuple& original,
                                      const FlowTuple& reply, std::uint32_t timeout_s,

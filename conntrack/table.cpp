@@ -23,7 +23,7 @@ std::optional<std::uint8_t> reply_icmp_type(std::uint8_t ip_protocol, std::uint8
   // The request/reply pairs conntrack tracks (the kernel's invmap tables).
   if (ip_protocol == kProtoIcmp) {
     switch (type) {
-      case 8: return 0;    // echo
+      case 8: return 0;  // echo
       case 0: return 8;
       case 13: return 14;  // timestamp
       case 14: return 13;
@@ -108,14 +108,15 @@ std::optional<FlowTuple> reversed(const FlowTuple& tuple) noexcept {
 }
 
 Expected<BatchResult> create_entries(const std::vector<EntrySpec>& entries, std::size_t batch) {
-  return run_batches(entries.size(), batch,
-                     [&](std::byte* out, std::size_t i, std::uint32_t seq, bool ack) -> std::size_t {
-                       const EntrySpec& e = entries[i];
-                       const auto reply = e.reply ? e.reply : reversed(e.original);
-                       if (!reply) return 0;
-                       return netlink::put_create(out, e.original, *reply, e.timeout_s, e.labels,
-                                                  e.labels, seq, ack);
-                     });
+  return run_batches(
+      entries.size(), batch,
+      [&](std::byte* out, std::size_t i, std::uint32_t seq, bool ack) -> std::size_t {
+        const EntrySpec& e = entries[i];
+        const auto reply = e.reply ? e.reply : reversed(e.original);
+        if (!reply) return 0;
+        return netlink::put_create(out, e.original, *reply, e.timeout_s, e.labels, e.labels, seq,
+                                   ack);
+      });
 }
 
 Expected<BatchResult> delete_entries(const std::vector<FlowTuple>& originals, std::size_t batch) {
@@ -169,8 +170,8 @@ Expected<std::vector<EntryLabels>> dump_entries() {
     if (n < 0) {
       return Result::failure(std::string("conntrack: dump failed: ") + std::strerror(errno));
     }
-    const int ret = mnl_cb_run(buffer.data(), static_cast<std::size_t>(n), 1, portid, collect_entry,
-                               &entries);
+    const int ret =
+        mnl_cb_run(buffer.data(), static_cast<std::size_t>(n), 1, portid, collect_entry, &entries);
     if (ret == MNL_CB_STOP) return entries;
     if (ret < 0) {
       return Result::failure(std::string("conntrack: dump failed: ") + std::strerror(errno));

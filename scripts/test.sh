@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite from a clean clone (as root): installs dependencies, builds Release and
-# runs every test; builds ASan+UBSan and runs them again (less the long flood and soak runs);
-# fuzzes the three libFuzzer targets for a bounded time; and runs the threaded parts under
+# The whole test suite from a clean clone (as root): installs dependencies, checks the C++ format,
+# builds Release and runs every test; builds ASan+UBSan and runs them again (less the long flood
+# and soak runs); fuzzes the four libFuzzer targets for a bounded time; and runs the threaded parts under
 # ThreadSanitizer. CI (.ci/run) calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,10 @@ build() {  # build DIR [cmake args...]
   cmake -S . -B "$dir" -DCTLABELD_TESTS=ON "$@" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
   cmake --build "$dir" -j "$jobs"
 }
+
+echo "== format (clang-format --dry-run, .clang-format)"
+mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
+clang-format --dry-run --Werror "${sources[@]}" || { echo "test.sh: run clang-format -i on the files above" >&2; exit 1; }
 
 echo "== Release build and tests"
 build build -DCMAKE_BUILD_TYPE=Release
@@ -30,4 +34,4 @@ FUZZ_SECONDS=$FUZZ_SECONDS ./scripts/fuzz.sh
 echo "== ThreadSanitizer"
 ./scripts/tsan.sh
 echo "== all test suites passed"
-echo "suites: 5 passed, 0 failed"
+echo "suites: 6 passed, 0 failed"

@@ -49,7 +49,8 @@ class ByteRing {
   }
   void stage() noexcept { write_ = pending_; }
   void publish_writes() noexcept {
-    if (head_.load(std::memory_order_relaxed) != write_) head_.store(write_, std::memory_order_release);
+    if (head_.load(std::memory_order_relaxed) != write_)
+      head_.store(write_, std::memory_order_release);
   }
 
   // Consumer: the next record's bytes and size, or nullptr when empty. release() frees it;
@@ -77,7 +78,8 @@ class ByteRing {
   }
   void consume() noexcept { read_ = peek_tail_; }
   void publish_reads() noexcept {
-    if (tail_.load(std::memory_order_relaxed) != read_) tail_.store(read_, std::memory_order_release);
+    if (tail_.load(std::memory_order_relaxed) != read_)
+      tail_.store(read_, std::memory_order_release);
   }
 
   [[nodiscard]] bool empty() const noexcept {
@@ -88,7 +90,9 @@ class ByteRing {
   static constexpr std::size_t kHeader = 8;
   static constexpr std::uint32_t kWrap = 0xffffffffu;
   static std::size_t align(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
-  void write_header(std::size_t pos, std::uint32_t len) noexcept { std::memcpy(buf_.get() + pos, &len, 4); }
+  void write_header(std::size_t pos, std::uint32_t len) noexcept {
+    std::memcpy(buf_.get() + pos, &len, 4);
+  }
   std::uint32_t read_header(std::size_t pos) const noexcept {
     std::uint32_t len;
     std::memcpy(&len, buf_.get() + pos, 4);
@@ -100,7 +104,7 @@ class ByteRing {
   alignas(64) std::atomic<std::size_t> head_{0};  // written by the producer
   std::size_t cached_tail_ = 0;
   std::size_t pending_ = 0;
-  std::size_t write_ = 0;  // staged head, not yet published
+  std::size_t write_ = 0;                         // staged head, not yet published
   alignas(64) std::atomic<std::size_t> tail_{0};  // written by the consumer
   std::size_t cached_head_ = 0;
   std::size_t peek_tail_ = 0;

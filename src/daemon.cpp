@@ -34,7 +34,8 @@ void setup_logging(const std::string& level_name) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("ctlabeld", sink);
   // Under systemd the journal stamps every line: no second timestamp.
-  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr || std::getenv("INVOCATION_ID") != nullptr;
+  const bool journal =
+      std::getenv("JOURNAL_STREAM") != nullptr || std::getenv("INVOCATION_ID") != nullptr;
   logger->set_pattern(journal ? "%l: [%n] %v" : "%Y-%m-%d %H:%M:%S.%e %l: [%n] %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::info);
@@ -53,7 +54,8 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
   return std::unique_ptr<LabelResolver>(std::move(map.value()));
 }
 
-// Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads it.
+// Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads
+// it.
 Expected<actions::LoadedConfig> load_config(const std::string& path) {
   if (auto perms = check_config_permissions(path); !perms) {
     return Expected<actions::LoadedConfig>::failure(perms.errors());
@@ -62,7 +64,7 @@ Expected<actions::LoadedConfig> load_config(const std::string& path) {
 }
 
 bool file_exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -89,15 +91,18 @@ unsigned default_workers() {
 
 int run(const Options& opt) {
   if (!valid_level(opt.log_level)) {
-    std::fprintf(stderr, "ctlabeld: --log-level '%s' is not one of trace, debug, info, warn, error, critical, off\n",
-                 opt.log_level.c_str());
+    std::fprintf(
+        stderr,
+        "ctlabeld: --log-level '%s' is not one of trace, debug, info, warn, error, critical, off\n",
+        opt.log_level.c_str());
     return 2;
   }
   setup_logging(opt.log_level);
 
   // The config: the given file, else the default one if present. Reading a capture needs none.
   std::string config_path = opt.config_file;
-  if (!opt.config_given && file_exists(defaults::kConfigFile) && (opt.read_files.empty() || opt.check)) {
+  if (!opt.config_given && file_exists(defaults::kConfigFile) &&
+      (opt.read_files.empty() || opt.check)) {
     config_path = defaults::kConfigFile;
   }
   if (config_path.empty() && (opt.check || opt.read_files.empty())) {
@@ -127,7 +132,8 @@ int run(const Options& opt) {
     // the command line wins over the config's log_level
   } else if (config && !config->settings.log_level.empty()) {
     if (!valid_level(config->settings.log_level)) {
-      spdlog::error("{}: ctlabeld.log_level '{}' is not a log level; using info", config_path, config->settings.log_level);
+      spdlog::error("{}: ctlabeld.log_level '{}' is not a log level; using info", config_path,
+                    config->settings.log_level);
     } else {
       spdlog::set_level(spdlog::level::from_str(config->settings.log_level));
     }
@@ -138,10 +144,11 @@ int run(const Options& opt) {
   std::vector<std::string> sources = live ? opt.interfaces : opt.read_files;
   if (live && sources.empty()) sources = settings.interfaces;
   if (live && sources.empty()) {
-    std::fprintf(stderr,
-                 "ctlabeld: nothing to capture: give -i DEV (an interface, \"any\" or \"nflog:N\"), "
-                 "set \"ctlabeld\": {\"interfaces\": [...]} in %s, or read a file with -r FILE\n",
-                 config_path.c_str());
+    std::fprintf(
+        stderr,
+        "ctlabeld: nothing to capture: give -i DEV (an interface, \"any\" or \"nflog:N\"), "
+        "set \"ctlabeld\": {\"interfaces\": [...]} in %s, or read a file with -r FILE\n",
+        config_path.c_str());
     return 1;
   }
 
@@ -164,8 +171,10 @@ int run(const Options& opt) {
     writer = std::move(started.value());
     const conntrack::SelfCheck check = conntrack::self_check();
     if (!check.message.empty()) {
-      if (check.labels_usable_known && !check.labels_usable) spdlog::warn("{}", check.message);
-      else spdlog::info("{}", check.message);
+      if (check.labels_usable_known && !check.labels_usable)
+        spdlog::warn("{}", check.message);
+      else
+        spdlog::info("{}", check.message);
     }
   }
 
@@ -190,7 +199,8 @@ int run(const Options& opt) {
   ccfg.other_idle = settings.other_idle;
   ccfg.protos_file = opt.protos_file.empty() ? settings.protos_file : opt.protos_file;
 
-  const unsigned worker_count = opt.workers.value_or(settings.workers != 0 ? settings.workers : default_workers());
+  const unsigned worker_count =
+      opt.workers.value_or(settings.workers != 0 ? settings.workers : default_workers());
   std::vector<std::unique_ptr<Worker>> workers;
   // The pipeline owns the names; workers read them through this reference for flow output.
   auto source_names = std::make_unique<std::vector<std::string>>(sources);
@@ -200,8 +210,8 @@ int run(const Options& opt) {
       print_errors(classifier.errors());
       return 1;
     }
-    workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer.get(), flows.get(),
-                                               *source_names));
+    workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules,
+                                               writer.get(), flows.get(), *source_names));
   }
 
   PipelineOptions popt;
@@ -218,7 +228,8 @@ int run(const Options& opt) {
   std::uint64_t reload_failures = 0;
   auto report = [&] { return gather(pipeline, writer.get(), elapsed(), reloads, reload_failures); };
   const std::string stats_file = opt.stats_file.empty() ? settings.stats_file : opt.stats_file;
-  const auto stats_interval = opt.stats_interval ? std::chrono::seconds(*opt.stats_interval) : settings.stats_interval;
+  const auto stats_interval =
+      opt.stats_interval ? std::chrono::seconds(*opt.stats_interval) : settings.stats_interval;
 
   pipeline.start();
   if (live) {
@@ -251,8 +262,8 @@ int run(const Options& opt) {
         } else {
           ++reload_failures;
           for (const auto& e : loaded.errors()) spdlog::error("{}", e);
-          spdlog::error("reload of {} failed with {} error(s); the previous rules stay in force", config_path,
-                        loaded.errors().size());
+          spdlog::error("reload of {} failed with {} error(s); the previous rules stay in force",
+                        config_path, loaded.errors().size());
         }
       }
       sd_notify("READY=1");
@@ -275,7 +286,8 @@ int run(const Options& opt) {
   if (writer) writer->stop();
   const StatsReport final_report = report();
   if (!stats_file.empty()) {
-    if (auto st = write_stats_file(stats_file, final_report); !st) spdlog::warn("{}", st.errors().front());
+    if (auto st = write_stats_file(stats_file, final_report); !st)
+      spdlog::warn("{}", st.errors().front());
   }
   if (!live) {
     std::fputs(format_summary(final_report).c_str(), stderr);

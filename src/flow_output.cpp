@@ -61,14 +61,15 @@ void format_flow_json(const FlowLine& line, std::string& out) {
   const classify::Verdict& v = *line.verdict;
   const FlowTuple t = r.initiator_tuple();
   out += '{';
-  fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version, t.ip_protocol);
+  fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version,
+                 t.ip_protocol);
   key_string(out, "src_ip", to_string(t.src, t.ip_version));
   fmt::format_to(std::back_inserter(out), "\"src_port\":{},", t.src_port);
   key_string(out, "dst_ip", to_string(t.dst, t.ip_version));
   fmt::format_to(std::back_inserter(out), "\"dst_port\":{},", t.dst_port);
   if (is_icmp(t.ip_protocol)) {
-    fmt::format_to(std::back_inserter(out), "\"icmp_type\":{},\"icmp_code\":{},\"icmp_id\":{},", t.icmp_type,
-                   t.icmp_code, t.icmp_id);
+    fmt::format_to(std::back_inserter(out), "\"icmp_type\":{},\"icmp_code\":{},\"icmp_id\":{},",
+                   t.icmp_type, t.icmp_code, t.icmp_id);
   }
   fmt::format_to(std::back_inserter(out), "\"vlan\":{},", t.vlan);
   key_string(out, "app", v.app);
@@ -76,10 +77,12 @@ void format_flow_json(const FlowLine& line, std::string& out) {
   key_string(out, "category", v.category);
   key_string(out, "hostname", v.hostname);
   key_string(out, "confidence", v.confidence);
-  fmt::format_to(std::back_inserter(out), "\"guessed\":{},\"risk_score\":{},", v.guessed, v.risk_score);
+  fmt::format_to(std::back_inserter(out), "\"guessed\":{},\"risk_score\":{},", v.guessed,
+                 v.risk_score);
   key_string(out, "iface", line.iface);
-  fmt::format_to(std::back_inserter(out), "\"packets\":{},\"bytes\":{},\"first_seen\":{},\"last_seen\":{},",
-                 r.packets, r.bytes, seconds(r.first_seen_us), seconds(r.last_seen_us));
+  fmt::format_to(std::back_inserter(out),
+                 "\"packets\":{},\"bytes\":{},\"first_seen\":{},\"last_seen\":{},", r.packets,
+                 r.bytes, seconds(r.first_seen_us), seconds(r.last_seen_us));
   key_array(out, "actions", line.actions);
   key_array(out, "labels", line.labels);
   out.back() = '}';

@@ -92,7 +92,10 @@ Expected<Options> parse_options(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":c:i:r:nl:h", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'c': o.config_file = optarg; o.config_given = true; break;
+      case 'c':
+        o.config_file = optarg;
+        o.config_given = true;
+        break;
       case 'i': o.interfaces.emplace_back(optarg); break;
       case 'r': o.read_files.emplace_back(optarg); break;
       case 'n': o.dry_run = true; break;
@@ -106,7 +109,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kWorkers: {
         unsigned n = 0;
         if (!parse_number(optarg, n) || n == 0 || n > 256) {
-          errors.push_back(std::string("--workers: '") + optarg + "' is not a number from 1 to 256");
+          errors.push_back(std::string("--workers: '") + optarg +
+                           "' is not a number from 1 to 256");
         }
         o.workers = n;
         break;
@@ -114,7 +118,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kStatsInterval: {
         unsigned n = 0;
         if (!parse_number(optarg, n) || n == 0) {
-          errors.push_back(std::string("--stats-interval: '") + optarg + "' is not a whole number of seconds above 0");
+          errors.push_back(std::string("--stats-interval: '") + optarg +
+                           "' is not a whole number of seconds above 0");
         }
         o.stats_interval = n;
         break;
@@ -122,7 +127,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kMaxDpiPackets: {
         unsigned n = 0;
         if (!parse_number(optarg, n) || n == 0 || n > 255) {
-          errors.push_back(std::string("--max-dpi-packets: '") + optarg + "' is not a number from 1 to 255");
+          errors.push_back(std::string("--max-dpi-packets: '") + optarg +
+                           "' is not a number from 1 to 255");
         }
         o.max_dpi_packets = n;
         break;
@@ -130,7 +136,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kMaxFlows: {
         std::size_t n = 0;
         if (!parse_number(optarg, n) || n == 0 || n > 100000000) {
-          errors.push_back(std::string("--max-flows: '") + optarg + "' is not a number from 1 to 100000000");
+          errors.push_back(std::string("--max-flows: '") + optarg +
+                           "' is not a number from 1 to 100000000");
         }
         o.max_flows = n;
         break;

@@ -57,13 +57,15 @@ struct Pipeline::WorkerSlot {
 Pipeline::Pipeline(std::vector<std::string> sources, std::vector<std::unique_ptr<Worker>> workers,
                    PipelineOptions options)
     : sources_(std::move(sources)), options_(std::move(options)) {
-  for (std::size_t i = 0; i < sources_.size(); ++i) source_counters_.push_back(std::make_unique<SourceCounters>());
+  for (std::size_t i = 0; i < sources_.size(); ++i)
+    source_counters_.push_back(std::make_unique<SourceCounters>());
   for (auto& worker : workers) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->worker = std::move(worker);
     // Live capture hands packets over rings, one per (source, worker); files need none.
     if (options_.live) {
-      for (std::size_t p = 0; p < sources_.size(); ++p) slot->rings.push_back(std::make_unique<ByteRing>(options_.ring_bytes));
+      for (std::size_t p = 0; p < sources_.size(); ++p)
+        slot->rings.push_back(std::make_unique<ByteRing>(options_.ring_bytes));
     }
     workers_.push_back(std::move(slot));
   }
@@ -81,7 +83,8 @@ void Pipeline::start() {
     }
   }
   if (options_.live) {
-    for (std::size_t s = 0; s < sources_.size(); ++s) capture_threads_.emplace_back([this, s] { capture_live(s); });
+    for (std::size_t s = 0; s < sources_.size(); ++s)
+      capture_threads_.emplace_back([this, s] { capture_live(s); });
   }
 }
 
@@ -106,8 +109,8 @@ void Pipeline::route(std::size_t source_index, int link, const capture::RawFrame
   bump(c.frames);
   bump(c.bytes, frame.wire_len);
   capture::DecodedPacket p;
-  const auto status = capture::decode(static_cast<capture::LinkType>(link), frame.data, frame.caplen,
-                                      frame.wire_len, frame.ts_us, p);
+  const auto status = capture::decode(static_cast<capture::LinkType>(link), frame.data,
+                                      frame.caplen, frame.wire_len, frame.ts_us, p);
   bump(c.decode[static_cast<std::size_t>(status)]);
   if (status != capture::DecodeStatus::kOk) return;
   WorkerSlot& slot = *workers_[shard_of(p.tuple.src, p.tuple.dst)];
@@ -169,13 +172,15 @@ void Pipeline::read_files(std::size_t w) {
     const int link = reader.datalink();
     if (!capture::is_supported_link(link)) {
       report(sources_[i] + ": link-layer type " + std::to_string(link) +
-             " is not supported (supported: Ethernet, Linux cooked v1/v2, raw IP, NFLOG, BSD loopback)");
+             " is not supported (supported: Ethernet, Linux cooked v1/v2, raw IP, NFLOG, BSD "
+             "loopback)");
       continue;
     }
     const auto source = static_cast<std::uint32_t>(i);
     FileTally tally;
     // Each frame is counted once, by one worker: the owner of its host pair when a cheap peek
-    // finds the addresses, else the owner of the decoded packet, else (it does not decode) worker 0.
+    // finds the addresses, else the owner of the decoded packet, else (it does not decode) worker
+    // 0.
     const auto lt = static_cast<capture::LinkType>(link);
     auto take = [&](const capture::RawFrame& f) {
       Address a;
@@ -202,8 +207,8 @@ void Pipeline::read_files(std::size_t w) {
       }
       if (status == capture::ReadStatus::kError && reporter) {
         bump(source_counters_[i]->read_errors);
-        report(sources_[i] + ": read stopped after " + std::to_string(reader.frames()) + " packets: " +
-               reader.last_error());
+        report(sources_[i] + ": read stopped after " + std::to_string(reader.frames()) +
+               " packets: " + reader.last_error());
       }
       break;
     }
@@ -224,13 +229,15 @@ void Pipeline::publish_rings(std::size_t producer) noexcept {
 }
 
 void Pipeline::worker_finished() noexcept {
-  if (workers_done_.fetch_add(1) + 1 == workers_.size()) finished_.store(true, std::memory_order_release);
+  if (workers_done_.fetch_add(1) + 1 == workers_.size())
+    finished_.store(true, std::memory_order_release);
 }
 
 void Pipeline::capture_live(std::size_t s) {
   SourceCounters& c = *source_counters_[s];
   const std::string& name = sources_[s];
-  auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(defaults::kInterfaceRetryMin);
+  auto backoff =
+      std::chrono::duration_cast<std::chrono::milliseconds>(defaults::kInterfaceRetryMin);
   std::string last_failure;
   while (!stop_capture_.load()) {
     auto opened = capture::PacketSource::open_live(name, options_.live_options);
@@ -238,13 +245,15 @@ void Pipeline::capture_live(std::size_t s) {
       // A missing or down interface is not fatal: retry with backoff, say so once per cause.
       if (opened.error_text() != last_failure) {
         last_failure = opened.error_text();
-        log()->warn("{} (retrying every {}s at most)", opened.errors().front(), defaults::kInterfaceRetryMax.count());
+        log()->warn("{} (retrying every {}s at most)", opened.errors().front(),
+                    defaults::kInterfaceRetryMax.count());
       }
       for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stop_capture_.load();
            waited += std::chrono::milliseconds(100)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(defaults::kInterfaceRetryMax));
+      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          defaults::kInterfaceRetryMax));
       continue;
     }
     capture::PacketSource& src = opened.value();
@@ -274,7 +283,8 @@ void Pipeline::capture_live(std::size_t s) {
         const int ready = ::poll(&pfd, 1, static_cast<int>(kLivePollTimeout.count()));
         if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
       }
-      const auto status = src.dispatch([&](const capture::RawFrame& f) { route(s, link, f); }, kDispatchBatch);
+      const auto status =
+          src.dispatch([&](const capture::RawFrame& f) { route(s, link, f); }, kDispatchBatch);
       publish_rings(s);
       wake_workers();
       if (status == capture::ReadStatus::kError || status == capture::ReadStatus::kEnd) {
@@ -377,7 +387,8 @@ std::vector<SourceSnapshot> Pipeline::source_snapshots() const {
     s.read_errors = c.read_errors.load(std::memory_order_relaxed);
     s.reopens = c.reopens.load(std::memory_order_relaxed);
     s.up = c.up.load(std::memory_order_relaxed);
-    for (std::size_t d = 0; d < s.decode.size(); ++d) s.decode[d] = c.decode[d].load(std::memory_order_relaxed);
+    for (std::size_t d = 0; d < s.decode.size(); ++d)
+      s.decode[d] = c.decode[d].load(std::memory_order_relaxed);
     out.push_back(std::move(s));
   }
   return out;

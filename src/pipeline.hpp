@@ -25,13 +25,15 @@ namespace ctlabeld::app {
 struct SourceCounters {
   std::atomic<std::uint64_t> frames{0};
   std::atomic<std::uint64_t> bytes{0};
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(capture::DecodeStatus::kCount)> decode{};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(capture::DecodeStatus::kCount)>
+      decode{};
   std::atomic<std::uint64_t> queue_full{0};    // live: dropped because a worker's ring was full
   std::atomic<std::uint64_t> kernel_drops{0};  // pcap_stats ps_drop
   std::atomic<std::uint64_t> if_drops{0};      // pcap_stats ps_ifdrop
-  std::atomic<std::uint64_t> read_errors{0};   // libpcap read failures (file ended early, device gone)
-  std::atomic<std::uint64_t> reopens{0};       // live: the device was (re)opened
-  std::atomic<bool> up{false};                 // live: currently capturing
+  std::atomic<std::uint64_t> read_errors{
+      0};                                 // libpcap read failures (file ended early, device gone)
+  std::atomic<std::uint64_t> reopens{0};  // live: the device was (re)opened
+  std::atomic<bool> up{false};            // live: currently capturing
 };
 
 struct SourceSnapshot {

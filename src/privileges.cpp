@@ -52,7 +52,9 @@ std::string errno_text(int err) { return std::error_code(err, std::generic_categ
 std::size_t thread_count() {
   std::error_code ec;
   std::size_t n = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end; it.increment(ec)) ++n;
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
   return ec ? 0 : n;
 }
 
@@ -63,21 +65,27 @@ std::string octal_mode(mode_t mode) {
 }
 
 // Appends what is wrong with one file or directory; `st` is its stat.
-void check_entry(const std::string& name, const struct stat& st, bool directory, uid_t euid, Errors& errors) {
+void check_entry(const std::string& name, const struct stat& st, bool directory, uid_t euid,
+                 Errors& errors) {
   const std::string what = directory ? "directory " + name : name;
   const bool group_writable = (st.st_mode & S_IWGRP) != 0;
   const bool others_writable = (st.st_mode & S_IWOTH) != 0;
   // In a sticky directory only a file's owner may rename or delete it, so others cannot swap ours.
   const bool sticky_dir = directory && (st.st_mode & S_ISVTX) != 0;
   if ((group_writable || others_writable) && !sticky_dir) {
-    const char* who = group_writable && others_writable ? "group and others" : group_writable ? "its group" : "others";
-    errors.push_back(what + ": mode " + octal_mode(st.st_mode) + " lets " + who +
-                     " write it, so they could change what ctlabeld (privileged) does; refusing the config. "
-                     "Fix: chmod go-w " + name);
+    const char* who = group_writable && others_writable ? "group and others"
+                      : group_writable                  ? "its group"
+                                                        : "others";
+    errors.push_back(
+        what + ": mode " + octal_mode(st.st_mode) + " lets " + who +
+        " write it, so they could change what ctlabeld (privileged) does; refusing the config. "
+        "Fix: chmod go-w " +
+        name);
   }
   if (st.st_uid != 0 && st.st_uid != euid) {
-    errors.push_back(what + ": owned by uid " + std::to_string(st.st_uid) + ", neither root nor the user ctlabeld runs as (uid " +
-                     std::to_string(euid) + "); refusing the config. Fix: chown root " + name);
+    errors.push_back(what + ": owned by uid " + std::to_string(st.st_uid) +
+                     ", neither root nor the user ctlabeld runs as (uid " + std::to_string(euid) +
+                     "); refusing the config. Fix: chown root " + name);
   }
 }
 
@@ -85,8 +93,9 @@ void check_entry(const std::string& name, const struct stat& st, bool directory,
 
 Status drop_capabilities() {
   if (const std::size_t threads = thread_count(); threads > 1) {
-    return Status::failure("dropping capabilities: the process already runs " + std::to_string(threads) +
-                           " threads, which would keep theirs; drop_capabilities() must run before any thread starts");
+    return Status::failure(
+        "dropping capabilities: the process already runs " + std::to_string(threads) +
+        " threads, which would keep theirs; drop_capabilities() must run before any thread starts");
   }
   // Nothing exec'd from here on may gain privileges (setuid files, file capabilities).
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -98,19 +107,23 @@ Status drop_capabilities() {
   const cap_value_t max_cap = static_cast<cap_value_t>(cap_max_bits());
   bool extra = false;
   for (cap_value_t cap = 0; cap < max_cap; ++cap) {
-    if (!is_kept(cap) && (has_flag(current.get(), cap, CAP_PERMITTED) || has_flag(current.get(), cap, CAP_EFFECTIVE))) {
+    if (!is_kept(cap) && (has_flag(current.get(), cap, CAP_PERMITTED) ||
+                          has_flag(current.get(), cap, CAP_EFFECTIVE))) {
       extra = true;
     }
   }
-  if (!extra) return ok_status();  // already least privilege: an unprivileged run, or systemd bounded us
+  if (!extra)
+    return ok_status();  // already least privilege: an unprivileged run, or systemd bounded us
 
   // The bounding set first: shrinking it needs CAP_SETPCAP, which the next step gives up.
   if (has_flag(current.get(), CAP_SETPCAP, CAP_PERMITTED)) {
     if (!has_flag(current.get(), CAP_SETPCAP, CAP_EFFECTIVE)) {
       const CapPtr raised(cap_dup(current.get()));
       const cap_value_t setpcap[] = {CAP_SETPCAP};
-      if (!raised || cap_set_flag(raised.get(), CAP_EFFECTIVE, 1, setpcap, CAP_SET) != 0 || cap_set_proc(raised.get()) != 0) {
-        return Status::failure("raising CAP_SETPCAP to shrink the bounding set: " + errno_text(errno));
+      if (!raised || cap_set_flag(raised.get(), CAP_EFFECTIVE, 1, setpcap, CAP_SET) != 0 ||
+          cap_set_proc(raised.get()) != 0) {
+        return Status::failure("raising CAP_SETPCAP to shrink the bounding set: " +
+                               errno_text(errno));
       }
     }
     for (cap_value_t cap = 0; cap < max_cap; ++cap) {
@@ -143,7 +156,8 @@ Status drop_capabilities() {
   const CapPtr after(cap_get_proc());
   if (!after) return Status::failure("cap_get_proc: " + errno_text(errno));
   if (cap_compare(after.get(), wanted.get()) != 0) {
-    return Status::failure("dropping capabilities: the kernel kept more than CAP_NET_ADMIN and CAP_NET_RAW");
+    return Status::failure(
+        "dropping capabilities: the kernel kept more than CAP_NET_ADMIN and CAP_NET_RAW");
   }
   return ok_status();
 }
@@ -163,7 +177,8 @@ Status check_config_permissions(const std::string& path) {
   if (ec) return Status::failure(path + ": cannot resolve its directory: " + ec.message());
   for (std::filesystem::path dir = real.parent_path();; dir = dir.parent_path()) {
     if (::stat(dir.c_str(), &st) != 0) {
-      errors.push_back("directory " + dir.string() + ": cannot check its owner and mode: " + errno_text(errno));
+      errors.push_back("directory " + dir.string() +
+                       ": cannot check its owner and mode: " + errno_text(errno));
     } else {
       check_entry(dir.string(), st, true, euid, errors);
     }

@@ -20,7 +20,9 @@ class RulesHolder {
     }
     generation_.fetch_add(1, std::memory_order_release);
   }
-  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
   [[nodiscard]] std::shared_ptr<const actions::RuleSet> get() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return rules_;

@@ -80,8 +80,12 @@ struct LabelLatency {
 LabelLatency label_latency(const StatsReport& r, const WorkerSnapshot& t) {
   const bool acked = r.writer && log2_total(r.writer->latency_log2_us) != 0;
   const Log2Counts& us = acked ? r.writer->latency_log2_us : t.label_decide_us;
-  return {log2_quantile(us, 0.5), log2_quantile(us, 0.99), log2_quantile(t.label_packets, 0.5),
-          log2_quantile(t.label_packets, 0.99), log2_total(us), acked ? "kernel_ack" : "decision"};
+  return {log2_quantile(us, 0.5),
+          log2_quantile(us, 0.99),
+          log2_quantile(t.label_packets, 0.5),
+          log2_quantile(t.label_packets, 0.99),
+          log2_total(us),
+          acked ? "kernel_ack" : "decision"};
 }
 
 }  // namespace
@@ -92,15 +96,19 @@ std::string format_summary(const StatsReport& r) {
   const WorkerSnapshot t = sum_workers(r);
   const std::uint64_t packets = r.total_packets();
   const double pps = r.elapsed_s > 0 ? static_cast<double>(packets) / r.elapsed_s : 0.0;
-  fmt::format_to(o, "packets: {}  bytes: {}  elapsed: {:.3f}s  packets/s: {:.0f}\n", packets, r.total_bytes(),
-                 r.elapsed_s, pps);
-  fmt::format_to(o, "flows: {} (classified by nDPI: {}, given up: {}, expired: {}, evicted: {}, active: {})\n",
-                 t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active);
-  fmt::format_to(o, "dpi packets: {}  actions matched: {}  label updates: {}  label queue full: {}\n", t.dpi_packets,
-                 t.actions_matched, t.label_updates, t.label_queue_full);
+  fmt::format_to(o, "packets: {}  bytes: {}  elapsed: {:.3f}s  packets/s: {:.0f}\n", packets,
+                 r.total_bytes(), r.elapsed_s, pps);
+  fmt::format_to(
+      o, "flows: {} (classified by nDPI: {}, given up: {}, expired: {}, evicted: {}, active: {})\n",
+      t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active);
+  fmt::format_to(o,
+                 "dpi packets: {}  actions matched: {}  label updates: {}  label queue full: {}\n",
+                 t.dpi_packets, t.actions_matched, t.label_updates, t.label_queue_full);
   fmt::format_to(o, "peak flows: {}  peak flows in nDPI: {}\n", t.flows_peak, t.dpi_peak);
   if (const LabelLatency l = label_latency(r, t); l.samples != 0) {
-    fmt::format_to(o, "label latency (bucket upper bounds, until {}): p50 {} us / {} packets, p99 {} us / {} packets ({} labels)\n",
+    fmt::format_to(o,
+                   "label latency (bucket upper bounds, until {}): p50 {} us / {} packets, p99 {} "
+                   "us / {} packets ({} labels)\n",
                    l.until, l.p50_us, l.p50_packets, l.p99_us, l.p99_packets, l.samples);
   }
   out += "flows by app:";
@@ -110,7 +118,8 @@ std::string format_summary(const StatsReport& r) {
     fmt::format_to(o, "source {}: packets={} bytes={}", s.name, s.frames, s.bytes);
     for (std::size_t d = 1; d < s.decode.size(); ++d) {
       if (s.decode[d] != 0) {
-        fmt::format_to(o, " skipped[{}]={}", capture::to_string(static_cast<capture::DecodeStatus>(d)), s.decode[d]);
+        fmt::format_to(o, " skipped[{}]={}",
+                       capture::to_string(static_cast<capture::DecodeStatus>(d)), s.decode[d]);
       }
     }
     if (s.queue_full != 0) fmt::format_to(o, " dropped[queue full]={}", s.queue_full);
@@ -121,9 +130,13 @@ std::string format_summary(const StatsReport& r) {
   }
   if (r.writer) {
     const auto& w = *r.writer;
-    fmt::format_to(o, "conntrack: written={} nat_reply={} enoent={} enospc={} other_errors={} queue_full={} batches={}",
-                   w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.queue_full, w.batches);
-    for (const auto& [err, n] : w.errors_by_errno) fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
+    fmt::format_to(o,
+                   "conntrack: written={} nat_reply={} enoent={} enospc={} other_errors={} "
+                   "queue_full={} batches={}",
+                   w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.queue_full,
+                   w.batches);
+    for (const auto& [err, n] : w.errors_by_errno)
+      fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
     out += '\n';
   }
   return out;
@@ -133,18 +146,23 @@ std::string format_json(const StatsReport& r) {
   std::string out;
   auto o = std::back_inserter(out);
   const WorkerSnapshot t = sum_workers(r);
-  fmt::format_to(o, "{{\"elapsed_s\":{:.3f},\"packets\":{},\"bytes\":{},\"reloads\":{},\"reload_failures\":{},",
-                 r.elapsed_s, r.total_packets(), r.total_bytes(), r.reloads, r.reload_failures);
-  fmt::format_to(o,
-                 "\"flows\":{{\"created\":{},\"classified\":{},\"given_up\":{},\"expired\":{},\"evicted\":{},"
-                 "\"active\":{}}},\"actions_matched\":{},\"label_updates\":{},\"label_queue_full\":{},",
-                 t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active,
-                 t.actions_matched, t.label_updates, t.label_queue_full);
+  fmt::format_to(
+      o,
+      "{{\"elapsed_s\":{:.3f},\"packets\":{},\"bytes\":{},\"reloads\":{},\"reload_failures\":{},",
+      r.elapsed_s, r.total_packets(), r.total_bytes(), r.reloads, r.reload_failures);
+  fmt::format_to(
+      o,
+      "\"flows\":{{\"created\":{},\"classified\":{},\"given_up\":{},\"expired\":{},\"evicted\":{},"
+      "\"active\":{}}},\"actions_matched\":{},\"label_updates\":{},\"label_queue_full\":{},",
+      t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active,
+      t.actions_matched, t.label_updates, t.label_queue_full);
   const LabelLatency l = label_latency(r, t);
-  fmt::format_to(o,
-                 "\"peak_flows\":{},\"peak_dpi_flows\":{},\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
-                 "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
-                 t.flows_peak, t.dpi_peak, l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples, l.until);
+  fmt::format_to(
+      o,
+      "\"peak_flows\":{},\"peak_dpi_flows\":{},\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
+      "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
+      t.flows_peak, t.dpi_peak, l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples,
+      l.until);
   out += "\"apps\":{";
   bool first = true;
   for (const auto& [app, n] : r.apps()) {
@@ -160,15 +178,18 @@ std::string format_json(const StatsReport& r) {
     if (i != 0) out += ',';
     out += "{\"name\":\"";
     append_json_string(s.name, out);
-    fmt::format_to(o,
-                   "\",\"up\":{},\"packets\":{},\"bytes\":{},\"dropped_queue_full\":{},\"dropped_kernel\":{},"
-                   "\"dropped_interface\":{},\"read_errors\":{},\"opens\":{},\"skipped\":{{",
-                   s.up, s.frames, s.bytes, s.queue_full, s.kernel_drops, s.if_drops, s.read_errors, s.reopens);
+    fmt::format_to(
+        o,
+        "\",\"up\":{},\"packets\":{},\"bytes\":{},\"dropped_queue_full\":{},\"dropped_kernel\":{},"
+        "\"dropped_interface\":{},\"read_errors\":{},\"opens\":{},\"skipped\":{{",
+        s.up, s.frames, s.bytes, s.queue_full, s.kernel_drops, s.if_drops, s.read_errors,
+        s.reopens);
     bool f = true;
     for (std::size_t d = 1; d < s.decode.size(); ++d) {
       if (!f) out += ',';
       f = false;
-      fmt::format_to(o, "\"{}\":{}", capture::to_string(static_cast<capture::DecodeStatus>(d)), s.decode[d]);
+      fmt::format_to(o, "\"{}\":{}", capture::to_string(static_cast<capture::DecodeStatus>(d)),
+                     s.decode[d]);
     }
     out += "}}";
   }
@@ -177,20 +198,23 @@ std::string format_json(const StatsReport& r) {
     const auto& w = r.workers[i];
     if (i != 0) out += ',';
     fmt::format_to(o,
-                   "{{\"packets\":{},\"bytes\":{},\"flows_created\":{},\"flows_expired\":{},\"flows_evicted\":{},"
+                   "{{\"packets\":{},\"bytes\":{},\"flows_created\":{},\"flows_expired\":{},"
+                   "\"flows_evicted\":{},"
                    "\"flows_active\":{},\"verdicts\":{},\"dpi_packets\":{},\"label_updates\":{}}}",
-                   w.packets, w.bytes, w.flows_created, w.flows_expired, w.flows_evicted, w.flows_active, w.verdicts,
-                   w.dpi_packets, w.label_updates);
+                   w.packets, w.bytes, w.flows_created, w.flows_expired, w.flows_evicted,
+                   w.flows_active, w.verdicts, w.dpi_packets, w.label_updates);
   }
   out += ']';
   if (r.writer) {
     const auto& w = *r.writer;
-    fmt::format_to(o,
-                   ",\"conntrack\":{{\"submitted\":{},\"written\":{},\"nat_reply_hits\":{},\"enoent\":{},\"enospc\":{},"
-                   "\"other_errors\":{},\"enobufs\":{},\"queue_full\":{},\"batches\":{},\"syscalls\":{},"
-                   "\"latency_max_us\":{},\"errors_by_errno\":{{",
-                   w.submitted, w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.enobufs, w.queue_full,
-                   w.batches, w.syscalls, w.latency_max_us);
+    fmt::format_to(
+        o,
+        ",\"conntrack\":{{\"submitted\":{},\"written\":{},\"nat_reply_hits\":{},\"enoent\":{},"
+        "\"enospc\":{},"
+        "\"other_errors\":{},\"enobufs\":{},\"queue_full\":{},\"batches\":{},\"syscalls\":{},"
+        "\"latency_max_us\":{},\"errors_by_errno\":{{",
+        w.submitted, w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.enobufs,
+        w.queue_full, w.batches, w.syscalls, w.latency_max_us);
     bool f = true;
     for (const auto& [err, n] : w.errors_by_errno) {
       if (!f) out += ',';
@@ -207,7 +231,8 @@ Status write_stats_file(const std::string& path, const StatsReport& report) {
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "w");
   if (f == nullptr) {
-    return Status::failure("--stats-file " + path + ": cannot create " + tmp + ": " + std::strerror(errno));
+    return Status::failure("--stats-file " + path + ": cannot create " + tmp + ": " +
+                           std::strerror(errno));
   }
   const std::string json = format_json(report) + "\n";
   const bool wrote = std::fwrite(json.data(), 1, json.size(), f) == json.size();

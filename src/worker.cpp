@@ -15,12 +15,13 @@ Log2Counts load_counts(const std::array<std::atomic<std::uint64_t>, kLog2Buckets
   for (std::size_t b = 0; b < kLog2Buckets; ++b) out[b] = a[b].load(std::memory_order_relaxed);
   return out;
 }
-constexpr std::uint64_t kExpiryEveryUs =
-    static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(defaults::kExpiryScanInterval).count());
-}
+constexpr std::uint64_t kExpiryEveryUs = static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::microseconds>(defaults::kExpiryScanInterval).count());
+}  // namespace
 
-Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, const RulesHolder& rules,
-               conntrack::LabelWriter* writer, FlowOutput* flows, const std::vector<std::string>& source_names)
+Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
+               const RulesHolder& rules, conntrack::LabelWriter* writer, FlowOutput* flows,
+               const std::vector<std::string>& source_names)
     : id_(id),
       classifier_(std::move(classifier)),
       rules_holder_(rules),
@@ -33,7 +34,9 @@ Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, co
   update_latency_tracking();
 }
 
-void Worker::update_latency_tracking() noexcept { track_latency_ = rules_ && rules_->managed_bits().any(); }
+void Worker::update_latency_tracking() noexcept {
+  track_latency_ = rules_ && rules_->managed_bits().any();
+}
 
 void Worker::on_dpi_start(classify::FlowRecord& flow) noexcept {
   dpi_flow_ = &flow;
@@ -82,11 +85,13 @@ void Worker::refresh_rules() noexcept {
   });
 }
 
-void Worker::apply_rules(classify::FlowRecord& flow, const classify::Verdict& verdict, bool from_packet) noexcept {
+void Worker::apply_rules(classify::FlowRecord& flow, const classify::Verdict& verdict,
+                         bool from_packet) noexcept {
   if (!rules_) return;
   const classify::FlowView view = classify::Classifier::view_of(flow, verdict, iface_of(flow));
   rules_->evaluate(view, evaluation_);
-  counters_.actions_matched.fetch_add(evaluation_.matched_actions.size(), std::memory_order_relaxed);
+  counters_.actions_matched.fetch_add(evaluation_.matched_actions.size(),
+                                      std::memory_order_relaxed);
   // Only changes go to the kernel: bits already applied are never re-sent.
   if (evaluation_.labels == flow.labels_sent) return;
   const bool first_label = flow.labels_sent.none();
@@ -94,7 +99,9 @@ void Worker::apply_rules(classify::FlowRecord& flow, const classify::Verdict& ve
   std::chrono::steady_clock::time_point origin{};
   if (from_packet && track_latency_) {
     origin = dpi_start_;
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - origin).count();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - origin)
+                        .count();
     bump(counters_.label_decide_us[log2_bucket(static_cast<std::uint64_t>(us < 0 ? 0 : us))]);
     if (first_label) bump(counters_.label_packets[log2_bucket(flow.packets)]);
   }
@@ -125,7 +132,8 @@ void Worker::on_verdict(classify::FlowRecord& flow, const classify::Verdict& ver
   report(flow, verdict);
 }
 
-void Worker::on_end(classify::FlowRecord& flow, const classify::Verdict& verdict, classify::EndReason) {
+void Worker::on_end(classify::FlowRecord& flow, const classify::Verdict& verdict,
+                    classify::EndReason) {
   report(flow, verdict);
 }
 
@@ -144,7 +152,8 @@ void Worker::report(classify::FlowRecord& flow, const classify::Verdict& verdict
 }
 
 std::string_view Worker::iface_of(const classify::FlowRecord& flow) const noexcept {
-  return flow.source < source_names_.size() ? std::string_view(source_names_[flow.source]) : std::string_view();
+  return flow.source < source_names_.size() ? std::string_view(source_names_[flow.source])
+                                            : std::string_view();
 }
 
 void Worker::finish() noexcept {

@@ -29,15 +29,15 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> flows_expired{0};
   std::atomic<std::uint64_t> flows_evicted{0};
   std::atomic<std::uint64_t> flows_active{0};
-  std::atomic<std::uint64_t> verdicts{0};          // final verdicts
+  std::atomic<std::uint64_t> verdicts{0};  // final verdicts
   std::atomic<std::uint64_t> giveups{0};
   std::atomic<std::uint64_t> dpi_packets{0};
-  std::atomic<std::uint64_t> actions_matched{0};   // action matches, summed over flows
-  std::atomic<std::uint64_t> label_updates{0};     // updates handed to the writer
-  std::atomic<std::uint64_t> label_queue_full{0};  // updates the writer's queue refused
+  std::atomic<std::uint64_t> actions_matched{0};            // action matches, summed over flows
+  std::atomic<std::uint64_t> label_updates{0};              // updates handed to the writer
+  std::atomic<std::uint64_t> label_queue_full{0};           // updates the writer's queue refused
   std::atomic<std::uint64_t> label_latency_packets_max{0};  // flow packets seen at first label
-  std::atomic<std::uint64_t> flows_peak{0};       // most flows in the table at once
-  std::atomic<std::uint64_t> dpi_peak{0};         // most flows holding nDPI state at once
+  std::atomic<std::uint64_t> flows_peak{0};                 // most flows in the table at once
+  std::atomic<std::uint64_t> dpi_peak{0};                   // most flows holding nDPI state at once
   // Label latency, log2 buckets: a flow's packets when its first label was decided, and
   // microseconds from the deciding packet reaching nDPI to the update's submission.
   std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_packets{};
@@ -55,7 +55,8 @@ struct WorkerSnapshot {
 class Worker final : public classify::FlowEvents {
  public:
   Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, const RulesHolder& rules,
-         conntrack::LabelWriter* writer, FlowOutput* flows, const std::vector<std::string>& source_names);
+         conntrack::LabelWriter* writer, FlowOutput* flows,
+         const std::vector<std::string>& source_names);
 
   void handle(const capture::DecodedPacket& packet, std::uint32_t source) noexcept;
   // Expires idle flows at `now_us` (packet time, or wall time when no packets arrive).
@@ -68,13 +69,16 @@ class Worker final : public classify::FlowEvents {
   [[nodiscard]] WorkerSnapshot snapshot() const;
   [[nodiscard]] unsigned id() const noexcept { return id_; }
 
-  void on_verdict(classify::FlowRecord& flow, const classify::Verdict& verdict, bool final) override;
-  void on_end(classify::FlowRecord& flow, const classify::Verdict& verdict, classify::EndReason reason) override;
+  void on_verdict(classify::FlowRecord& flow, const classify::Verdict& verdict,
+                  bool final) override;
+  void on_end(classify::FlowRecord& flow, const classify::Verdict& verdict,
+              classify::EndReason reason) override;
   void on_dpi_start(classify::FlowRecord& flow) noexcept override;
 
  private:
   // `from_packet`: a packet's verdict caused this (not a rule reload), so its latency counts.
-  void apply_rules(classify::FlowRecord& flow, const classify::Verdict& verdict, bool from_packet) noexcept;
+  void apply_rules(classify::FlowRecord& flow, const classify::Verdict& verdict,
+                   bool from_packet) noexcept;
   void update_latency_tracking() noexcept;
   void report(classify::FlowRecord& flow, const classify::Verdict& verdict);
   void publish_table_counters() noexcept;

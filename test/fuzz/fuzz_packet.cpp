@@ -26,11 +26,13 @@ constexpr std::uint64_t kFrameGapUs = 1000;
 // Touches everything a consumer reads, so ASan sees any dangling name or hostname.
 class Events final : public classify::FlowEvents {
  public:
-  void on_verdict(classify::FlowRecord& flow, const classify::Verdict& verdict, bool final) override {
+  void on_verdict(classify::FlowRecord& flow, const classify::Verdict& verdict,
+                  bool final) override {
     consume(flow, verdict);
     if (final) ++finals_;
   }
-  void on_end(classify::FlowRecord& flow, const classify::Verdict& verdict, classify::EndReason reason) override {
+  void on_end(classify::FlowRecord& flow, const classify::Verdict& verdict,
+              classify::EndReason reason) override {
     consume(flow, verdict);
     checksum_ += static_cast<std::size_t>(reason);
   }
@@ -38,8 +40,9 @@ class Events final : public classify::FlowEvents {
  private:
   void consume(const classify::FlowRecord& flow, const classify::Verdict& verdict) {
     const classify::FlowView view = classify::Classifier::view_of(flow, verdict, "fuzz");
-    for (std::string_view s : {verdict.app, verdict.protocol, verdict.category, verdict.app_category,
-                               verdict.protocol_category, verdict.confidence, verdict.hostname, view.iface}) {
+    for (std::string_view s :
+         {verdict.app, verdict.protocol, verdict.category, verdict.app_category,
+          verdict.protocol_category, verdict.confidence, verdict.hostname, view.iface}) {
       for (char c : s) checksum_ += static_cast<unsigned char>(c);
     }
     checksum_ += view.packets + view.tuple.src_port + view.tuple.dst_port;
@@ -60,7 +63,9 @@ classify::Classifier& classifier() {
   return *instance;
 }
 
-std::uint16_t load_be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+std::uint16_t load_be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
 
 }  // namespace
 
@@ -81,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     clock_us += kFrameGapUs;
     capture::DecodedPacket packet;
     // wire_len above caplen, as with a snaplen-truncated capture.
-    if (capture::decode(link, data + off, caplen, caplen + 4, clock_us, packet) == capture::DecodeStatus::kOk) {
+    if (capture::decode(link, data + off, caplen, caplen + 4, clock_us, packet) ==
+        capture::DecodeStatus::kOk) {
       c.process(packet, /*source=*/0, events);
     }
     off += len;

@@ -98,7 +98,8 @@ class SeedWriter {
     char name[32];
     std::snprintf(name, sizeof name, "p%016llx", static_cast<unsigned long long>(h));
     std::ofstream(dir_ / name, std::ios::binary)
-        .write(reinterpret_cast<const char*>(seed.data()), static_cast<std::streamsize>(seed.size()));
+        .write(reinterpret_cast<const char*>(seed.data()),
+               static_cast<std::streamsize>(seed.size()));
     ++written_;
   }
   [[nodiscard]] std::size_t written() const { return written_; }
@@ -156,12 +157,14 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(argv[1], ec);
   if (ec) {
-    std::fprintf(stderr, "fuzz_packet_seeds: cannot create %s: %s\n", argv[1], ec.message().c_str());
+    std::fprintf(stderr, "fuzz_packet_seeds: cannot create %s: %s\n", argv[1],
+                 ec.message().c_str());
     return 1;
   }
   SeedWriter out(argv[1]);
   int opened = 0;
   for (int i = 2; i < argc; ++i) opened += extract(argv[i], out) ? 1 : 0;
-  std::printf("fuzz_packet_seeds: %zu seeds from %d capture(s) in %s\n", out.written(), opened, argv[1]);
+  std::printf("fuzz_packet_seeds: %zu seeds from %d capture(s) in %s\n", out.written(), opened,
+              argv[1]);
   return opened > 0 ? 0 : 1;
 }

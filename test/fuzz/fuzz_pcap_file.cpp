@@ -32,12 +32,15 @@ struct Outcome {
   bool operator==(const Outcome&) const = default;
 };
 
-Frame copy_of(const RawFrame& f) { return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}}; }
+Frame copy_of(const RawFrame& f) {
+  return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}};
+}
 
 // A memfd holding the input, closed when done.
 class MemFile {
  public:
-  MemFile(const std::uint8_t* data, std::size_t size) : fd_(::memfd_create("fuzz-pcap", MFD_CLOEXEC)) {
+  MemFile(const std::uint8_t* data, std::size_t size)
+      : fd_(::memfd_create("fuzz-pcap", MFD_CLOEXEC)) {
     if (fd_ < 0) __builtin_trap();
     std::size_t done = 0;
     while (done < size) {
@@ -72,11 +75,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Outcome mine;
   Outcome theirs;
   for (;;) {
-    mine.end = reader.value().read([&](const RawFrame& f) { mine.frames.push_back(copy_of(f)); }, 7);
+    mine.end =
+        reader.value().read([&](const RawFrame& f) { mine.frames.push_back(copy_of(f)); }, 7);
     if (mine.end != ReadStatus::kOk) break;
   }
   for (;;) {
-    theirs.end = libpcap.value().dispatch([&](const RawFrame& f) { theirs.frames.push_back(copy_of(f)); }, 7);
+    theirs.end = libpcap.value().dispatch(
+        [&](const RawFrame& f) { theirs.frames.push_back(copy_of(f)); }, 7);
     if (theirs.end != ReadStatus::kOk) break;
   }
   if (!(mine == theirs)) __builtin_trap();

@@ -13,10 +13,18 @@
 namespace ctlabeld::fuzz {
 
 inline constexpr std::array kFuzzLinks = {
-    capture::LinkType::kEthernet, capture::LinkType::kNull,      capture::LinkType::kPpp,
-    capture::LinkType::kRaw,      capture::LinkType::kRawAlt,    capture::LinkType::kPppSerial,
-    capture::LinkType::kCHdlc,    capture::LinkType::kLoop,      capture::LinkType::kLinuxSll,
-    capture::LinkType::kIpv4,     capture::LinkType::kIpv6,      capture::LinkType::kNflog,
+    capture::LinkType::kEthernet,
+    capture::LinkType::kNull,
+    capture::LinkType::kPpp,
+    capture::LinkType::kRaw,
+    capture::LinkType::kRawAlt,
+    capture::LinkType::kPppSerial,
+    capture::LinkType::kCHdlc,
+    capture::LinkType::kLoop,
+    capture::LinkType::kLinuxSll,
+    capture::LinkType::kIpv4,
+    capture::LinkType::kIpv6,
+    capture::LinkType::kNflog,
     capture::LinkType::kLinuxSll2,
     static_cast<capture::LinkType>(147),  // DLT_USER0: the kUnsupportedLink path
 };

@@ -24,7 +24,7 @@ struct DaemonSettings {
   std::vector<std::string> interfaces;  // "eth0", "nflog:5"
   unsigned workers = 0;                 // 0: one per core
   std::vector<std::string> local_networks = default_local_network_texts();
-  std::string protos_file;              // nDPI protos file; "" for none
+  std::string protos_file;  // nDPI protos file; "" for none
   std::size_t max_flows = defaults::kMaxFlows;
   std::uint32_t max_dpi_packets = defaults::kMaxDpiPackets;
   std::chrono::seconds tcp_idle{defaults::kTcpIdle};

@@ -25,11 +25,32 @@ struct CompileContext {
 };
 
 enum class Field : std::uint8_t {
-  kIpVersion, kIpProtocol, kVlanId,
-  kLocalIp, kOtherIp, kSrcIp, kDstIp, kAnyIp,
-  kLocalPort, kOtherPort, kSrcPort, kDstPort, kAnyPort,
-  kApp, kProtocol, kCategory, kAppCategory, kProtocolCategory, kHostname, kIface,
-  kRisks, kRiskScore, kGuessed, kComplete, kPackets, kBytes,
+  kIpVersion,
+  kIpProtocol,
+  kVlanId,
+  kLocalIp,
+  kOtherIp,
+  kSrcIp,
+  kDstIp,
+  kAnyIp,
+  kLocalPort,
+  kOtherPort,
+  kSrcPort,
+  kDstPort,
+  kAnyPort,
+  kApp,
+  kProtocol,
+  kCategory,
+  kAppCategory,
+  kProtocolCategory,
+  kHostname,
+  kIface,
+  kRisks,
+  kRiskScore,
+  kGuessed,
+  kComplete,
+  kPackets,
+  kBytes,
 };
 
 // Which side is "local". The initiator (src) when it is in the local networks — so when both
@@ -60,8 +81,8 @@ class Criteria {
     Field field = Field::kIpVersion;
     CmpOp op = CmpOp::kEq;
     ValueKind value = ValueKind::kNumber;
-    std::uint32_t a = 0;  // kAnd/kOr/kNot: child; kCompare/kGlob: string, regex or set index
-    std::uint32_t b = 0;  // kAnd/kOr: second child
+    std::uint32_t a = 0;       // kAnd/kOr/kNot: child; kCompare/kGlob: string, regex or set index
+    std::uint32_t b = 0;       // kAnd/kOr: second child
     std::uint64_t number = 0;  // numbers, booleans (0/1), risk masks
   };
 

@@ -12,17 +12,17 @@ namespace ctlabeld::actions {
 
 enum class TokenKind : std::uint8_t {
   kEnd,
-  kIdent,      // field names
-  kNumber,     // 42, 0x2a
-  kString,     // 'zoom' (value = contents)
-  kAddress,    // 192.0.2.0/24, 2001:db8::1
-  kCompact,    // ai:zoom (ident = "ai", value = "zoom")
-  kStar,       // *
+  kIdent,    // field names
+  kNumber,   // 42, 0x2a
+  kString,   // 'zoom' (value = contents)
+  kAddress,  // 192.0.2.0/24, 2001:db8::1
+  kCompact,  // ai:zoom (ident = "ai", value = "zoom")
+  kStar,     // *
   kLParen,
   kRParen,
-  kNot,        // !
-  kAnd,        // && and
-  kOr,         // || or
+  kNot,  // !
+  kAnd,  // && and
+  kOr,   // || or
   kEq,
   kNe,
   kLt,
@@ -40,7 +40,7 @@ struct Token {
   std::uint32_t line = 1;
   std::uint32_t col = 1;
   std::uint64_t number = 0;
-  std::string value;      // string contents; compact value; lowercase ident
+  std::string value;  // string contents; compact value; lowercase ident
   Cidr cidr{};
 };
 

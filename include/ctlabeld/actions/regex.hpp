@@ -31,9 +31,9 @@ class Regex {
   enum class Op : std::uint8_t { kChar, kAny, kClass, kSplit, kJmp, kBol, kEol, kMatch };
   struct Inst {
     Op op = Op::kMatch;
-    unsigned char ch = 0;     // kChar: lowercase byte
-    std::uint16_t x = 0;      // kSplit/kJmp target; kClass: class index
-    std::uint16_t y = 0;      // kSplit second target
+    unsigned char ch = 0;  // kChar: lowercase byte
+    std::uint16_t x = 0;   // kSplit/kJmp target; kClass: class index
+    std::uint16_t y = 0;   // kSplit second target
   };
 
  private:

@@ -35,7 +35,7 @@ struct Exemptions {
 struct CtlabelTarget {
   std::string name;
   bool enabled = true;
-  bool supported = true;   // false: a Netify target type ctlabeld does not implement
+  bool supported = true;  // false: a Netify target type ctlabeld does not implement
   std::string type = "ctlabel";
   std::vector<std::pair<std::string, unsigned>> labels;  // (name as written or "", bit)
   LabelBits bits;

@@ -115,25 +115,29 @@ ReadStatus FileReader::read(Fn&& fn, std::uint32_t max_frames) {
     std::memcpy(h, buffer_.get() + begin_, sizeof h);
     const std::uint32_t caplen = h[2];
     if (caplen > kMaxCaplen) {
-      return fail("record " + std::to_string(frames_ + 1) + " has a captured length of " + std::to_string(caplen) +
-                  ", bigger than the maximum of " + std::to_string(kMaxCaplen) + " (the file is damaged)");
+      return fail("record " + std::to_string(frames_ + 1) + " has a captured length of " +
+                  std::to_string(caplen) + ", bigger than the maximum of " +
+                  std::to_string(kMaxCaplen) + " (the file is damaged)");
     }
     if (end_ - begin_ < kRecordHeaderBytes + caplen) {
       const std::int64_t got = fill(kRecordHeaderBytes + caplen);
       if (got < 0) return ReadStatus::kError;
       if (got < static_cast<std::int64_t>(kRecordHeaderBytes + caplen)) {
-        return fail("truncated file: record " + std::to_string(frames_ + 1) + " needs " + std::to_string(caplen) +
-                    " captured bytes, only " + std::to_string(got - static_cast<std::int64_t>(kRecordHeaderBytes)) +
+        return fail("truncated file: record " + std::to_string(frames_ + 1) + " needs " +
+                    std::to_string(caplen) + " captured bytes, only " +
+                    std::to_string(got - static_cast<std::int64_t>(kRecordHeaderBytes)) +
                     " remain");
       }
     }
     const std::uint8_t* data = buffer_.get() + begin_ + kRecordHeaderBytes;
     // The format's time fields are signed 32-bit (as libpcap reads them); nonsense times become 0,
     // as PacketSource makes them.
-    const std::int64_t frac = nanoseconds_ ? static_cast<std::int32_t>(h[1]) / 1000 : static_cast<std::int32_t>(h[1]);
+    const std::int64_t frac =
+        nanoseconds_ ? static_cast<std::int32_t>(h[1]) / 1000 : static_cast<std::int32_t>(h[1]);
     const std::int64_t us = std::int64_t{static_cast<std::int32_t>(h[0])} * 1'000'000 + frac;
     // libpcap hands out at most the file's snapshot length of a longer record.
-    const RawFrame frame{data, caplen < snaplen_ ? caplen : snaplen_, h[3], us > 0 ? static_cast<std::uint64_t>(us) : 0};
+    const RawFrame frame{data, caplen < snaplen_ ? caplen : snaplen_, h[3],
+                         us > 0 ? static_cast<std::uint64_t>(us) : 0};
     begin_ += kRecordHeaderBytes + caplen;
     offset_ += kRecordHeaderBytes + caplen;
     ++frames_;

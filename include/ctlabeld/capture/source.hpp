@@ -33,16 +33,16 @@ struct RawFrame {
 };
 
 enum class ReadStatus : std::uint8_t {
-  kOk,        // zero or more frames delivered; call again
-  kEnd,       // end of file (files only)
-  kError,     // libpcap failed; last_error() says why
-  kBroken,    // stopped by break_loop()
+  kOk,      // zero or more frames delivered; call again
+  kEnd,     // end of file (files only)
+  kError,   // libpcap failed; last_error() says why
+  kBroken,  // stopped by break_loop()
 };
 
 struct SourceStats {
-  std::uint64_t received = 0;   // pcap_stats ps_recv (live)
-  std::uint64_t dropped = 0;    // ps_drop: kernel buffer full
-  std::uint64_t if_dropped = 0; // ps_ifdrop
+  std::uint64_t received = 0;    // pcap_stats ps_recv (live)
+  std::uint64_t dropped = 0;     // ps_drop: kernel buffer full
+  std::uint64_t if_dropped = 0;  // ps_ifdrop
 };
 
 class PacketSource {
@@ -50,7 +50,8 @@ class PacketSource {
   using FrameFn = std::function<void(const RawFrame&)>;
 
   // Opens a pcap or pcapng file.
-  static Expected<PacketSource> open_file(const std::string& path, const std::string& bpf_filter = {});
+  static Expected<PacketSource> open_file(const std::string& path,
+                                          const std::string& bpf_filter = {});
   // Opens a live device the long way (pcap_create, options, pcap_activate).
   static Expected<PacketSource> open_live(const std::string& device, const LiveOptions& options);
 
@@ -65,7 +66,8 @@ class PacketSource {
   // Makes a blocked dispatch() return kBroken; safe to call from another thread.
   void break_loop() noexcept;
   [[nodiscard]] int datalink() const noexcept;
-  // The snapshot length: a file's header value (libpcap fixes 0 or oversized ones), a device's setting.
+  // The snapshot length: a file's header value (libpcap fixes 0 or oversized ones), a device's
+  // setting.
   [[nodiscard]] int snapshot() const noexcept;
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] std::string last_error() const;

@@ -60,13 +60,13 @@ class FlowEvents {
 struct ClassifierStats {
   std::uint64_t packets = 0;
   std::uint64_t bytes = 0;
-  std::uint64_t dpi_packets = 0;    // packets handed to nDPI
+  std::uint64_t dpi_packets = 0;  // packets handed to nDPI
   std::uint64_t final_verdicts = 0;
-  std::uint64_t giveups = 0;        // verdicts through ndpi_detection_giveup
+  std::uint64_t giveups = 0;           // verdicts through ndpi_detection_giveup
   std::uint64_t dpi_idle_giveups = 0;  // inspection ended because the flow was quiet for dpi_idle
   std::uint64_t dpi_alloc_failures = 0;
-  std::uint64_t dpi_active = 0;     // flows holding nDPI state now
-  std::uint64_t dpi_peak = 0;       // the most flows that held nDPI state at once
+  std::uint64_t dpi_active = 0;  // flows holding nDPI state now
+  std::uint64_t dpi_peak = 0;    // the most flows that held nDPI state at once
 };
 
 class Classifier {
@@ -105,7 +105,8 @@ class Classifier {
   };
   struct Names;
   class DpiPool;
-  Classifier(const ClassifierConfig& config, std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod,
+  Classifier(const ClassifierConfig& config,
+             std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod,
              std::unique_ptr<Names> names);
   FlowRecord& admit(const capture::DecodedPacket& packet, const FlowKey& key, std::uint64_t hash,
                     bool sender_is_lo, std::uint32_t source, FlowEvents& events) noexcept;
@@ -124,7 +125,8 @@ class Classifier {
   ClassifierStats stats_;
 };
 
-// An nDPI risk name as ndpi_risk2str spells it ("Self-signed Certificate", case-insensitive; spaces,
+// An nDPI risk name as ndpi_risk2str spells it ("Self-signed Certificate", case-insensitive;
+// spaces,
 // '-' and '_' are interchangeable) to its bit in Verdict::risks.
 std::optional<unsigned> risk_bit_by_name(std::string_view name);
 // nDPI's name for a risk bit ("" if none).

@@ -38,7 +38,8 @@ static_assert(sizeof(FlowKey) == 40, "FlowKey must stay packed: keys_equal compa
   std::uint64_t wb[5];
   std::memcpy(wa, &a, sizeof wa);
   std::memcpy(wb, &b, sizeof wb);
-  return ((wa[0] ^ wb[0]) | (wa[1] ^ wb[1]) | (wa[2] ^ wb[2]) | (wa[3] ^ wb[3]) | (wa[4] ^ wb[4])) == 0;
+  return ((wa[0] ^ wb[0]) | (wa[1] ^ wb[1]) | (wa[2] ^ wb[2]) | (wa[3] ^ wb[3]) |
+          (wa[4] ^ wb[4])) == 0;
 }
 
 // Builds the key for a packet's tuple; `sender_is_lo` tells which side sent it. ICMP echo
@@ -61,12 +62,12 @@ struct FlowRecord {
   std::uint8_t icmp_type = 0;
   std::uint8_t icmp_code = 0;
   TimeoutClass timeout_class = TimeoutClass::kOther;
-  std::uint8_t dpi_packets = 0;   // packets given to nDPI (saturates at 255)
-  std::uint8_t state = 0;         // FlowState bits (classifier-owned)
-  std::uint8_t confidence = 0;    // ndpi_confidence_t
-  std::uint16_t master_proto = 0; // nDPI master protocol id
-  std::uint16_t app_proto = 0;    // nDPI app protocol id
-  std::uint16_t category = 0;     // ndpi_protocol_category_t
+  std::uint8_t dpi_packets = 0;    // packets given to nDPI (saturates at 255)
+  std::uint8_t state = 0;          // FlowState bits (classifier-owned)
+  std::uint8_t confidence = 0;     // ndpi_confidence_t
+  std::uint16_t master_proto = 0;  // nDPI master protocol id
+  std::uint16_t app_proto = 0;     // nDPI app protocol id
+  std::uint16_t category = 0;      // ndpi_protocol_category_t
   std::uint16_t risk_score = 0;
   std::uint32_t packets = 0;
   std::uint64_t bytes = 0;
@@ -75,15 +76,16 @@ struct FlowRecord {
   std::uint64_t risks = 0;
   std::uint32_t lru_prev = kNoIndex;
   std::uint32_t lru_next = kNoIndex;
-  std::uint32_t dpi_prev = kNoIndex;  // the DPI list (FlowTable::dpi_link): flows nDPI still inspects
+  std::uint32_t dpi_prev =
+      kNoIndex;  // the DPI list (FlowTable::dpi_link): flows nDPI still inspects
   std::uint32_t dpi_next = kNoIndex;
   bool dpi_listed = false;
-  std::uint32_t source = 0;       // which capture source first saw it
-  std::uint32_t hash32 = 0;       // low 32 bits of hash_key(key): erase finds the slot without rehashing
+  std::uint32_t source = 0;  // which capture source first saw it
+  std::uint32_t hash32 = 0;  // low 32 bits of hash_key(key): erase finds the slot without rehashing
   ndpi_flow_struct* dpi = nullptr;
-  char* hostname = nullptr;       // malloc'd, NUL-terminated; null when none
-  LabelBits labels_sent;          // what the writer was last asked to set (actions stage)
-  std::uint64_t user = 0;         // free for the owner (e.g. a sequence number)
+  char* hostname = nullptr;  // malloc'd, NUL-terminated; null when none
+  LabelBits labels_sent;     // what the writer was last asked to set (actions stage)
+  std::uint64_t user = 0;    // free for the owner (e.g. a sequence number)
 
   [[nodiscard]] FlowTuple initiator_tuple() const noexcept;
 };

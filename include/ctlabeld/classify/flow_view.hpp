@@ -12,8 +12,8 @@ namespace ctlabeld::classify {
 // nDPI's answer for a flow. Names are lowercase nDPI names ("tls", "zoom", "voip"). The
 // string_views point into the classifier's name table and the flow record: valid while both live.
 struct Verdict {
-  std::string_view app = "unknown";       // "TLS.Zoom" -> "zoom"; "DNS" -> "dns"
-  std::string_view protocol = "unknown";  // "TLS.Zoom" -> "tls"; "DNS" -> "dns"
+  std::string_view app = "unknown";                    // "TLS.Zoom" -> "zoom"; "DNS" -> "dns"
+  std::string_view protocol = "unknown";               // "TLS.Zoom" -> "tls"; "DNS" -> "dns"
   std::string_view category = "unspecified";           // nDPI's flow category
   std::string_view app_category = "unspecified";       // the app protocol's default category
   std::string_view protocol_category = "unspecified";  // the master protocol's default category

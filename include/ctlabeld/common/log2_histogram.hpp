@@ -32,7 +32,9 @@ using Log2Counts = std::array<std::uint64_t, kLog2Buckets>;
   return ((std::uint64_t{4} + sub + 1) << (octave - 2)) - 1;
 }
 
-inline void log2_add(Log2Counts& counts, std::uint64_t value) noexcept { ++counts[log2_bucket(value)]; }
+inline void log2_add(Log2Counts& counts, std::uint64_t value) noexcept {
+  ++counts[log2_bucket(value)];
+}
 
 inline void log2_merge(Log2Counts& into, const Log2Counts& from) noexcept {
   for (std::size_t b = 0; b < kLog2Buckets; ++b) into[b] += from[b];

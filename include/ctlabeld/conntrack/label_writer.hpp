@@ -31,29 +31,29 @@ struct LabelUpdate {
 struct WriterOptions {
   std::size_t queue_capacity = defaults::kWriterQueueCapacity;
   std::size_t batch = defaults::kWriterBatch;  // messages per sendmsg
-  int socket_rcvbuf = 0;                        // bytes; 0: sized for `batch` error replies
+  int socket_rcvbuf = 0;                       // bytes; 0: sized for `batch` error replies
   // A producer that finds the writer thread asleep writes the queue itself (lowest latency);
   // off, every update waits for the writer thread, which batches (tests of the batch path).
   bool producer_writes = true;
 };
 
 struct WriterStats {
-  std::uint64_t submitted = 0;       // accepted into the queue
-  std::uint64_t queue_full = 0;      // refused: queue full (or writer stopped)
-  std::uint64_t written = 0;         // acknowledged by the kernel
-  std::uint64_t nat_reply_hits = 0;  // written only when looked up as the reply tuple
-  std::uint64_t enoent = 0;          // no such connection in either direction
-  std::uint64_t enospc = 0;          // the connection has no label storage
-  std::uint64_t other_errors = 0;    // any other errno, see errors_by_errno
-  std::uint64_t untrackable = 0;     // never sent: no IP version, or an ICMP error type
-  std::uint64_t enobufs = 0;         // replies lost to a full socket buffer (batch shrinks)
-  std::uint64_t unknown_outcome = 0; // messages whose reply was lost even after a retry
-  std::uint64_t batches = 0;         // sendmsg calls
-  std::uint64_t syscalls = 0;        // sendmsg + receive calls
+  std::uint64_t submitted = 0;        // accepted into the queue
+  std::uint64_t queue_full = 0;       // refused: queue full (or writer stopped)
+  std::uint64_t written = 0;          // acknowledged by the kernel
+  std::uint64_t nat_reply_hits = 0;   // written only when looked up as the reply tuple
+  std::uint64_t enoent = 0;           // no such connection in either direction
+  std::uint64_t enospc = 0;           // the connection has no label storage
+  std::uint64_t other_errors = 0;     // any other errno, see errors_by_errno
+  std::uint64_t untrackable = 0;      // never sent: no IP version, or an ICMP error type
+  std::uint64_t enobufs = 0;          // replies lost to a full socket buffer (batch shrinks)
+  std::uint64_t unknown_outcome = 0;  // messages whose reply was lost even after a retry
+  std::uint64_t batches = 0;          // sendmsg calls
+  std::uint64_t syscalls = 0;         // sendmsg + receive calls
   std::map<int, std::uint64_t> errors_by_errno;  // every failure, by errno
-  std::uint64_t latency_max_us = 0;  // submit to acknowledgement
-  std::uint64_t latency_sum_us = 0;  // divide by written + failures for the mean
-  Log2Counts latency_log2_us{};      // update's origin (else submit) to acknowledgement
+  std::uint64_t latency_max_us = 0;              // submit to acknowledgement
+  std::uint64_t latency_sum_us = 0;              // divide by written + failures for the mean
+  Log2Counts latency_log2_us{};                  // update's origin (else submit) to acknowledgement
 };
 
 class LabelWriter {

@@ -43,8 +43,8 @@ constexpr const char* kSeed = R"({
 
 TEST_CASE("config: the shipped default is the seed and loads unchanged", "[actions][config]") {
   CHECK(read_file("etc/ctlabeld/actions.json") == kSeed);
-  auto loaded = load_config_file("etc/ctlabeld/actions.json", test::file_factory(),
-                                 test::risk_lookup());
+  auto loaded =
+      load_config_file("etc/ctlabeld/actions.json", test::file_factory(), test::risk_lookup());
   INFO(loaded.error_text());
   REQUIRE(loaded.ok());
   CHECK(loaded->connlabel_conf == "/etc/xtables/connlabel.conf");
@@ -68,9 +68,11 @@ TEST_CASE("config: the shipped default is the seed and loads unchanged", "[actio
   CHECK(e.matched_actions.empty());
 
   const std::string summary = rules.summary();
-  CHECK_THAT(summary, Catch::Contains("  zoom\n    criteria: app == 'zoom';\n    targets: ctlabel.zoom"));
+  CHECK_THAT(summary,
+             Catch::Contains("  zoom\n    criteria: app == 'zoom';\n    targets: ctlabel.zoom"));
   CHECK_THAT(summary, Catch::Contains("labels: zoom=0"));
-  CHECK_THAT(summary, Catch::Contains("connlabel.conf: /etc/xtables/connlabel.conf (max_bits 127)"));
+  CHECK_THAT(summary,
+             Catch::Contains("connlabel.conf: /etc/xtables/connlabel.conf (max_bits 127)"));
 }
 
 TEST_CASE("config: every good file loads", "[actions][config]") {
@@ -134,12 +136,34 @@ TEST_CASE("config: the full example's settings and rules", "[actions][config]") 
     std::vector<std::string> labels;
   };
   const std::vector<Row> rows = {
-      {"zoom", "", "10.1.1.1", "170.114.1.1", 8801, 0, {"zoom", "everything"}, {"zoom", "a-zoom", "bit20"}},
-      {"unknown", "eu01web.ZOOM.us", "10.1.1.1", "170.114.1.1", 443, 0, {"zoom", "everything"}, {"zoom", "bit20"}},
+      {"zoom",
+       "",
+       "10.1.1.1",
+       "170.114.1.1",
+       8801,
+       0,
+       {"zoom", "everything"},
+       {"zoom", "a-zoom", "bit20"}},
+      {"unknown",
+       "eu01web.ZOOM.us",
+       "10.1.1.1",
+       "170.114.1.1",
+       443,
+       0,
+       {"zoom", "everything"},
+       {"zoom", "bit20"}},
       {"unknown", "notzoom.us", "10.1.1.1", "170.114.1.1", 443, 0, {"everything"}, {}},
-      {"zoom", "", "10.1.1.1", "203.0.113.9", 443, 0, {"everything"}, {"a-zoom"}},  // action exemption
+      {"zoom", "", "10.1.1.1", "203.0.113.9", 443, 0, {"everything"}, {"a-zoom"}},  // action
+                                                                                    // exemption
       {"zoom", "", "192.168.100.4", "170.114.1.1", 443, 0, {}, {}},  // global exemption
-      {"youtube", "", "10.1.1.1", "142.250.1.1", 443, 0, {"streaming", "everything"}, {"youtube", "streaming"}},
+      {"youtube",
+       "",
+       "10.1.1.1",
+       "142.250.1.1",
+       443,
+       0,
+       {"streaming", "everything"},
+       {"youtube", "streaming"}},
   };
   for (const auto& row : rows) {
     CAPTURE(row.app, row.host, row.dst, row.dport);
@@ -174,8 +198,8 @@ TEST_CASE("config: JSON offsets become line:col", "[actions][config]") {
     const char* text;
     std::size_t offset, line, col;
   };
-  const Row rows[] = {{"abc", 0, 1, 1},      {"abc", 2, 1, 3},     {"a\nbc", 2, 2, 1},
-                      {"a\nbc", 3, 2, 2},    {"a\n\n\nb", 5, 4, 2}, {"ab", 99, 1, 3}};
+  const Row rows[] = {{"abc", 0, 1, 1},   {"abc", 2, 1, 3},      {"a\nbc", 2, 2, 1},
+                      {"a\nbc", 3, 2, 2}, {"a\n\n\nb", 5, 4, 2}, {"ab", 99, 1, 3}};
   for (const auto& row : rows) {
     std::size_t line = 0, col = 0;
     offset_to_line_col(row.text, row.offset, line, col);

@@ -291,8 +291,8 @@ TEST_CASE("criteria: a flow without a verdict is 'unknown'", "[actions][criteria
   TestFlow f = public_flow();
   f.view.verdict = nullptr;
   const LocalNetworks local = default_local_networks();
-  auto unknown = compile_criteria("app == 'unknown' && !risks && !detected_hostname;", "t",
-                                  test::context());
+  auto unknown =
+      compile_criteria("app == 'unknown' && !risks && !detected_hostname;", "t", test::context());
   REQUIRE(unknown.ok());
   CHECK(unknown->matches(f.view, local));
 }
@@ -324,21 +324,28 @@ const ErrorRow kErrorRows[] = {
      "actions.zoom.criteria:1:16: a second statement; a criteria holds one expression: join "
      "the statements with '&&' or '||' into one, ending with ';'"},
     {"", "actions.zoom.criteria:1:1: empty criteria; write an expression such as app == 'zoom';"},
-    {"  ;", "actions.zoom.criteria:1:3: empty criteria; write an expression such as app == 'zoom';"},
-    {"app == 'zoom' &&;", "actions.zoom.criteria:1:17: expected an expression after '&&', found ';'"},
-    {"app == 'zoom' ||", "actions.zoom.criteria:1:17: expected an expression after '||', found end of criteria"},
+    {"  ;",
+     "actions.zoom.criteria:1:3: empty criteria; write an expression such as app == 'zoom';"},
+    {"app == 'zoom' &&;",
+     "actions.zoom.criteria:1:17: expected an expression after '&&', found ';'"},
+    {"app == 'zoom' ||",
+     "actions.zoom.criteria:1:17: expected an expression after '||', found end of criteria"},
     {"!;", "actions.zoom.criteria:1:2: expected an expression after '!', found ';'"},
     {"&& app;",
      "actions.zoom.criteria:1:1: expected a field, '(', '!', '*' or ai:/ac:/pi:/pc:, found '&&'"},
-    {"();", "actions.zoom.criteria:1:2: expected a field, '(', '!', '*' or ai:/ac:/pi:/pc:, found ')'"},
+    {"();",
+     "actions.zoom.criteria:1:2: expected a field, '(', '!', '*' or ai:/ac:/pi:/pc:, found ')'"},
     {"'zoom';",
      "actions.zoom.criteria:1:1: expected a field before the value 'zoom', e.g. app == 'zoom'"},
     {"bytes 5;",
-     "actions.zoom.criteria:1:7: expected a comparison (==, !=, <, <=, >, >=) after 'bytes', found '5'"},
+     "actions.zoom.criteria:1:7: expected a comparison (==, !=, <, <=, >, >=) after 'bytes', found "
+     "'5'"},
     {"app < 'zoom';", "actions.zoom.criteria:1:5: 'app' is a name; use == or !=, not '<'"},
     {"app == 5;",
-     "actions.zoom.criteria:1:8: 'app' is compared with a quoted name, e.g. app == 'zoom', found '5'"},
-    {"bytes == 'x';", "actions.zoom.criteria:1:10: 'bytes' is a number; compare it with a number, found 'x'"},
+     "actions.zoom.criteria:1:8: 'app' is compared with a quoted name, e.g. app == 'zoom', found "
+     "'5'"},
+    {"bytes == 'x';",
+     "actions.zoom.criteria:1:10: 'bytes' is a number; compare it with a number, found 'x'"},
     {"bytes == 1.2.3.4;",
      "actions.zoom.criteria:1:10: 'bytes' is a number; compare it with a number, found '1.2.3.4'"},
     {"src_ip < 10.0.0.1;",
@@ -356,17 +363,20 @@ const ErrorRow kErrorRows[] = {
      "actions.zoom.criteria:1:10: unknown nDPI risk 'Nope'; use a risk name as nDPI prints it, "
      "e.g. 'Self-signed certificate'"},
     {"risks > 1;",
-     "actions.zoom.criteria:1:7: 'risks' holds nDPI risk names; use == (has) or != (has not), not '>'"},
+     "actions.zoom.criteria:1:7: 'risks' holds nDPI risk names; use == (has) or != (has not), not "
+     "'>'"},
     {"risks == 64;", "actions.zoom.criteria:1:10: risk number 64 is out of range (0-63)"},
     {"app == 'rx:(zoom';",
      "actions.zoom.criteria:1:8: invalid regular expression 'rx:(zoom': missing ')' at offset 5"},
-    {"ai:123", "actions.zoom.criteria:1:1: numeric ids in 'ai:123' are Netify's own; ctlabeld "
-               "matches nDPI names, e.g. ai:zoom"},
+    {"ai:123",
+     "actions.zoom.criteria:1:1: numeric ids in 'ai:123' are Netify's own; ctlabeld "
+     "matches nDPI names, e.g. ai:zoom"},
     {"ai:", "actions.zoom.criteria:1:1: expected a name after 'ai:', e.g. ai:zoom"},
     {"packets == 0xZZ;", "actions.zoom.criteria:1:12: invalid number '0xZZ'"},
     {"app == 'zoom' # note", "actions.zoom.criteria:1:15: unexpected character '#'"},
     {"app == 'zoom", "actions.zoom.criteria:1:8: unterminated string: add the closing quote"},
-    {"app == 'zoom' & proto", "actions.zoom.criteria:1:15: unexpected '&'; logical and is '&&' or 'and'"},
+    {"app == 'zoom' & proto",
+     "actions.zoom.criteria:1:15: unexpected '&'; logical and is '&&' or 'and'"},
     {"(app == 'zoom' || (proto == 'tls');",
      "actions.zoom.criteria:1:35: expected ')' to close the '(' at 1:1, found ';'"},
 };

@@ -7,9 +7,9 @@ namespace ctlabeld::actions {
 namespace {
 
 std::string kinds(const LexResult& r) {
-  static const char* kNames[] = {"end", "ident", "num", "str", "addr", "compact", "star", "(",
-                                 ")",   "!",     "and", "or",  "==",   "!=",      "<",    "<=",
-                                 ">",   ">=",    ";",   "true", "false"};
+  static const char* kNames[] = {
+      "end", "ident", "num", "str", "addr", "compact", "star", "(", ")",    "!",    "and",
+      "or",  "==",    "!=",  "<",   "<=",   ">",       ">=",   ";", "true", "false"};
   std::string s;
   for (const auto& t : r.tokens) {
     if (!s.empty()) s += ' ';

@@ -53,11 +53,13 @@ namespace {
 using test::TestFlow;
 
 const std::map<std::string, unsigned> kLabels = {
-    {"zoom", 0},    {"teams", 1},          {"web", 2},   {"ssh", 3},
-    {"a-zoom", 10}, {"a-microsoft-365", 11}, {"p-tls", 12}, {"p-http-s", 13}, {"a-toohigh", 120}};
+    {"zoom", 0},   {"teams", 1},     {"web", 2},
+    {"ssh", 3},    {"a-zoom", 10},   {"a-microsoft-365", 11},
+    {"p-tls", 12}, {"p-http-s", 13}, {"a-toohigh", 120}};
 
 std::shared_ptr<const RuleSet> load(const std::string& json) {
-  auto loaded = load_config_text(json, "rules.json", test::map_factory(kLabels), test::risk_lookup());
+  auto loaded =
+      load_config_text(json, "rules.json", test::map_factory(kLabels), test::risk_lookup());
   INFO(loaded.error_text());
   REQUIRE(loaded.ok());
   return loaded->rules;
@@ -113,17 +115,30 @@ TEST_CASE("rule set: several actions, targets and auto_label", "[actions][rules]
     bool log_errors;
   };
   const std::vector<Row> rows = {
-      {"zoom", "tls", "192.168.1.10", "170.114.10.5", 443, {"zoom", "web", "auto"},
-       bits({0, 2, 5, 10, 12}), true},
-      {"zoom", "unknown", "192.168.1.10", "170.114.10.5", 8801, {"zoom", "auto"}, bits({0, 10}),
+      {"zoom",
+       "tls",
+       "192.168.1.10",
+       "170.114.10.5",
+       443,
+       {"zoom", "web", "auto"},
+       bits({0, 2, 5, 10, 12}),
+       true},
+      {"zoom",
+       "unknown",
+       "192.168.1.10",
+       "170.114.10.5",
+       8801,
+       {"zoom", "auto"},
+       bits({0, 10}),
        true},
       {"microsoft 365", "http/s", "192.168.1.10", "20.1.1.1", 443, {"auto"}, bits({11, 13}), false},
-      {"google", "tls", "192.168.1.10", "8.8.4.4", 8443, {"auto"}, bits({12}), false},  // exempt web
+      {"google", "tls", "192.168.1.10", "8.8.4.4", 8443, {"auto"}, bits({12}), false},  // exempt
+                                                                                        // web
       {"google", "tls", "192.168.1.10", "203.0.113.7", 443, {"auto"}, bits({12}), false},
       {"google", "http", "10.0.0.1", "1.2.3.4", 80, {"web", "auto"}, bits({2, 5}), false},
       {"ssh", "ssh", "10.0.0.1", "10.0.0.2", 22, {"ssh", "auto"}, bits({}), false},  // target off
-      {"zoom", "tls", "192.168.99.5", "170.114.10.5", 443, {}, bits({}), false},  // global CIDR
-      {"zoom", "tls", "170.114.10.5", "192.168.99.5", 443, {}, bits({}), false},  // either side
+      {"zoom", "tls", "192.168.99.5", "170.114.10.5", 443, {}, bits({}), false},     // global CIDR
+      {"zoom", "tls", "170.114.10.5", "192.168.99.5", 443, {}, bits({}), false},     // either side
       {"dns", "dns", "192.168.1.10", "8.8.8.8", 53, {}, bits({}), false},  // global expression
       {"toohigh", "tls", "192.168.1.10", "1.1.1.1", 443, {"web", "auto"}, bits({2, 5, 12}), false},
   };
@@ -205,8 +220,8 @@ TEST_CASE("auto labels: names normalised without allocation", "[actions][rules]"
     const char* name;
     int bit;
   };
-  const Row rows[] = {{"zoom", 1},          {"ZOOM", 1},  {"http/s", 2}, {"HTTP/S", 2},
-                      {"microsoft 365", 3}, {"zoo", -1},  {"zoomx", -1}, {"", -1}};
+  const Row rows[] = {{"zoom", 1},          {"ZOOM", 1}, {"http/s", 2}, {"HTTP/S", 2},
+                      {"microsoft 365", 3}, {"zoo", -1}, {"zoomx", -1}, {"", -1}};
   for (const auto& row : rows) {
     CAPTURE(row.name);
     const unsigned* bit = a.find(row.name);
@@ -221,15 +236,22 @@ TEST_CASE("address sets: CIDR edges", "[actions][address]") {
     bool in;
   };
   const Row rows[] = {
-      {"10.0.0.0/8", "10.255.255.255", true},   {"10.0.0.0/8", "11.0.0.0", false},
-      {"10.1.2.3/8", "10.9.9.9", true},          {"0.0.0.0/0", "1.2.3.4", true},
-      {"192.168.1.1", "192.168.1.1", true},      {"192.168.1.1", "192.168.1.2", false},
-      {"192.168.1.0/31", "192.168.1.1", true},   {"192.168.1.0/31", "192.168.1.2", false},
-      {"fe80::/10", "febf::1", true},            {"fe80::/10", "fec0::1", false},
-      {"2001:db8::/64", "2001:db8::ffff", true}, {"2001:db8::/64", "2001:db8:0:1::1", false},
+      {"10.0.0.0/8", "10.255.255.255", true},
+      {"10.0.0.0/8", "11.0.0.0", false},
+      {"10.1.2.3/8", "10.9.9.9", true},
+      {"0.0.0.0/0", "1.2.3.4", true},
+      {"192.168.1.1", "192.168.1.1", true},
+      {"192.168.1.1", "192.168.1.2", false},
+      {"192.168.1.0/31", "192.168.1.1", true},
+      {"192.168.1.0/31", "192.168.1.2", false},
+      {"fe80::/10", "febf::1", true},
+      {"fe80::/10", "fec0::1", false},
+      {"2001:db8::/64", "2001:db8::ffff", true},
+      {"2001:db8::/64", "2001:db8:0:1::1", false},
       {"2001:db8::/65", "2001:db8::7fff:0:0:1", true},
       {"2001:db8::/65", "2001:db8::8000:0:0:1", false},
-      {"::/0", "::1", true},                     {"::1", "::1", true},
+      {"::/0", "::1", true},
+      {"::1", "::1", true},
       {"10.0.0.0/8", "::a00:1", false},  // v4 networks never match v6 addresses
   };
   for (const auto& row : rows) {

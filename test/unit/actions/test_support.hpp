@@ -35,7 +35,8 @@ class MapResolver final : public LabelResolver {
   }
   std::vector<std::pair<std::string, unsigned>> all() const override {
     std::vector<std::pair<std::string, unsigned>> out(labels_.begin(), labels_.end());
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.second < b.second; });
     return out;
   }
   const std::string& source_path() const override { return path_; }
@@ -101,8 +102,8 @@ struct TestFlow {
   classify::FlowView view;
   std::string iface;
 
-  TestFlow(const std::string& src, std::uint16_t sport, const std::string& dst,
-           std::uint16_t dport, std::uint8_t proto) {
+  TestFlow(const std::string& src, std::uint16_t sport, const std::string& dst, std::uint16_t dport,
+           std::uint8_t proto) {
     view.tuple.ip_version = parse_address(src, view.tuple.src);
     parse_address(dst, view.tuple.dst);
     view.tuple.src_port = sport;

@@ -84,7 +84,8 @@ TEST_CASE("one producer and one consumer thread exchange a million records intac
     }
     std::uint32_t got;
     std::memcpy(&got, p, 4);
-    ok = got == expected && size == 4 + expected % 200 && (size == 4 || p[size - 1] == (expected & 0xff));
+    ok = got == expected && size == 4 + expected % 200 &&
+         (size == 4 || p[size - 1] == (expected & 0xff));
     ring.release();
     ++expected;
   }

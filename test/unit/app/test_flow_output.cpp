@@ -35,9 +35,13 @@ TEST_CASE("a flow line has the required fields, initiator first") {
   std::string out;
   format_flow_json(line, out);
   CHECK(out ==
-        "{\"ip_version\":4,\"ip_protocol\":6,\"src_ip\":\"192.0.2.9\",\"src_port\":443,\"dst_ip\":\"10.0.0.1\","
-        "\"dst_port\":40000,\"vlan\":0,\"app\":\"zoom\",\"protocol\":\"tls\",\"category\":\"unspecified\","
-        "\"hostname\":\"x.zoom.us\",\"confidence\":\"Unknown\",\"guessed\":false,\"risk_score\":0,\"iface\":\"eth0\","
-        "\"packets\":3,\"bytes\":180,\"first_seen\":1500000000.123456,\"last_seen\":1500000001.000000,"
+        "{\"ip_version\":4,\"ip_protocol\":6,\"src_ip\":\"192.0.2.9\",\"src_port\":443,\"dst_ip\":"
+        "\"10.0.0.1\","
+        "\"dst_port\":40000,\"vlan\":0,\"app\":\"zoom\",\"protocol\":\"tls\",\"category\":"
+        "\"unspecified\","
+        "\"hostname\":\"x.zoom.us\",\"confidence\":\"Unknown\",\"guessed\":false,\"risk_score\":0,"
+        "\"iface\":\"eth0\","
+        "\"packets\":3,\"bytes\":180,\"first_seen\":1500000000.123456,\"last_seen\":1500000001."
+        "000000,"
         "\"actions\":[\"zoom\"],\"labels\":[\"zoom\"]}");
 }

@@ -19,9 +19,34 @@ ctlabeld::Expected<Options> parse(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("every documented option parses") {
-  auto o = parse({"-c", "a.json", "-i", "eth0", "--interface", "nflog:5", "-r", "x.pcap", "--read", "y.pcap", "-n",
-                  "--check", "--flows", "-", "--protos", "p.txt", "-l", "debug", "--workers", "3", "--stats-file",
-                  "/run/s.json", "--stats-interval", "5", "--max-dpi-packets", "16", "--max-flows", "1000"});
+  auto o = parse({"-c",
+                  "a.json",
+                  "-i",
+                  "eth0",
+                  "--interface",
+                  "nflog:5",
+                  "-r",
+                  "x.pcap",
+                  "--read",
+                  "y.pcap",
+                  "-n",
+                  "--check",
+                  "--flows",
+                  "-",
+                  "--protos",
+                  "p.txt",
+                  "-l",
+                  "debug",
+                  "--workers",
+                  "3",
+                  "--stats-file",
+                  "/run/s.json",
+                  "--stats-interval",
+                  "5",
+                  "--max-dpi-packets",
+                  "16",
+                  "--max-flows",
+                  "1000"});
   REQUIRE(o.ok());
   CHECK(o->config_file == "a.json");
   CHECK(o->config_given);
@@ -51,7 +76,8 @@ TEST_CASE("mistakes are reported together, each naming the option") {
       {{"--workers", "0"}, "--workers: '0' is not a number from 1 to 256"},
       {{"--workers", "x"}, "--workers: 'x' is not a number from 1 to 256"},
       {{"--max-dpi-packets", "300"}, "--max-dpi-packets: '300' is not a number from 1 to 255"},
-      {{"--stats-interval", "-1"}, "--stats-interval: '-1' is not a whole number of seconds above 0"},
+      {{"--stats-interval", "-1"},
+       "--stats-interval: '-1' is not a whole number of seconds above 0"},
       {{"--bogus"}, "unknown option --bogus (see --help)"},
       {{"-r"}, "option -r needs a value (see --help)"},
       {{"stray.pcap"}, "unexpected argument 'stray.pcap' (to read a file use -r FILE; see --help)"},
@@ -68,8 +94,9 @@ TEST_CASE("mistakes are reported together, each naming the option") {
 
 TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
-  for (const char* name : {"--config", "--interface", "--read", "--dry-run", "--check", "--flows", "--protos",
-                           "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
+  for (const char* name :
+       {"--config", "--interface", "--read", "--dry-run", "--check", "--flows", "--protos",
+        "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
     CHECK(usage.find(name) != std::string::npos);
   }
 }

@@ -45,7 +45,8 @@ inline const std::uint8_t kV6Dst[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0
 
 // --- transport ---------------------------------------------------------------------------
 inline Bytes tcp(std::uint16_t sport, std::uint16_t dport, std::uint8_t flags,
-                 std::size_t option_bytes, std::size_t payload, std::uint8_t data_offset_words = 0) {
+                 std::size_t option_bytes, std::size_t payload,
+                 std::uint8_t data_offset_words = 0) {
   Bytes b;
   put16(b, sport);
   put16(b, dport);
@@ -55,9 +56,9 @@ inline Bytes tcp(std::uint16_t sport, std::uint16_t dport, std::uint8_t flags,
       data_offset_words != 0 ? data_offset_words : static_cast<std::uint32_t>(5 + option_bytes / 4);
   put8(b, words << 4);
   put8(b, flags);
-  put16(b, 65535);  // window
-  put16(b, 0);      // checksum
-  put16(b, 0);      // urgent
+  put16(b, 65535);              // window
+  put16(b, 0);                  // checksum
+  put16(b, 0);                  // urgent
   fill(b, option_bytes, 0x01);  // NOPs
   fill(b, payload);
   return b;
@@ -87,7 +88,7 @@ inline Bytes icmp(std::uint8_t type, std::uint8_t code, std::uint16_t id, std::s
 
 // --- IP ----------------------------------------------------------------------------------
 struct Ipv4Options {
-  std::size_t option_bytes = 0;  // multiple of 4
+  std::size_t option_bytes = 0;       // multiple of 4
   std::uint16_t fragment_offset = 0;  // in 8-byte units
   bool more_fragments = false;
   int total_len_override = -1;
@@ -97,8 +98,9 @@ struct Ipv4Options {
 
 inline Bytes ipv4(std::uint8_t protocol, const Bytes& l4, const Ipv4Options& o = {}) {
   Bytes b;
-  const std::uint32_t ihl = o.ihl_override >= 0 ? static_cast<std::uint32_t>(o.ihl_override)
-                                                : static_cast<std::uint32_t>(5 + o.option_bytes / 4);
+  const std::uint32_t ihl = o.ihl_override >= 0
+                                ? static_cast<std::uint32_t>(o.ihl_override)
+                                : static_cast<std::uint32_t>(5 + o.option_bytes / 4);
   put8(b, (std::uint32_t{o.version_override} << 4) | ihl);
   put8(b, 0);
   const std::uint32_t total = o.total_len_override >= 0

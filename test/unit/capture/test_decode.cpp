@@ -88,7 +88,8 @@ Bytes nflog_prefix(std::uint8_t family, std::size_t ip_size) {
   put16(hw, family == 2 ? 0x0800 : 0x86dd);
   put8(hw, 1);
   put8(hw, 0);
-  Bytes prefix = cat({nflog_header(family), nflog_tlv(1, hw), nflog_tlv(10, Bytes{'t', 'e', 's', 't', 0})});
+  Bytes prefix =
+      cat({nflog_header(family), nflog_tlv(1, hw), nflog_tlv(10, Bytes{'t', 'e', 's', 't', 0})});
   put16_host(prefix, static_cast<std::uint16_t>(4 + ip_size));
   put16_host(prefix, 9);  // NFULA_PAYLOAD
   return prefix;
@@ -105,6 +106,8 @@ Bytes null_family(std::uint32_t family, bool network_order) {
   return b;
 }
 
+// The case table keeps one case per row, columns aligned by hand.
+// clang-format off
 std::vector<OkCase> ok_cases() {
   std::vector<OkCase> c;
   const Bytes eth4 = ethernet(0x0800);
@@ -251,6 +254,7 @@ std::vector<OkCase> ok_cases() {
                true, udp_v6(1, 2)});
   return c;
 }
+// clang-format on
 
 Address expected_src(std::uint8_t version) {
   return version == 4 ? Address::from_v4(kV4Src) : Address::from_v6(kV6Src);
@@ -264,8 +268,8 @@ DecodeStatus decode_prefix(LinkType link, const Bytes& frame, std::size_t n, Dec
                            std::unique_ptr<std::uint8_t[]>& holder) {
   holder.reset(new std::uint8_t[n]);
   if (n > 0) std::memcpy(holder.get(), frame.data(), n);
-  return decode(link, holder.get(), static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(frame.size()),
-                1'600'000'000'123'456ULL, out);
+  return decode(link, holder.get(), static_cast<std::uint32_t>(n),
+                static_cast<std::uint32_t>(frame.size()), 1'600'000'000'123'456ULL, out);
 }
 
 }  // namespace
@@ -298,7 +302,8 @@ TEST_CASE("decode: every valid frame fills the whole DecodedPacket", "[capture][
   }
 }
 
-TEST_CASE("peek_addresses agrees with decode wherever it answers, at every length", "[capture][decode]") {
+TEST_CASE("peek_addresses agrees with decode wherever it answers, at every length",
+          "[capture][decode]") {
   std::size_t peeked = 0;
   for (const OkCase& tc : ok_cases()) {
     const Bytes frame = tc.frame();
@@ -314,7 +319,8 @@ TEST_CASE("peek_addresses agrees with decode wherever it answers, at every lengt
       if (status != DecodeStatus::kOk) continue;  // counted by the peeked owner; nothing to compare
       // The worker a peek picks is the worker the decoded packet would pick.
       CHECK(host_pair_hash(a, b) == host_pair_hash(out.tuple.src, out.tuple.dst));
-      CHECK(((a == out.tuple.src && b == out.tuple.dst) || (a == out.tuple.dst && b == out.tuple.src)));
+      CHECK(((a == out.tuple.src && b == out.tuple.dst) ||
+             (a == out.tuple.dst && b == out.tuple.src)));
     }
   }
   CHECK(peeked > 100);  // Ethernet and raw IP frames take the short way
@@ -331,7 +337,8 @@ TEST_CASE("host_pair_hash is the same both ways and differs between pairs", "[ca
   // Spread over two and three workers: 2,000 pairs land within 10% of an even split.
   std::size_t two[2] = {}, three[3] = {};
   for (std::uint32_t i = 0; i < 2000; ++i) {
-    const std::uint8_t x[4] = {10, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    const std::uint8_t x[4] = {10, 0, static_cast<std::uint8_t>(i >> 8),
+                               static_cast<std::uint8_t>(i)};
     const std::uint64_t h = host_pair_hash(Address::from_v4(x), b);
     ++two[h % 2];
     ++three[h % 3];
@@ -388,19 +395,20 @@ std::vector<BadCase> bad_cases() {
   {
     Ipv4Options o;
     o.fragment_offset = 185;
-    c.push_back({"ipv4 non-first fragment", LinkType::kEthernet, cat({eth4, ipv4(kUdp, Bytes(100, 0x42), o)}),
-                 DecodeStatus::kFragment});
+    c.push_back({"ipv4 non-first fragment", LinkType::kEthernet,
+                 cat({eth4, ipv4(kUdp, Bytes(100, 0x42), o)}), DecodeStatus::kFragment});
     o.more_fragments = true;
-    c.push_back({"ipv4 middle fragment", LinkType::kEthernet, cat({eth4, ipv4(kUdp, Bytes(100, 0x42), o)}),
-                 DecodeStatus::kFragment});
+    c.push_back({"ipv4 middle fragment", LinkType::kEthernet,
+                 cat({eth4, ipv4(kUdp, Bytes(100, 0x42), o)}), DecodeStatus::kFragment});
   }
   c.push_back({"ipv6 non-first fragment", LinkType::kEthernet,
-               cat({eth6, ipv6(44, cat({ipv6_fragment(kUdp, 3, false), Bytes(24, 0x42)}))}), DecodeStatus::kFragment});
+               cat({eth6, ipv6(44, cat({ipv6_fragment(kUdp, 3, false), Bytes(24, 0x42)}))}),
+               DecodeStatus::kFragment});
   {
     Ipv4Options o;
     o.version_override = 5;
-    c.push_back({"ipv4 ethertype with version 5", LinkType::kEthernet, cat({eth4, ipv4(kUdp, udp(1, 2, 0), o)}),
-                 DecodeStatus::kMalformed});
+    c.push_back({"ipv4 ethertype with version 5", LinkType::kEthernet,
+                 cat({eth4, ipv4(kUdp, udp(1, 2, 0), o)}), DecodeStatus::kMalformed});
   }
   {
     Ipv4Options o;
@@ -411,25 +419,31 @@ std::vector<BadCase> bad_cases() {
   {
     Ipv4Options o;
     o.total_len_override = 19;
-    c.push_back({"ipv4 total length below header", LinkType::kEthernet, cat({eth4, ipv4(kUdp, udp(1, 2, 0), o)}),
-                 DecodeStatus::kMalformed});
+    c.push_back({"ipv4 total length below header", LinkType::kEthernet,
+                 cat({eth4, ipv4(kUdp, udp(1, 2, 0), o)}), DecodeStatus::kMalformed});
   }
-  c.push_back({"tcp data offset 4", LinkType::kEthernet, cat({eth4, ipv4(kTcp, tcp(1, 2, kSyn, 0, 8, 4))}),
+  c.push_back({"tcp data offset 4", LinkType::kEthernet,
+               cat({eth4, ipv4(kTcp, tcp(1, 2, kSyn, 0, 8, 4))}), DecodeStatus::kMalformed});
+  c.push_back({"dlt ipv4 carrying ipv6", LinkType::kIpv4, ipv6(kUdp, udp(1, 2, 0)),
                DecodeStatus::kMalformed});
-  c.push_back({"dlt ipv4 carrying ipv6", LinkType::kIpv4, ipv6(kUdp, udp(1, 2, 0)), DecodeStatus::kMalformed});
-  c.push_back({"dlt ipv6 carrying ipv4", LinkType::kIpv6, ipv4(kUdp, udp(1, 2, 30)), DecodeStatus::kMalformed});
+  c.push_back({"dlt ipv6 carrying ipv4", LinkType::kIpv6, ipv4(kUdp, udp(1, 2, 30)),
+               DecodeStatus::kMalformed});
   c.push_back({"raw with version 0", LinkType::kRaw, Bytes(40, 0), DecodeStatus::kMalformed});
-  c.push_back({"ppi is unsupported", static_cast<LinkType>(192), cat({eth4, ipv4(kUdp, udp(1, 2, 0))}),
-               DecodeStatus::kUnsupportedLink});
-  c.push_back({"pppoe lcp", LinkType::kEthernet, cat({ethernet(0x8864), pppoe_session(0xc021, 10), Bytes(10, 1)}),
+  c.push_back({"ppi is unsupported", static_cast<LinkType>(192),
+               cat({eth4, ipv4(kUdp, udp(1, 2, 0))}), DecodeStatus::kUnsupportedLink});
+  c.push_back({"pppoe lcp", LinkType::kEthernet,
+               cat({ethernet(0x8864), pppoe_session(0xc021, 10), Bytes(10, 1)}),
                DecodeStatus::kNotIp});
-  c.push_back({"pppoe discovery", LinkType::kEthernet, cat({ethernet(0x8863), Bytes(20, 0)}), DecodeStatus::kNotIp});
+  c.push_back({"pppoe discovery", LinkType::kEthernet, cat({ethernet(0x8863), Bytes(20, 0)}),
+               DecodeStatus::kNotIp});
   c.push_back({"mpls ethernet pseudowire", LinkType::kEthernet,
-               cat({ethernet(0x8847), mpls({5}), ethernet(0x0800), ipv4(kUdp, udp(1, 2, 0))}), DecodeStatus::kNotIp});
+               cat({ethernet(0x8847), mpls({5}), ethernet(0x0800), ipv4(kUdp, udp(1, 2, 0))}),
+               DecodeStatus::kNotIp});
   {
     Bytes deep = ethernet(0x8847);
     for (int i = 0; i < 40; ++i) put32(deep, 0x00010040);  // no bottom-of-stack bit, ever
-    c.push_back({"mpls without bottom of stack", LinkType::kEthernet, deep, DecodeStatus::kMalformed});
+    c.push_back(
+        {"mpls without bottom of stack", LinkType::kEthernet, deep, DecodeStatus::kMalformed});
   }
   {
     Bytes tags = ethernet(0x8100);
@@ -445,16 +459,19 @@ std::vector<BadCase> bad_cases() {
       const Bytes ext = ipv6_ext(60, 0);
       after.insert(after.end(), ext.begin(), ext.end());
     }
-    c.push_back({"ipv6 endless extension headers", LinkType::kEthernet, cat({eth6, ipv6(60, after)}),
-                 DecodeStatus::kMalformed});
+    c.push_back({"ipv6 endless extension headers", LinkType::kEthernet,
+                 cat({eth6, ipv6(60, after)}), DecodeStatus::kMalformed});
   }
-  c.push_back({"sll netlink", LinkType::kLinuxSll, cat({sll(0x0000, 824), Bytes(20, 0)}), DecodeStatus::kNotIp});
-  c.push_back({"sll arp", LinkType::kLinuxSll, cat({sll(0x0806), Bytes(28, 0)}), DecodeStatus::kNotIp});
-  c.push_back({"sll2 netlink", LinkType::kLinuxSll2, cat({sll2(0x0000, 824), Bytes(20, 0)}), DecodeStatus::kNotIp});
-  c.push_back({"nflog bridge family", LinkType::kNflog, cat({nflog_header(7), nflog_tlv(9, Bytes(20, 0x45))}),
+  c.push_back({"sll netlink", LinkType::kLinuxSll, cat({sll(0x0000, 824), Bytes(20, 0)}),
                DecodeStatus::kNotIp});
-  c.push_back({"nflog without payload tlv", LinkType::kNflog, cat({nflog_header(2), nflog_tlv(10, Bytes{'x', 0})}),
+  c.push_back(
+      {"sll arp", LinkType::kLinuxSll, cat({sll(0x0806), Bytes(28, 0)}), DecodeStatus::kNotIp});
+  c.push_back({"sll2 netlink", LinkType::kLinuxSll2, cat({sll2(0x0000, 824), Bytes(20, 0)}),
                DecodeStatus::kNotIp});
+  c.push_back({"nflog bridge family", LinkType::kNflog,
+               cat({nflog_header(7), nflog_tlv(9, Bytes(20, 0x45))}), DecodeStatus::kNotIp});
+  c.push_back({"nflog without payload tlv", LinkType::kNflog,
+               cat({nflog_header(2), nflog_tlv(10, Bytes{'x', 0})}), DecodeStatus::kNotIp});
   {
     Bytes zero_len = nflog_header(2);
     put16_host(zero_len, 2);  // shorter than its own header: walking it would loop forever
@@ -471,9 +488,10 @@ std::vector<BadCase> bad_cases() {
   }
   c.push_back({"null unknown family", LinkType::kNull, cat({null_family(7, false), Bytes(40, 0)}),
                DecodeStatus::kNotIp});
-  c.push_back({"ppp lcp", LinkType::kPpp, cat({Bytes{0xff, 0x03, 0xc0, 0x21}, Bytes(10, 0)}), DecodeStatus::kNotIp});
-  c.push_back({"cisco hdlc slarp", LinkType::kCHdlc, cat({Bytes{0x8f, 0x00, 0x80, 0x35}, Bytes(20, 0)}),
+  c.push_back({"ppp lcp", LinkType::kPpp, cat({Bytes{0xff, 0x03, 0xc0, 0x21}, Bytes(10, 0)}),
                DecodeStatus::kNotIp});
+  c.push_back({"cisco hdlc slarp", LinkType::kCHdlc,
+               cat({Bytes{0x8f, 0x00, 0x80, 0x35}, Bytes(20, 0)}), DecodeStatus::kNotIp});
   return c;
 }
 }  // namespace
@@ -506,8 +524,9 @@ TEST_CASE("decode: a fragment carries its addresses and protocol", "[capture][de
   CHECK(out.tuple.dst == Address::from_v4(kV4Dst));
   CHECK(out.tuple.src_port == 0);
 
-  const Bytes frame6 = cat({ethernet(0x86dd), ipv6(0, cat({ipv6_ext(44, 0), ipv6_fragment(kTcp, 1, true),
-                                                            Bytes(16, 0x42)}))});
+  const Bytes frame6 =
+      cat({ethernet(0x86dd),
+           ipv6(0, cat({ipv6_ext(44, 0), ipv6_fragment(kTcp, 1, true), Bytes(16, 0x42)}))});
   REQUIRE(decode(LinkType::kEthernet, frame6.data(), static_cast<std::uint32_t>(frame6.size()),
                  static_cast<std::uint32_t>(frame6.size()), 0, out) == DecodeStatus::kFragment);
   CHECK(out.tuple.ip_version == 6);
@@ -529,27 +548,32 @@ TEST_CASE("decode: a complete datagram too short for its transport header keeps 
   Ipv4Options short_total;
   short_total.total_len_override = 40;  // 20 bytes of a 32-byte TCP header
   const Short cases[] = {
-      {"tiny first fragment with 16 bytes of tcp", ipv4(kTcp, Bytes(16, 0x11), tiny_fragment), kTcp, 0},
+      {"tiny first fragment with 16 bytes of tcp", ipv4(kTcp, Bytes(16, 0x11), tiny_fragment), kTcp,
+       0},
       {"udp datagram of 4 bytes", ipv4(kUdp, Bytes(4, 0x22)), kUdp, 0},
       {"icmp of 4 bytes", ipv4(kIcmp, Bytes{8, 0, 0, 0}), kIcmp, 0},
       {"ipv6 tcp of 10 bytes", ipv6(kTcp, Bytes(10, 0x33)), kTcp, 0},
-      {"tcp options beyond the ip length", ipv4(kTcp, tcp(1, 2, kSyn, 12, 0), short_total), kTcp, 2},
+      {"tcp options beyond the ip length", ipv4(kTcp, tcp(1, 2, kSyn, 12, 0), short_total), kTcp,
+       2},
   };
   for (const Short& tc : cases) {
     SECTION(tc.name) {
       const Bytes frame = cat({ethernet(tc.ip[0] >> 4 == 4 ? 0x0800 : 0x86dd), tc.ip});
       std::unique_ptr<std::uint8_t[]> holder;
       DecodedPacket out;
-      REQUIRE(decode_prefix(LinkType::kEthernet, frame, frame.size(), out, holder) == DecodeStatus::kOk);
+      REQUIRE(decode_prefix(LinkType::kEthernet, frame, frame.size(), out, holder) ==
+              DecodeStatus::kOk);
       CHECK(int(out.tuple.ip_protocol) == tc.protocol);
       CHECK(out.tuple.dst_port == tc.dst_port);
       CHECK(out.l4_payload_len == 0);
       CHECK(out.tuple.icmp_type == 0);
       CHECK(out.tuple.icmp_id == 0);
       // Cut by the capture instead, the same header is a truncation.
-      const std::size_t datagram = tc.ip[0] >> 4 == 4 ? (std::size_t{tc.ip[2]} << 8 | tc.ip[3])
-                                                        : 40 + (std::size_t{tc.ip[4]} << 8 | tc.ip[5]);
-      CHECK(decode_prefix(LinkType::kEthernet, frame, 14 + datagram - 1, out, holder) == DecodeStatus::kTruncated);
+      const std::size_t datagram = tc.ip[0] >> 4 == 4
+                                       ? (std::size_t{tc.ip[2]} << 8 | tc.ip[3])
+                                       : 40 + (std::size_t{tc.ip[4]} << 8 | tc.ip[5]);
+      CHECK(decode_prefix(LinkType::kEthernet, frame, 14 + datagram - 1, out, holder) ==
+            DecodeStatus::kTruncated);
     }
   }
 }
@@ -559,11 +583,11 @@ TEST_CASE("decode: the output is reset between packets", "[capture][decode]") {
   Bytes arp = ethernet(0x0806);
   fill(arp, 28);
   DecodedPacket out;
-  REQUIRE(decode(LinkType::kEthernet, tcp_frame.data(), static_cast<std::uint32_t>(tcp_frame.size()), 0, 0, out) ==
-          DecodeStatus::kOk);
+  REQUIRE(decode(LinkType::kEthernet, tcp_frame.data(),
+                 static_cast<std::uint32_t>(tcp_frame.size()), 0, 0, out) == DecodeStatus::kOk);
   REQUIRE(out.tuple.vlan == 9);
-  REQUIRE(decode(LinkType::kEthernet, arp.data(), static_cast<std::uint32_t>(arp.size()), 0, 5, out) ==
-          DecodeStatus::kNotIp);
+  REQUIRE(decode(LinkType::kEthernet, arp.data(), static_cast<std::uint32_t>(arp.size()), 0, 5,
+                 out) == DecodeStatus::kNotIp);
   CHECK(out.tuple.vlan == 0);
   CHECK(out.tuple.src_port == 0);
   CHECK(out.tcp_flags == 0);

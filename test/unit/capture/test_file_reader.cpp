@@ -33,14 +33,17 @@ struct Outcome {
   std::string error;
 };
 
-Frame copy_of(const RawFrame& f) { return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}}; }
+Frame copy_of(const RawFrame& f) {
+  return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}};
+}
 
 Outcome read_with_libpcap(const std::string& path) {
   Outcome o;
   auto src = PacketSource::open_file(path);
   REQUIRE(src);
   for (;;) {
-    const ReadStatus st = src.value().dispatch([&](const RawFrame& f) { o.frames.push_back(copy_of(f)); }, 100);
+    const ReadStatus st =
+        src.value().dispatch([&](const RawFrame& f) { o.frames.push_back(copy_of(f)); }, 100);
     if (st == ReadStatus::kOk) continue;
     o.end = st;
     if (st == ReadStatus::kError) o.error = src.value().last_error();
@@ -51,7 +54,8 @@ Outcome read_with_libpcap(const std::string& path) {
 Outcome read_with_reader(FileReader& reader, std::uint32_t batch) {
   Outcome o;
   for (;;) {
-    const ReadStatus st = reader.read([&](const RawFrame& f) { o.frames.push_back(copy_of(f)); }, batch);
+    const ReadStatus st =
+        reader.read([&](const RawFrame& f) { o.frames.push_back(copy_of(f)); }, batch);
     if (st == ReadStatus::kOk) continue;
     o.end = st;
     if (st == ReadStatus::kError) o.error = reader.last_error();
@@ -200,7 +204,8 @@ TEST_CASE("FileReader: nanosecond files, long records, damaged lengths", "[reade
     auto reader = FileReader::open(file.path);
     REQUIRE(reader);
     CHECK_FALSE(reader.value().fast_path());
-    require_same(read_with_reader(reader.value(), 512), read_with_libpcap(file.path), "version 2.0");
+    require_same(read_with_reader(reader.value(), 512), read_with_libpcap(file.path),
+                 "version 2.0");
   }
   SECTION("a missing file is an error naming it") {
     auto reader = FileReader::open("/nonexistent/ctlabeld.pcap");

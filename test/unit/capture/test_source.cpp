@@ -76,7 +76,8 @@ std::map<std::string, std::uint64_t> manifest_packets() {
 
 fs::path make_temp_dir() {
   std::random_device rd;
-  const fs::path dir = fs::temp_directory_path() / ("ctlabeld-capture-test-" + std::to_string(rd()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("ctlabeld-capture-test-" + std::to_string(rd()));
   fs::create_directories(dir);
   return dir;
 }
@@ -128,7 +129,8 @@ TEST_CASE("source: every shared capture reads to a clean end and decodes without
   CHECK(files == 84);
 }
 
-TEST_CASE("source: a record with a nonsense wire length is still delivered", "[capture][source][files]") {
+TEST_CASE("source: a record with a nonsense wire length is still delivered",
+          "[capture][source][files]") {
   // fuzz-2021-06-07-c6c72a0a56.pcap: one record whose wire length is 4,093,509,168 and whose
   // microseconds field is 4e9. libpcap 1.10 checks only caplen (48 here), so the frame arrives
   // and decode() judges its bytes; the file then ends normally.
@@ -143,7 +145,8 @@ TEST_CASE("source: a record with a nonsense wire length is still delivered", "[c
   CHECK(frames[0].wire_len == 4093509168u);
 }
 
-TEST_CASE("source: an invalid record header mid-file is a clean error", "[capture][source][files]") {
+TEST_CASE("source: an invalid record header mid-file is a clean error",
+          "[capture][source][files]") {
   // A valid file header and record, then a record claiming more bytes than any snaplen allows.
   std::string bytes;
   const auto put32le = [&](std::uint32_t v) {
@@ -231,8 +234,8 @@ TEST_CASE("source: a pcapng time beyond 64-bit microseconds becomes 0, not an ov
     file.insert(file.end(), b, b + 2);
   };
   // Section header block: type, length, byte-order magic, version 1.0, section length unknown.
-  put32(0x0a0d0d0a), put32(28), put32(0x1a2b3c4d), put16(1), put16(0), put32(0xffffffff), put32(0xffffffff),
-      put32(28);
+  put32(0x0a0d0d0a), put32(28), put32(0x1a2b3c4d), put16(1), put16(0), put32(0xffffffff),
+      put32(0xffffffff), put32(28);
   // Interface description block: Ethernet, no snapshot limit, microsecond timestamps.
   put32(1), put32(20), put16(1), put16(0), put32(0), put32(20);
   // Enhanced packet block: interface 0, the largest time, 60 captured bytes of 60.
@@ -243,12 +246,14 @@ TEST_CASE("source: a pcapng time beyond 64-bit microseconds becomes 0, not an ov
   const fs::path path = dir.path / "far-future.pcapng";
   {
     std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+    out.write(reinterpret_cast<const char*>(file.data()),
+              static_cast<std::streamsize>(file.size()));
   }
   auto source = PacketSource::open_file(path.string());
   REQUIRE(source.ok());
   std::vector<std::uint64_t> times;
-  while (source->dispatch([&](const RawFrame& f) { times.push_back(f.ts_us); }) == ReadStatus::kOk) {
+  while (source->dispatch([&](const RawFrame& f) { times.push_back(f.ts_us); }) ==
+         ReadStatus::kOk) {
   }
   REQUIRE(times.size() == 1);
   CHECK(times[0] == 0);
@@ -282,7 +287,8 @@ TEST_CASE("source: a BPF filter on a file selects frames; a bad one names itself
   CHECK(bad.error_text().find(path) != std::string::npos);
 }
 
-TEST_CASE("source: a file of random bytes fails to open, naming the path", "[capture][source][files]") {
+TEST_CASE("source: a file of random bytes fails to open, naming the path",
+          "[capture][source][files]") {
   TempDir dir;
   const fs::path path = dir.path / "random.bin";
   {
@@ -393,7 +399,8 @@ TEST_CASE("source: live capture on lo with a BPF filter", "[capture][source][liv
   int other = 0;
   const PacketSource::FrameFn fn = [&](const RawFrame& f) {
     DecodedPacket out;
-    if (decode(LinkType::kEthernet, f.data, f.caplen, f.wire_len, f.ts_us, out) == DecodeStatus::kOk &&
+    if (decode(LinkType::kEthernet, f.data, f.caplen, f.wire_len, f.ts_us, out) ==
+            DecodeStatus::kOk &&
         out.tuple.dst_port == 39999 && out.l4_payload_len == sizeof msg) {
       ++matched;
     } else {
@@ -423,7 +430,8 @@ TEST_CASE("source: live capture on a missing interface names it", "[capture][sou
   }
 }
 
-TEST_CASE("source: a bad live filter names the interface and the filter", "[capture][source][live]") {
+TEST_CASE("source: a bad live filter names the interface and the filter",
+          "[capture][source][live]") {
   if (geteuid() != 0) {
     WARN("not root: skipping the live filter check");
     return;
@@ -461,13 +469,16 @@ TEST_CASE("bench: decode throughput", "[.bench]") {
   for (int round = 0; round < kRounds; ++round) {
     for (std::size_t i = 0; i < frames.size(); ++i) {
       DecodedPacket out;
-      ok += decode(LinkType::kEthernet, frames[i].data(), static_cast<std::uint32_t>(frames[i].size()), wire[i],
-                   i, out) == DecodeStatus::kOk;
+      ok += decode(LinkType::kEthernet, frames[i].data(),
+                   static_cast<std::uint32_t>(frames[i].size()), wire[i], i,
+                   out) == DecodeStatus::kOk;
     }
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double pps = static_cast<double>(frames.size()) * kRounds / seconds;
-  WARN("decoded " << frames.size() * kRounds << " frames (" << ok << " ok) at " << pps / 1e6 << " Mpps");
+  WARN("decoded " << frames.size() * kRounds << " frames (" << ok << " ok) at " << pps / 1e6
+                  << " Mpps");
   CHECK(ok > 0);
 }
 

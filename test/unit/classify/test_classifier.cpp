@@ -18,8 +18,9 @@ struct Packet {
   capture::DecodedPacket decoded;
 };
 
-Packet make_packet(std::uint8_t proto, std::uint8_t a, std::uint16_t sport, std::uint8_t b, std::uint16_t dport,
-                   std::uint64_t ts_us, const std::vector<std::uint8_t>& payload, std::uint8_t tcp_flags = 0x18) {
+Packet make_packet(std::uint8_t proto, std::uint8_t a, std::uint16_t sport, std::uint8_t b,
+                   std::uint16_t dport, std::uint64_t ts_us,
+                   const std::vector<std::uint8_t>& payload, std::uint8_t tcp_flags = 0x18) {
   Packet p;
   const std::size_t l4 = proto == kProtoTcp ? 20 : 8;
   const std::size_t total = 20 + l4 + payload.size();
@@ -77,8 +78,8 @@ struct Recorder : FlowEvents {
                       flow.initiator_tuple(), flow.packets});
   }
   void on_end(FlowRecord& flow, const Verdict& v, EndReason reason) override {
-    events.push_back({true, true, reason, std::string(v.app), std::string(v.protocol), flow.initiator_tuple(),
-                      flow.packets});
+    events.push_back({true, true, reason, std::string(v.app), std::string(v.protocol),
+                      flow.initiator_tuple(), flow.packets});
   }
   std::size_t count_ends() const {
     std::size_t n = 0;
@@ -100,7 +101,8 @@ void feed(Classifier& c, const Packet& p, Recorder& r) {
   c.process(d, 0, r);
 }
 
-const std::vector<std::uint8_t> kNoise = {0x9a, 0x11, 0xc3, 0x05, 0x77, 0xe0, 0x42, 0x3b, 0x8f, 0x00, 0xd1, 0x6c};
+const std::vector<std::uint8_t> kNoise = {0x9a, 0x11, 0xc3, 0x05, 0x77, 0xe0,
+                                          0x42, 0x3b, 0x8f, 0x00, 0xd1, 0x6c};
 
 }  // namespace
 
@@ -189,7 +191,8 @@ TEST_CASE("the initiator is the client even when the SYN-ACK is seen first") {
 TEST_CASE("flush gives every undecided flow a verdict and ends it") {
   auto c = make();
   Recorder r;
-  for (std::uint8_t i = 1; i <= 5; ++i) feed(*c, make_packet(kProtoUdp, i, 1000, 2, 2000, i, kNoise), r);
+  for (std::uint8_t i = 1; i <= 5; ++i)
+    feed(*c, make_packet(kProtoUdp, i, 1000, 2, 2000, i, kNoise), r);
   c->flush(r);
   CHECK(r.count_ends() == 5);
   CHECK(c->stats().final_verdicts == 5);
@@ -201,9 +204,9 @@ TEST_CASE("flush gives every undecided flow a verdict and ends it") {
 
 TEST_CASE("a DNS query is named in lowercase with protocol and app both dns") {
   // A standard query for example.com, type A.
-  const std::vector<std::uint8_t> query = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                           0x00, 0x07, 'e',  'x',  'a',  'm',  'p',  'l',  'e',  0x03, 'c',
-                                           'o',  'm',  0x00, 0x00, 0x01, 0x00, 0x01};
+  const std::vector<std::uint8_t> query = {
+      0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 'e', 'x',
+      'a',  'm',  'p',  'l',  'e',  0x03, 'c',  'o',  'm',  0x00, 0x00, 0x01, 0x00, 0x01};
   auto c = make();
   Recorder r;
   feed(*c, make_packet(kProtoUdp, 1, 53000, 2, 53, 0, query), r);
@@ -229,7 +232,8 @@ TEST_CASE("a protos file that does not load is an error naming it") {
   CHECK(c.errors().front().find("/nonexistent/protos.txt") != std::string::npos);
 }
 
-TEST_CASE("a flow that goes quiet while nDPI inspects it gets its verdict and its nDPI state freed") {
+TEST_CASE(
+    "a flow that goes quiet while nDPI inspects it gets its verdict and its nDPI state freed") {
   ClassifierConfig cfg;
   cfg.dpi_idle = std::chrono::seconds(30);
   auto c = make(cfg);
@@ -246,7 +250,8 @@ TEST_CASE("a flow that goes quiet while nDPI inspects it gets its verdict and it
   c->expire(t0 + 31'000'000, r);
   REQUIRE(r.events.size() == 1);
   CHECK(r.events[0].final);
-  CHECK(r.events[0].tuple.src == make_packet(kProtoUdp, 1, 40000, 2, 47123, 0, kNoise).decoded.tuple.src);
+  CHECK(r.events[0].tuple.src ==
+        make_packet(kProtoUdp, 1, 40000, 2, 47123, 0, kNoise).decoded.tuple.src);
   CHECK(c->stats().dpi_idle_giveups == 1);
   CHECK(c->stats().dpi_active == 1);
   CHECK(c->table_stats().active == 2);  // the record stays: only nDPI's state went

@@ -103,7 +103,8 @@ TEST_CASE("the table agrees with a std::map model under random inserts and erase
   std::map<std::uint32_t, bool> model;  // flow id -> present
   std::mt19937 rng(12345);
   auto key_of = [](std::uint32_t id) {
-    FlowTuple t = tcp4(static_cast<std::uint8_t>(id & 0xff), static_cast<std::uint16_t>(id >> 8), 1, 80);
+    FlowTuple t =
+        tcp4(static_cast<std::uint8_t>(id & 0xff), static_cast<std::uint16_t>(id >> 8), 1, 80);
     bool lo = false;
     return make_key(t, lo);
   };
@@ -146,7 +147,8 @@ TEST_CASE("eviction picks the least recently used flow across timeout classes") 
   const TimeoutClass classes[] = {TimeoutClass::kTcp, TimeoutClass::kUdp, TimeoutClass::kOther};
   for (std::uint8_t i = 0; i < 3; ++i) {
     const FlowKey k = make_key(tcp4(i, 1, 1, 1), lo);
-    FlowRecord& r = table.insert(k, hash_key(k), classes[i], [](FlowRecord&) { FAIL("no eviction yet"); });
+    FlowRecord& r =
+        table.insert(k, hash_key(k), classes[i], [](FlowRecord&) { FAIL("no eviction yet"); });
     recs.push_back(&r);
   }
   recs[0]->last_seen_us = 300;

@@ -23,7 +23,7 @@
 namespace ctlabeld::test {
 
 struct CommandResult {
-  int status = -1;  // exit code, or -1 when it did not exit normally
+  int status = -1;     // exit code, or -1 when it did not exit normally
   std::string output;  // stdout and stderr
 };
 
@@ -34,7 +34,8 @@ inline CommandResult run(const std::string& command) {
   if (pipe == nullptr) return result;
   std::array<char, 4096> chunk{};
   std::size_t n = 0;
-  while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0 && result.output.size() < (16u << 20)) {
+  while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0 &&
+         result.output.size() < (16u << 20)) {
     result.output.append(chunk.data(), n);
   }
   const int status = ::pclose(pipe);
@@ -47,7 +48,8 @@ class KernelSandbox {
   // Enters a new network namespace and mount namespace with /etc overlaid; writes
   // `connlabel_conf` to both /etc/connlabel.conf (nft) and /etc/xtables/connlabel.conf
   // (conntrack tool, libnetfilter_conntrack). On failure returns null and sets *error.
-  static std::unique_ptr<KernelSandbox> enter(const std::string& connlabel_conf, std::string* error) {
+  static std::unique_ptr<KernelSandbox> enter(const std::string& connlabel_conf,
+                                              std::string* error) {
     std::unique_ptr<KernelSandbox> box(new KernelSandbox());
     auto fail = [&](const std::string& what) {
       *error = what + ": " + std::strerror(errno);
@@ -64,9 +66,11 @@ class KernelSandbox {
     box->dir_ = dir_template;
     ::mkdir((box->dir_ + "/upper").c_str(), 0755);
     ::mkdir((box->dir_ + "/work").c_str(), 0755);
-    if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) return fail("unshare(CLONE_NEWNS|CLONE_NEWNET)");
+    if (::unshare(CLONE_NEWNS | CLONE_NEWNET) != 0)
+      return fail("unshare(CLONE_NEWNS|CLONE_NEWNET)");
     box->entered_ = true;
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return fail("make / private");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      return fail("make / private");
     const std::string options =
         "lowerdir=/etc,upperdir=" + box->dir_ + "/upper,workdir=" + box->dir_ + "/work";
     if (::mount("overlay", "/etc", "overlay", 0, options.c_str()) != 0) return fail("overlay /etc");

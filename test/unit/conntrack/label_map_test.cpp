@@ -33,8 +33,8 @@ struct TempDir {
 
 TEST_CASE("a good connlabel.conf resolves names and bits both ways", "[conntrack][labelmap]") {
   TempDir dir;
-  const auto file = dir.write("connlabel.conf",
-                              "# comment\n\n0 zoom\n  5\tforeign  \n127 last\n3 a-teams\n");
+  const auto file =
+      dir.write("connlabel.conf", "# comment\n\n0 zoom\n  5\tforeign  \n127 last\n3 a-teams\n");
   std::string notice;
   auto map = LabelMap::load_with_fallback(file, (dir.path / "absent").string(), 127, &notice);
   REQUIRE(map.ok());
@@ -54,7 +54,8 @@ TEST_CASE("a good connlabel.conf resolves names and bits both ways", "[conntrack
   CHECK(all[3] == std::make_pair(std::string("last"), 127u));
 }
 
-TEST_CASE("a missing connlabel.conf falls back to nft's file and says so", "[conntrack][labelmap]") {
+TEST_CASE("a missing connlabel.conf falls back to nft's file and says so",
+          "[conntrack][labelmap]") {
   TempDir dir;
   const auto fallback = dir.write("nft-connlabel.conf", "0 zoom\n");
   const auto missing = (dir.path / "xtables-connlabel.conf").string();
@@ -93,7 +94,8 @@ TEST_CASE("connlabel.conf errors name file:line and what to change", "[conntrack
       {"0\n", 127, "1: expected '<bit> <name>'"},
       {"0 zoom extra\n", 127, "1: expected '<bit> <name>'"},
       {"-1 neg\n", 127, "1: expected '<bit> <name>'"},
-      {"0 zoom\n\n1 zoom\n", 127, "3: label 'zoom' is defined again with bit 1 (line 1 gives bit 0)"},
+      {"0 zoom\n\n1 zoom\n", 127,
+       "3: label 'zoom' is defined again with bit 1 (line 1 gives bit 0)"},
   };
   for (const auto& c : cases) {
     TempDir dir;

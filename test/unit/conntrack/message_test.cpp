@@ -1,5 +1,6 @@
 // Update messages: the tuple becomes the right attributes, the family is explicit, the mask
-// covers exactly the managed bits, and a reply lookup carries the reversed tuple as CTA_TUPLE_REPLY.
+// covers exactly the managed bits, and a reply lookup carries the reversed tuple as
+// CTA_TUPLE_REPLY.
 #include <catch2/catch.hpp>
 
 #include <linux/netfilter/nfnetlink.h>
@@ -102,7 +103,8 @@ TEST_CASE("update messages carry tuple, explicit family, labels and mask", "[con
   }
 }
 
-TEST_CASE("a reply lookup sends the reversed tuple as CTA_TUPLE_REPLY only", "[conntrack][message]") {
+TEST_CASE("a reply lookup sends the reversed tuple as CTA_TUPLE_REPLY only",
+          "[conntrack][message]") {
   LabelUpdate u;
   u.tuple = v4(kProtoTcp, "203.0.113.1", 60001, "198.51.100.7", 443);
   u.mask.set(0);
@@ -142,7 +144,8 @@ TEST_CASE("tuples the kernel cannot take are refused, not sent", "[conntrack][me
   CHECK_FALSE(reversed(unreachable).has_value());
 }
 
-TEST_CASE("create messages carry both tuples, timeout and exclusive-create flags", "[conntrack][message]") {
+TEST_CASE("create messages carry both tuples, timeout and exclusive-create flags",
+          "[conntrack][message]") {
   std::array<std::byte, netlink::kMaxMessageBytes> buf{};
   const FlowTuple orig = v4(kProtoUdp, "10.0.0.5", 5555, "198.51.100.7", 53);
   FlowTuple reply = *reversed(orig);

@@ -96,7 +96,8 @@ bool is_root() { return ::geteuid() == 0; }
 
 }  // namespace
 
-TEST_CASE("writer labels exactly the intended entries and keeps foreign bits", "[conntrack][kernel]") {
+TEST_CASE("writer labels exactly the intended entries and keeps foreign bits",
+          "[conntrack][kernel]") {
   if (!is_root()) {
     WARN("SKIP: not root; kernel tests need CAP_NET_ADMIN");
     return;
@@ -105,17 +106,25 @@ TEST_CASE("writer labels exactly the intended entries and keeps foreign bits", "
   sh("nft -f etc/ctlabeld/ctlabeld.nft");
   // Zoom flows of zoom_v4.2.pcap (FLOWS_ndpi42.tsv flows 1 and 2), a DNS flow that stays
   // unlabelled, IPv6, ICMP, ICMPv6, and a masqueraded flow seen on the WAN side.
-  sh("conntrack -I -p tcp -s 192.168.1.117 -d 109.94.160.99 --sport 54871 --dport 443 --state ESTABLISHED -t 600");
+  sh("conntrack -I -p tcp -s 192.168.1.117 -d 109.94.160.99 --sport 54871 --dport 443 --state "
+     "ESTABLISHED -t 600");
   sh("conntrack -I -p udp -s 192.168.1.117 -d 109.94.160.99 --sport 58327 --dport 8801 -t 600");
   sh("conntrack -I -p udp -s 192.168.1.117 -d 192.168.1.1 --sport 65394 --dport 53 -t 600");
-  sh("conntrack -I -p tcp -s 2001:db8::1 -d 2001:db8:ffff::2 --sport 40000 --dport 443 --state ESTABLISHED -t 600");
-  sh("conntrack -I -p icmp -s 192.168.1.117 -d 162.255.38.14 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 60");
-  sh("conntrack -I -p icmpv6 -s 2001:db8::1 -d 2001:db8:ffff::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 5 -t 60");
-  sh("conntrack -I -p tcp -s 10.0.0.5 -d 198.51.100.7 --sport 5555 --dport 443 --reply-src 198.51.100.7 "
-     "--reply-dst 203.0.113.1 --reply-port-src 443 --reply-port-dst 60001 --state ESTABLISHED -t 600");
+  sh("conntrack -I -p tcp -s 2001:db8::1 -d 2001:db8:ffff::2 --sport 40000 --dport 443 --state "
+     "ESTABLISHED -t 600");
+  sh("conntrack -I -p icmp -s 192.168.1.117 -d 162.255.38.14 --icmp-type 8 --icmp-code 0 --icmp-id "
+     "77 -t 60");
+  sh("conntrack -I -p icmpv6 -s 2001:db8::1 -d 2001:db8:ffff::2 --icmpv6-type 128 --icmpv6-code 0 "
+     "--icmpv6-id 5 -t 60");
+  sh("conntrack -I -p tcp -s 10.0.0.5 -d 198.51.100.7 --sport 5555 --dport 443 --reply-src "
+     "198.51.100.7 "
+     "--reply-dst 203.0.113.1 --reply-port-src 443 --reply-port-dst 60001 --state ESTABLISHED -t "
+     "600");
   // Someone else's label on two entries, one of which we label too.
-  sh("conntrack -U -p tcp -s 192.168.1.117 -d 109.94.160.99 --sport 54871 --dport 443 --label-add foreign");
-  sh("conntrack -U -p udp -s 192.168.1.117 -d 192.168.1.1 --sport 65394 --dport 53 --label-add foreign");
+  sh("conntrack -U -p tcp -s 192.168.1.117 -d 109.94.160.99 --sport 54871 --dport 443 --label-add "
+     "foreign");
+  sh("conntrack -U -p udp -s 192.168.1.117 -d 192.168.1.1 --sport 65394 --dport 53 --label-add "
+     "foreign");
 
   auto writer = LabelWriter::start(WriterOptions{});
   INFO(writer.error_text());
@@ -147,7 +156,8 @@ TEST_CASE("writer labels exactly the intended entries and keeps foreign bits", "
 
   const auto list = listing();
   INFO(list);
-  CHECK(labels_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") == "zoom,foreign");
+  CHECK(labels_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") ==
+        "zoom,foreign");
   CHECK(labels_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=58327 dport=8801") == "zoom");
   CHECK(labels_of(list, "src=192.168.1.117 dst=192.168.1.1 sport=65394 dport=53") == "foreign");
   CHECK(labels_of(list, "src=2001:db8::1 dst=2001:db8:ffff::2 sport=40000 dport=443") == "zoom");
@@ -166,7 +176,8 @@ TEST_CASE("writer labels exactly the intended entries and keeps foreign bits", "
   // A verdict that no longer matches clears our bit and only our bit.
   REQUIRE((*writer)->submit(zoom_update(zoom_flows[0], false)));
   (*writer)->flush();
-  CHECK(labels_of(listing(), "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") == "foreign");
+  CHECK(labels_of(listing(), "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") ==
+        "foreign");
   (*writer)->stop();
   (*writer)->stop();  // idempotent
   CHECK_FALSE((*writer)->submit(zoom_update(zoom_flows[0])));
@@ -216,9 +227,10 @@ TEST_CASE("self-check predicts ENOSPC, and the shipped ruleset cures it", "[conn
     (*writer)->flush();
     const auto stats = (*writer)->stats();
     if (match_only.labels_usable) {
-      std::printf("NOTE: this kernel gives label storage with a match-only rule ('ct label zoom'); "
-                  "the ENOSPC variant cannot occur here (older kernels, e.g. Debian 12's, need "
-                  "'ct label set')\n");
+      std::printf(
+          "NOTE: this kernel gives label storage with a match-only rule ('ct label zoom'); "
+          "the ENOSPC variant cannot occur here (older kernels, e.g. Debian 12's, need "
+          "'ct label set')\n");
       CHECK(stats.written == 1);
     } else {
       std::printf("NOTE: this kernel needs 'ct label set': a match-only rule gives no storage\n");
@@ -272,7 +284,8 @@ TEST_CASE("without CAP_NET_ADMIN the writer refuses to start and says why", "[co
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes", "[conntrack][kernel]") {
+TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes",
+          "[conntrack][kernel]") {
   if (!is_root()) {
     WARN("SKIP: not root; kernel tests need CAP_NET_ADMIN");
     return;
@@ -283,7 +296,8 @@ TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes", "
   std::vector<EntrySpec> entries;
   for (int i = 0; i < kFlows; ++i) {
     EntrySpec e;
-    e.original = tuple(kProtoUdp, "10.2.0.1", static_cast<std::uint16_t>(10000 + i), "10.2.0.2", 53);
+    e.original =
+        tuple(kProtoUdp, "10.2.0.1", static_cast<std::uint16_t>(10000 + i), "10.2.0.2", 53);
     entries.push_back(e);
   }
   WriterOptions options;
@@ -299,8 +313,9 @@ TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes", "
   for (const auto& e : entries) REQUIRE((*writer)->submit(zoom_update(e.original)));
   (*writer)->flush();
   auto stats = (*writer)->stats();
-  INFO("enoent " << stats.enoent << " unknown " << stats.unknown_outcome << " enobufs " << stats.enobufs
-       << " batches " << stats.batches << " written " << stats.written << " other " << stats.other_errors);
+  INFO("enoent " << stats.enoent << " unknown " << stats.unknown_outcome << " enobufs "
+                 << stats.enobufs << " batches " << stats.batches << " written " << stats.written
+                 << " other " << stats.other_errors);
   CHECK(stats.enobufs >= 1);
   CHECK(stats.written == 0);
   CHECK(stats.enoent + stats.unknown_outcome == kFlows);
@@ -321,7 +336,8 @@ TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes", "
   CHECK(zoomed == kFlows);
 }
 
-TEST_CASE("a full queue refuses and counts, never blocks; several producers", "[conntrack][kernel]") {
+TEST_CASE("a full queue refuses and counts, never blocks; several producers",
+          "[conntrack][kernel]") {
   if (!is_root()) {
     WARN("SKIP: not root; kernel tests need CAP_NET_ADMIN");
     return;
@@ -331,7 +347,8 @@ TEST_CASE("a full queue refuses and counts, never blocks; several producers", "[
   std::vector<EntrySpec> entries;
   for (int i = 0; i < 2000; ++i) {
     EntrySpec e;
-    e.original = tuple(kProtoTcp, "10.3.0.1", static_cast<std::uint16_t>(20000 + i), "10.3.0.2", 443);
+    e.original =
+        tuple(kProtoTcp, "10.3.0.1", static_cast<std::uint16_t>(20000 + i), "10.3.0.2", 443);
     entries.push_back(e);
   }
   auto created = create_entries(entries);

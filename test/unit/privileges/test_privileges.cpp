@@ -33,7 +33,8 @@ constexpr std::uint64_t kKept = kNetAdmin | kNetRaw;  // 0x3000
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctlabeld-priv-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "ctlabeld-priv-XXXXXX").string();
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     path_ = pattern;
   }
@@ -80,8 +81,8 @@ std::string read_self_status() {
 }
 
 struct ChildResult {
-  bool ok = false;          // drop_capabilities() returned ok
-  std::string error;        // its first error otherwise
+  bool ok = false;                              // drop_capabilities() returned ok
+  std::string error;                            // its first error otherwise
   std::map<std::string, std::uint64_t> status;  // /proc/self/status afterwards
 };
 
@@ -114,7 +115,8 @@ ChildResult run_in_child(const std::function<bool()>& prepare) {
   ::close(fds[1]);
   std::string text;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
   int wstatus = 0;
   REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
@@ -132,7 +134,8 @@ ChildResult run_in_child(const std::function<bool()>& prepare) {
 
 bool full_root() {
   const auto st = status_fields(read_self_status());
-  return ::geteuid() == 0 && (st.at("CapEff") & ~kKept) != 0 && (st.at("CapEff") & (std::uint64_t{1} << CAP_SETPCAP)) != 0;
+  return ::geteuid() == 0 && (st.at("CapEff") & ~kKept) != 0 &&
+         (st.at("CapEff") & (std::uint64_t{1} << CAP_SETPCAP)) != 0;
 }
 
 }  // namespace
@@ -143,9 +146,11 @@ TEST_CASE("a config file writable by others is refused with the fix", "[privileg
   const auto st = check_config_permissions(file);
   REQUIRE_FALSE(st.ok());
   REQUIRE(st.errors().size() == 1);
-  CHECK(st.errors().front() ==
-        file + ": mode 0666 lets group and others write it, so they could change what ctlabeld (privileged) does; "
-               "refusing the config. Fix: chmod go-w " + file);
+  CHECK(st.errors().front() == file +
+                                   ": mode 0666 lets group and others write it, so they could "
+                                   "change what ctlabeld (privileged) does; "
+                                   "refusing the config. Fix: chmod go-w " +
+                                   file);
 }
 
 TEST_CASE("config file modes: which are accepted", "[privileges]") {
@@ -155,8 +160,13 @@ TEST_CASE("config file modes: which are accepted", "[privileges]") {
     const char* who;
   };
   const Case cases[] = {
-      {0644, true, ""}, {0600, true, ""}, {0400, true, ""}, {0664, false, "its group"},
-      {0646, false, "others"}, {0622, false, "group and others"}, {0777, false, "group and others"},
+      {0644, true, ""},
+      {0600, true, ""},
+      {0400, true, ""},
+      {0664, false, "its group"},
+      {0646, false, "others"},
+      {0622, false, "group and others"},
+      {0777, false, "group and others"},
   };
   for (const auto& c : cases) {
     TempDir dir;
@@ -166,12 +176,14 @@ TEST_CASE("config file modes: which are accepted", "[privileges]") {
     CHECK(st.ok() == c.accepted);
     if (!c.accepted) {
       REQUIRE(st.errors().size() == 1);
-      CHECK(st.errors().front().find(std::string(" lets ") + c.who + " write it") != std::string::npos);
+      CHECK(st.errors().front().find(std::string(" lets ") + c.who + " write it") !=
+            std::string::npos);
     }
   }
 }
 
-TEST_CASE("a directory above the config that others can write is refused, unless sticky", "[privileges]") {
+TEST_CASE("a directory above the config that others can write is refused, unless sticky",
+          "[privileges]") {
   TempDir dir;
   const std::filesystem::path sub = dir.path() / "conf";
   REQUIRE(std::filesystem::create_directory(sub));
@@ -184,9 +196,11 @@ TEST_CASE("a directory above the config that others can write is refused, unless
   REQUIRE_FALSE(refused.ok());
   REQUIRE(refused.errors().size() == 1);
   const std::string real_sub = std::filesystem::canonical(sub).string();
-  CHECK(refused.errors().front() == "directory " + real_sub +
-                                        ": mode 0777 lets group and others write it, so they could change what "
-                                        "ctlabeld (privileged) does; refusing the config. Fix: chmod go-w " + real_sub);
+  CHECK(refused.errors().front() ==
+        "directory " + real_sub +
+            ": mode 0777 lets group and others write it, so they could change what "
+            "ctlabeld (privileged) does; refusing the config. Fix: chmod go-w " +
+            real_sub);
 
   REQUIRE(::chmod(sub.c_str(), 01777) == 0);  // like /tmp: others cannot replace our file
   CHECK(check_config_permissions(file).ok());
@@ -203,9 +217,11 @@ TEST_CASE("a config file owned by another user is refused", "[privileges]") {
   const auto st = check_config_permissions(file);
   REQUIRE_FALSE(st.ok());
   REQUIRE(st.errors().size() == 1);
-  CHECK(st.errors().front() == file +
-                                   ": owned by uid 12345, neither root nor the user ctlabeld runs as (uid 0); refusing "
-                                   "the config. Fix: chown root " + file);
+  CHECK(st.errors().front() ==
+        file +
+            ": owned by uid 12345, neither root nor the user ctlabeld runs as (uid 0); refusing "
+            "the config. Fix: chown root " +
+            file);
 }
 
 TEST_CASE("every problem is reported at once", "[privileges]") {
@@ -224,7 +240,8 @@ TEST_CASE("a missing config file is reported, not accepted", "[privileges]") {
   const std::string file = (dir.path() / "absent.json").string();
   const auto st = check_config_permissions(file);
   REQUIRE_FALSE(st.ok());
-  CHECK(st.errors().front() == file + ": cannot check its owner and mode: No such file or directory");
+  CHECK(st.errors().front() ==
+        file + ": cannot check its owner and mode: No such file or directory");
 }
 
 TEST_CASE("drop_capabilities as root keeps exactly CAP_NET_ADMIN and CAP_NET_RAW", "[privileges]") {
@@ -252,8 +269,9 @@ TEST_CASE("drop_capabilities leaves a process that holds nothing extra alone", "
   const ChildResult r = run_in_child([] {
     cap_t only_raw = cap_init();
     const cap_value_t raw[] = {CAP_NET_RAW};
-    const bool done = only_raw != nullptr && cap_set_flag(only_raw, CAP_PERMITTED, 1, raw, CAP_SET) == 0 &&
-                      cap_set_flag(only_raw, CAP_EFFECTIVE, 1, raw, CAP_SET) == 0 && cap_set_proc(only_raw) == 0;
+    const bool done =
+        only_raw != nullptr && cap_set_flag(only_raw, CAP_PERMITTED, 1, raw, CAP_SET) == 0 &&
+        cap_set_flag(only_raw, CAP_EFFECTIVE, 1, raw, CAP_SET) == 0 && cap_set_proc(only_raw) == 0;
     cap_free(only_raw);
     return done;
   });
@@ -264,7 +282,8 @@ TEST_CASE("drop_capabilities leaves a process that holds nothing extra alone", "
   CHECK(r.status.at("NoNewPrivs") == 1);
 }
 
-TEST_CASE("drop_capabilities refuses once a second thread exists, and changes nothing", "[privileges]") {
+TEST_CASE("drop_capabilities refuses once a second thread exists, and changes nothing",
+          "[privileges]") {
   const auto before = status_fields(read_self_status());
   const ChildResult r = run_in_child([] {
     // A second thread that lives until the child exits.
@@ -276,14 +295,16 @@ TEST_CASE("drop_capabilities refuses once a second thread exists, and changes no
     }).detach();
     // Wait until /proc shows it, so the check cannot race the thread's start.
     for (int i = 0; i < 1000; ++i) {
-      if (std::distance(std::filesystem::directory_iterator("/proc/self/task"), {}) > 1) return true;
+      if (std::distance(std::filesystem::directory_iterator("/proc/self/task"), {}) > 1)
+        return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return false;
   });
   REQUIRE_FALSE(r.ok);
   CHECK(r.error ==
-        "dropping capabilities: the process already runs 2 threads, which would keep theirs; drop_capabilities() must "
+        "dropping capabilities: the process already runs 2 threads, which would keep theirs; "
+        "drop_capabilities() must "
         "run before any thread starts");
   CHECK(r.status.at("CapEff") == before.at("CapEff"));
   CHECK(r.status.at("NoNewPrivs") == before.at("NoNewPrivs"));
