@@ -24,8 +24,8 @@ using rapidjson::Value;
 // Netify's target types: ctlabeld implements ctlabel and accepts the others so an unchanged
 // Netify file still loads; their targets are listed as ignored.
 constexpr std::string_view kCtlabel = "ctlabel";
-const std::vector<std::string_view> kTargetTypes = {"ctlabel", "ctmark", "ipset", "nftset",
-                                                    "pftable"};
+const std::vector<std::string_view> kTargetTypes = {"ctlabel", "ctmark", "ipset",
+                                                    "log",     "nftset", "pftable"};
 const std::vector<std::string_view> kLogLevels = {"trace", "debug",    "info", "warn",
                                                   "error", "critical", "off"};
 
@@ -482,8 +482,9 @@ class Loader {
       }
       if (!expect_object(m.value, path)) continue;
       const Value& a = m.value;
-      check_keys(a, path, {"enabled", "criteria", "exemptions", "targets"});
+      check_keys(a, path, {"enabled", "interface", "criteria", "exemptions", "targets"});
       read_bool(a, "enabled", path, action.enabled);
+      read_interface(a, path, action);
       read_criteria(a, path, action);
       if (const Value* ex = member(a, "exemptions")) {
         read_exemptions(*ex, child(path, "exemptions"), action.exemptions);
@@ -523,6 +524,40 @@ class Loader {
     if (read_uint(s, key, "ctlabeld", 1, 7 * 24 * 3600, x)) out = std::chrono::seconds(x);
   }
 
+  // Netify's action "interface": "*" or absent (any), "lan"/"wan" (a role: the interfaces in
+  // ctlabeld.lan_interfaces / wan_interfaces; while that list is empty every interface has the
+  // role, so a Netify file loads unchanged and --check says so), or one capture source name.
+  void read_interface(const Value& a, const std::string& path, Action& action) {
+    std::string text;
+    if (!read_string(a, "interface", path, text)) return;
+    if (text.empty()) {
+      error(child(path, "interface"),
+            "empty; use \"*\" (any), \"lan\", \"wan\" or an interface name such as \"eth0\"");
+      return;
+    }
+    action.interface_text = text;
+    if (text == "*") return;
+    const std::string role = lowercase(text);
+    if (role == "lan" || role == "wan") {
+      const auto& names = role == "lan" ? settings_.lan_interfaces : settings_.wan_interfaces;
+      if (names.empty()) {
+        action.interface_note = "any interface: ctlabeld." + role +
+                                "_interfaces is not set; set it to limit this action";
+      } else {
+        action.interfaces = names;
+        action.interface_note = "ctlabeld." + role + "_interfaces: " + join_strings(names);
+      }
+      return;
+    }
+    action.interfaces.push_back(text);
+  }
+
+  static std::string join_strings(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  }
+
   void read_settings(const Value& doc) {
     const Value* s = member(doc, "ctlabeld");
     if (s == nullptr || !expect_object(*s, "ctlabeld")) {
@@ -531,10 +566,13 @@ class Loader {
     }
     const std::string path = "ctlabeld";
     check_keys(*s, path,
-               {"interfaces", "workers", "local_networks", "protos_file", "max_flows",
-                "max_dpi_packets", "tcp_idle", "udp_idle", "other_idle", "stats_interval",
-                "stats_file", "log_level", "bpf_filter", "promiscuous", "snaplen", "buffer_bytes"});
+               {"interfaces", "lan_interfaces", "wan_interfaces", "workers", "local_networks",
+                "protos_file", "max_flows", "max_dpi_packets", "tcp_idle", "udp_idle", "other_idle",
+                "stats_interval", "stats_file", "log_level", "bpf_filter", "promiscuous", "snaplen",
+                "buffer_bytes"});
     read_string_array(*s, "interfaces", path, settings_.interfaces);
+    read_string_array(*s, "lan_interfaces", path, settings_.lan_interfaces);
+    read_string_array(*s, "wan_interfaces", path, settings_.wan_interfaces);
     std::uint64_t x = 0;
     if (read_uint(*s, "workers", path, 0, 256, x)) settings_.workers = static_cast<unsigned>(x);
     if (read_string_array(*s, "local_networks", path, settings_.local_networks)) {

@@ -55,6 +55,8 @@ constexpr std::array kFields = {
     FieldInfo{"detected_application", Field::kApp, FieldType::kName},
     FieldInfo{"detected_protocol", Field::kProtocol, FieldType::kName},
     FieldInfo{"application_category", Field::kAppCategory, FieldType::kName},
+    FieldInfo{"proto_category", Field::kProtocolCategory, FieldType::kName},
+    FieldInfo{"cat", Field::kCategory, FieldType::kName},
     FieldInfo{"host_server_name", Field::kHostname, FieldType::kName},
     FieldInfo{"hostname", Field::kHostname, FieldType::kName},
     FieldInfo{"interface", Field::kIface, FieldType::kName},

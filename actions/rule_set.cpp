@@ -92,6 +92,10 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const no
   if (!parts_.exemptions.empty() && parts_.exemptions.exempt(facts)) return;
   for (const std::uint16_t index : enabled_actions_) {
     const Action& action = parts_.actions[index];
+    if (!action.interfaces.empty() && std::find(action.interfaces.begin(), action.interfaces.end(),
+                                                flow.iface) == action.interfaces.end()) {
+      continue;
+    }
     bool matched = false;
     for (const auto& c : action.criteria) {
       if (c.matches(facts)) {
@@ -167,6 +171,11 @@ std::string RuleSet::summary() const {
   out << "actions (" << parts_.actions.size() << "):\n";
   for (const auto& a : parts_.actions) {
     out << "  " << a.name << (a.enabled ? "" : " (disabled)") << "\n";
+    if (a.interface_text != "*") {
+      out << "    interface: " << a.interface_text;
+      if (!a.interface_note.empty()) out << " (" << a.interface_note << ")";
+      out << "\n";
+    }
     for (const auto& c : a.criteria) out << "    criteria: " << c.text() << "\n";
     if (!a.exemptions.empty()) {
       out << "    exemptions:";

@@ -22,7 +22,10 @@ namespace ctlabeld::actions {
 // The one extra top-level key, "ctlabeld": { ... }; every member is optional.
 struct DaemonSettings {
   std::vector<std::string> interfaces;  // "eth0", "nflog:5"
-  unsigned workers = 0;                 // 0: one per core
+  // Interface roles for Netify's action "interface": "lan" / "wan".
+  std::vector<std::string> lan_interfaces;
+  std::vector<std::string> wan_interfaces;
+  unsigned workers = 0;  // 0: one per core
   std::vector<std::string> local_networks = default_local_network_texts();
   std::string protos_file;  // nDPI protos file; "" for none
   std::size_t max_flows = defaults::kMaxFlows;

@@ -50,6 +50,12 @@ struct Action {
   Exemptions exemptions;
   std::vector<std::uint16_t> targets;  // indices into targets
   std::vector<std::string> target_names;
+  // Netify's "interface": "*" (any), a capture source name, or the role "lan"/"wan". The
+  // resolved names; empty means any interface. `interface_text` is the file's value, for the
+  // summary, and `interface_note` says how a role was resolved.
+  std::vector<std::string> interfaces;
+  std::string interface_text = "*";
+  std::string interface_note;
 };
 
 // Label bit lookup for auto_label: "a-<app>" / "p-<protocol>" names that connlabel.conf defines,

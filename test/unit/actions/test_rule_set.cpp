@@ -209,6 +209,60 @@ TEST_CASE("rule set: regex and risk criteria allocate nothing either", "[actions
   CHECK(e.labels == bits({0}));
 }
 
+TEST_CASE("rule set: Netify's action \"interface\" filter", "[actions][rules]") {
+  const auto rules_for = [](const std::string& settings) {
+    return load(R"({
+      "targets": { "t": { "target_type": "ctlabel", "labels": [ "zoom" ] } },)" +
+                settings + R"(
+      "actions": {
+        "any": { "interface": "*", "criteria": "app == 'zoom';", "targets": [ "t" ] },
+        "eth1": { "interface": "eth1", "criteria": "app == 'zoom';", "targets": [ "t" ] },
+        "lan": { "interface": "lan", "criteria": "app == 'zoom';", "targets": [ "t" ] },
+        "wan": { "interface": "WAN", "criteria": "app == 'zoom';", "targets": [ "t" ] } } })");
+  };
+  const auto matched = [](const RuleSet& rules, const char* iface) {
+    TestFlow f = flow("zoom", "tls");
+    f.set_iface(iface);
+    Evaluation e = rules.make_evaluation();
+    rules.evaluate(f.view, e);
+    return rules.action_names(e);
+  };
+  using V = std::vector<std::string>;
+  SECTION("roles without ctlabeld.lan_interfaces/wan_interfaces: every interface has them") {
+    const auto rules = rules_for("");
+    CHECK(matched(*rules, "eth0") == V{"any", "lan", "wan"});
+    CHECK(matched(*rules, "eth1") == V{"any", "eth1", "lan", "wan"});
+    const std::string summary = rules->summary();
+    CHECK(summary.find("interface: lan (any interface: ctlabeld.lan_interfaces is not set") !=
+          std::string::npos);
+  }
+  SECTION("roles from the settings") {
+    const auto rules = rules_for(R"(
+      "ctlabeld": { "lan_interfaces": [ "eth0", "nflog:5" ], "wan_interfaces": [ "ppp0" ] },)");
+    CHECK(matched(*rules, "eth0") == V{"any", "lan"});
+    CHECK(matched(*rules, "nflog:5") == V{"any", "lan"});
+    CHECK(matched(*rules, "ppp0") == V{"any", "wan"});
+    CHECK(matched(*rules, "eth1") == V{"any", "eth1"});
+    CHECK(rules->summary().find("interface: lan (ctlabeld.lan_interfaces: eth0, nflog:5)") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("rule set: the interface filter allocates nothing", "[actions][rules]") {
+  const auto rules = load(R"({
+    "targets": { "t": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
+    "actions": { "a": { "interface": "eth1", "criteria": "*", "targets": [ "t" ] } } })");
+  TestFlow f = flow("zoom", "tls");
+  f.set_iface("eth1");
+  Evaluation e = rules->make_evaluation();
+  g_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < 1000; ++i) rules->evaluate(f.view, e);
+  g_counting = false;
+  CHECK(g_allocations == 0);
+  CHECK(e.matched_actions.size() == 1);
+}
+
 TEST_CASE("auto labels: names normalised without allocation", "[actions][rules]") {
   AutoLabels a;
   a.add("zoom", 1);
