@@ -12,7 +12,17 @@
 namespace ctlabeld::actions {
 namespace {
 
-enum class FieldType : std::uint8_t { kNumber, kBool, kAddress, kName, kRisks };
+enum class FieldType : std::uint8_t { kNumber, kBool, kAddress, kName, kRisks, kConstant };
+
+// Netify's constant-valued fields: the identifiers each accepts, and the code it compiles to
+// (numbers_of computes the same codes for a flow). Index + 1 is the code; 0 means "none".
+constexpr std::array<std::string_view, 7> kOtherTypes = {
+    "other_local",   "other_remote",      "other_multicast", "other_broadcast",
+    "other_unknown", "other_unsupported", "other_error"};
+constexpr std::array<std::string_view, 3> kOrigins = {"origin_local", "origin_remote",
+                                                      "origin_unknown"};
+constexpr std::uint64_t kOtherLocal = 1, kOtherRemote = 2, kOtherMulticast = 3, kOtherBroadcast = 4;
+constexpr std::uint64_t kOriginLocal = 1, kOriginRemote = 2, kOriginUnknown = 3;
 
 struct FieldInfo {
   std::string_view name;
@@ -50,6 +60,8 @@ constexpr std::array kFields = {
     FieldInfo{"detection_complete", Field::kComplete, FieldType::kBool},
     FieldInfo{"packets", Field::kPackets, FieldType::kNumber},
     FieldInfo{"bytes", Field::kBytes, FieldType::kNumber},
+    FieldInfo{"other_type", Field::kOtherType, FieldType::kConstant},
+    FieldInfo{"origin", Field::kOrigin, FieldType::kConstant},
     // Aliases.
     FieldInfo{"vlan", Field::kVlanId, FieldType::kNumber},
     FieldInfo{"detected_application", Field::kApp, FieldType::kName},
@@ -63,6 +75,37 @@ constexpr std::array kFields = {
     FieldInfo{"ndpi_risks", Field::kRisks, FieldType::kRisks},
     FieldInfo{"risk_score", Field::kRiskScore, FieldType::kNumber},
 };
+
+// Netify fields with no data behind them here: an error that says why beats "unknown field".
+std::string_view unsupported_netify_field(std::string_view lower_name) {
+  struct Unsupported {
+    std::string_view name;
+    std::string_view why;
+  };
+  static constexpr std::string_view kIds =
+      "Netify's numeric ids are its own, not nDPI's; match by name, e.g. app == 'zoom'";
+  static constexpr std::array kUnsupported = {
+      Unsupported{"app_id", kIds},
+      Unsupported{"application_id", kIds},
+      Unsupported{"proto_id", kIds},
+      Unsupported{"protocol_id", kIds},
+      Unsupported{"local_mac", "packets are classified without their MAC addresses"},
+      Unsupported{"other_mac", "packets are classified without their MAC addresses"},
+      Unsupported{"fwmark", "the conntrack mark is not read; match it in nftables (ct mark)"},
+      Unsupported{"ip_nat", "the NAT state is not read; match it in nftables (ct status dnat)"},
+      Unsupported{"tunnel_type", "tunnels are not decapsulated"},
+      Unsupported{"dom_category", "nDPI 4.2 has no domain categories; use category"},
+      Unsupported{"domain_category", "nDPI 4.2 has no domain categories; use category"},
+      Unsupported{"ssl_version", "TLS versions are not kept in the verdict"},
+      Unsupported{"ssl_cipher", "TLS ciphers are not kept in the verdict"},
+      Unsupported{"ndpi_risk_client", "only the total ndpi_risk_score is kept"},
+      Unsupported{"ndpi_risk_server", "only the total ndpi_risk_score is kept"},
+  };
+  for (const auto& u : kUnsupported) {
+    if (u.name == lower_name) return u.why;
+  }
+  return {};
+}
 
 const FieldInfo* find_field(std::string_view lower_name) {
   for (const auto& f : kFields) {
@@ -328,13 +371,19 @@ class CriteriaParser {
   std::uint32_t field_expression(const Token& name) {
     const FieldInfo* info = find_field(name.value);
     if (info == nullptr) {
+      if (const std::string_view why = unsupported_netify_field(name.value); !why.empty()) {
+        return fail(name,
+                    "'" + std::string(name.text) +
+                        "' is a Netify field that ctlabeld cannot evaluate: " + std::string(why));
+      }
       std::vector<std::string_view> names;
       for (const auto& f : kFields) names.push_back(f.name);
       return fail(
           name, "unknown field '" + std::string(name.text) + "'" + did_you_mean(name.value, names));
     }
     if (info->field == Field::kLocalIp || info->field == Field::kOtherIp ||
-        info->field == Field::kLocalPort || info->field == Field::kOtherPort) {
+        info->field == Field::kLocalPort || info->field == Field::kOtherPort ||
+        info->field == Field::kOtherType || info->field == Field::kOrigin) {
       out_.uses_locality_ = true;
     }
     Criteria::Node n;
@@ -352,6 +401,7 @@ class CriteriaParser {
     n.op =
         static_cast<Criteria::CmpOp>(static_cast<int>(op.kind) - static_cast<int>(TokenKind::kEq));
     const Token& value = peek();
+    if (info->type == FieldType::kConstant) return constant_value(n, op, name);
     if (!is_value(value.kind)) {
       std::string hint;
       if (value.kind == TokenKind::kIdent && info->type == FieldType::kName) {
@@ -414,6 +464,8 @@ class CriteriaParser {
                                  field_name + " == 'zoom', found " + describe(value));
         }
         return name_value(n, value, field_name);
+      case FieldType::kConstant:  // handled by constant_value above
+        break;
       case FieldType::kRisks:
         if (!equality) {
           return fail(op, "'risks' holds nDPI risk names; use == (has) or != (has not), not '" +
@@ -441,6 +493,35 @@ class CriteriaParser {
         n.value = Criteria::ValueKind::kRiskMask;
         break;
     }
+    return add(n);
+  }
+
+  // other_type == other_remote, origin != origin_local: a bare constant of that field.
+  std::uint32_t constant_value(Criteria::Node& n, const Token& op, const Token& name) {
+    const std::string field_name(name.text);
+    const bool other_type = n.field == Field::kOtherType;
+    const std::vector<std::string_view> allowed =
+        other_type ? std::vector<std::string_view>(kOtherTypes.begin(), kOtherTypes.end())
+                   : std::vector<std::string_view>(kOrigins.begin(), kOrigins.end());
+    std::string list;
+    for (const auto c : allowed) list += (list.empty() ? "" : ", ") + std::string(c);
+    if (n.op != Criteria::CmpOp::kEq && n.op != Criteria::CmpOp::kNe) {
+      return fail(op, "'" + field_name + "' is one of " + list + "; use == or !=, not '" +
+                          op_text(op.kind) + "'");
+    }
+    const Token& value = peek();
+    if (value.kind != TokenKind::kIdent) {
+      return fail(value, "'" + field_name + "' is compared with one of " + list + ", found " +
+                             describe(value));
+    }
+    const auto it = std::find(allowed.begin(), allowed.end(), value.value);
+    if (it == allowed.end()) {
+      return fail(value, "unknown " + field_name + " '" + std::string(value.text) + "'" +
+                             did_you_mean(value.value, allowed) + " (values: " + list + ")");
+    }
+    take();
+    n.value = Criteria::ValueKind::kNumber;
+    n.number = static_cast<std::uint64_t>(it - allowed.begin()) + 1;
     return add(n);
   }
 
@@ -514,6 +595,7 @@ FlowFacts FlowFacts::make(const classify::FlowView& flow, const LocalNetworks& l
   f.other_ip = dst_is_local ? &t.src : &t.dst;
   f.local_port = dst_is_local ? t.dst_port : t.src_port;
   f.other_port = dst_is_local ? t.src_port : t.dst_port;
+  f.local = &local;
   return f;
 }
 
@@ -568,6 +650,31 @@ std::string_view name_of(Field field, const FlowFacts& f) noexcept {
 }
 
 // The one or two numbers a numeric field holds (two for any_port).
+// Netify's other_type of the flow's "other" address: multicast and broadcast first (by
+// address), then local (in the local networks) or remote.
+std::uint64_t other_type_of(const FlowFacts& f) noexcept {
+  const std::uint8_t version = f.flow->tuple.ip_version;
+  const auto& b = f.other_ip->bytes;
+  if (version == 4) {
+    if ((b[0] & 0xf0) == 0xe0) return kOtherMulticast;
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return kOtherBroadcast;
+  } else if (b[0] == 0xff) {
+    return kOtherMulticast;
+  }
+  const bool local = f.local != nullptr && f.local->contains(*f.other_ip, version);
+  return local ? kOtherLocal : kOtherRemote;
+}
+
+// Netify's origin: which side initiated the flow. The initiator is local when it lies in the
+// local networks; with neither side local there is no "local" side to speak of.
+std::uint64_t origin_of(const FlowFacts& f) noexcept {
+  if (f.local == nullptr) return kOriginUnknown;
+  const FlowTuple& t = f.flow->tuple;
+  if (f.local->contains(t.src, t.ip_version)) return kOriginLocal;
+  if (f.local->contains(t.dst, t.ip_version)) return kOriginRemote;
+  return kOriginUnknown;
+}
+
 std::size_t numbers_of(Field field, const FlowFacts& f, std::uint64_t out[2]) noexcept {
   const FlowTuple& t = f.flow->tuple;
   switch (field) {
@@ -588,6 +695,8 @@ std::size_t numbers_of(Field field, const FlowFacts& f, std::uint64_t out[2]) no
     case Field::kPackets: out[0] = f.flow->packets; return 1;
     case Field::kBytes: out[0] = f.flow->bytes; return 1;
     case Field::kRisks: out[0] = f.verdict->risks; return 1;
+    case Field::kOtherType: out[0] = other_type_of(f); return 1;
+    case Field::kOrigin: out[0] = origin_of(f); return 1;
     default: return 0;
   }
 }

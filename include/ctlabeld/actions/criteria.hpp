@@ -51,6 +51,8 @@ enum class Field : std::uint8_t {
   kComplete,
   kPackets,
   kBytes,
+  kOtherType,  // Netify's other_type: other_local, other_remote, other_multicast, ...
+  kOrigin,     // Netify's origin: origin_local, origin_remote, origin_unknown
 };
 
 // Which side is "local". The initiator (src) when it is in the local networks — so when both
@@ -63,6 +65,7 @@ struct FlowFacts {
   const Address* other_ip = nullptr;
   std::uint16_t local_port = 0;
   std::uint16_t other_port = 0;
+  const LocalNetworks* local = nullptr;  // for other_type and origin, computed when read
 
   static FlowFacts make(const classify::FlowView& flow, const LocalNetworks& local) noexcept;
 };

@@ -251,6 +251,25 @@ const EvalRow kEvalRows[] = {
     {"ai:zoom || ai:dns", 1, true},
     {"ai:zoom && dst_port == 443;", 0, true},
     {"ai:'zoom'", 0, true},
+    // Netify's other_type and origin constants, and the cat/proto_category aliases
+    {"other_type == other_remote;", 0, true},
+    {"other_type == other_local;", 0, false},
+    {"other_type != other_local;", 0, true},
+    {"other_type == other_local;", 4, true},   // both local: the responder is "other"
+    {"other_type == other_remote;", 1, true},  // 8.8.8.8 is the other side
+    {"other_type == other_remote;", 3, true},  // neither local: other is the responder
+    {"other_type == other_unknown;", 0, false},
+    {"origin == origin_local;", 0, true},
+    {"origin == origin_remote;", 1, true},  // 8.8.8.8 initiated to a local server
+    {"origin == origin_unknown;", 3, true},
+    {"origin != origin_local;", 3, true},
+    {"origin == origin_local;", 4, true},
+    {"other_type == other_remote && origin == origin_local && app == 'zoom';", 0, true},
+    {"other_type == other_local && (app_category == 'video' || protocol_category == 'voip');", 0,
+     false},
+    {"cat == 'video';", 0, true},
+    {"proto_category == 'web';", 0, true},
+    {"proto_category == 'video';", 0, false},
 };
 
 TestFlow flow_by_index(int i) {
@@ -272,6 +291,34 @@ TEST_CASE("criteria: evaluation table", "[actions][criteria]") {
     REQUIRE(c.ok());
     const TestFlow flow = flow_by_index(row.flow);
     CHECK(c->matches(flow.view, local) == row.match);
+  }
+}
+
+TEST_CASE("criteria: other_type for multicast and broadcast destinations", "[actions][criteria]") {
+  const LocalNetworks local = default_local_networks();
+  struct Row {
+    const char* src;
+    const char* dst;
+    const char* criteria;
+    bool match;
+  };
+  const Row rows[] = {
+      {"192.168.1.10", "224.0.0.251", "other_type == other_multicast;", true},
+      {"192.168.1.10", "239.255.255.250", "other_type == other_multicast;", true},
+      {"192.168.1.10", "223.255.255.255", "other_type == other_multicast;", false},
+      {"192.168.1.10", "255.255.255.255", "other_type == other_broadcast;", true},
+      {"192.168.1.10", "255.255.255.255", "other_type == other_remote;", false},
+      {"fe80::1", "ff02::fb", "other_type == other_multicast;", true},
+      {"fe80::1", "fe80::2", "other_type == other_local;", true},
+      {"fd00::1", "2001:db8::1", "other_type == other_remote;", true},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.src, row.dst, row.criteria);
+    auto c = compile_criteria(row.criteria, "t", test::context());
+    INFO(c.error_text());
+    REQUIRE(c.ok());
+    TestFlow f(row.src, 5353, row.dst, 5353, 17);
+    CHECK(c->matches(f.view, local) == row.match);
   }
 }
 
@@ -303,6 +350,22 @@ struct ErrorRow {
 };
 
 const ErrorRow kErrorRows[] = {
+    {"app_id == 0 || proto_id == 0;",
+     "actions.zoom.criteria:1:1: 'app_id' is a Netify field that ctlabeld cannot evaluate: "
+     "Netify's numeric ids are its own, not nDPI's; match by name, e.g. app == 'zoom'"},
+    {"fwmark == 1;",
+     "actions.zoom.criteria:1:1: 'fwmark' is a Netify field that ctlabeld cannot evaluate: the "
+     "conntrack mark is not read; match it in nftables (ct mark)"},
+    {"origin == origin_remot;",
+     "actions.zoom.criteria:1:11: unknown origin 'origin_remot'; did you mean 'origin_remote'? "
+     "(values: origin_local, origin_remote, origin_unknown)"},
+    {"origin < 3;",
+     "actions.zoom.criteria:1:8: 'origin' is one of origin_local, origin_remote, "
+     "origin_unknown; use == or !=, not '<'"},
+    {"other_type == 'other_local';",
+     "actions.zoom.criteria:1:15: 'other_type' is compared with one of other_local, "
+     "other_remote, other_multicast, other_broadcast, other_unknown, other_unsupported, "
+     "other_error, found 'other_local'"},
     {"app == ;", "actions.zoom.criteria:1:8: expected a value after '==', found ';'"},
     {"app ==", "actions.zoom.criteria:1:7: expected a value after '==', found end of criteria"},
     {"app == zoom;",
