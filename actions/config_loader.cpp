@@ -44,9 +44,11 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
-std::string join(const std::vector<std::string_view>& words) {
+// "a, b, c" from any list of strings or string views.
+template <typename Words>
+std::string join(const Words& words) {
   std::string s;
-  for (const auto w : words) {
+  for (const auto& w : words) {
     if (!s.empty()) s += ", ";
     s += w;
   }
@@ -545,17 +547,11 @@ class Loader {
                                 "_interfaces is not set; set it to limit this action";
       } else {
         action.interfaces = names;
-        action.interface_note = "ctlabeld." + role + "_interfaces: " + join_strings(names);
+        action.interface_note = "ctlabeld." + role + "_interfaces: " + join(names);
       }
       return;
     }
     action.interfaces.push_back(text);
-  }
-
-  static std::string join_strings(const std::vector<std::string>& names) {
-    std::string out;
-    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-    return out;
   }
 
   void read_settings(const Value& doc) {

@@ -163,28 +163,18 @@ class Parser {
   }
 
   static int is_word(int c) { return std::isalnum(c) || c == '_'; }
+  static int is_digit(int c) { return std::isdigit(c); }
+  static int is_space(int c) { return std::isspace(c); }
 
   // \d \w \s and their negations; false when `c` is not one of them.
   static bool escape_class(char c, std::bitset<256>& set) {
     switch (c) {
-      case 'd':
-        add_named(
-            set, [](int x) { return std::isdigit(x); }, false);
-        return true;
-      case 'D':
-        add_named(
-            set, [](int x) { return std::isdigit(x); }, true);
-        return true;
+      case 'd': add_named(set, is_digit, false); return true;
+      case 'D': add_named(set, is_digit, true); return true;
       case 'w': add_named(set, is_word, false); return true;
       case 'W': add_named(set, is_word, true); return true;
-      case 's':
-        add_named(
-            set, [](int x) { return std::isspace(x); }, false);
-        return true;
-      case 'S':
-        add_named(
-            set, [](int x) { return std::isspace(x); }, true);
-        return true;
+      case 's': add_named(set, is_space, false); return true;
+      case 'S': add_named(set, is_space, true); return true;
       default: return false;
     }
   }
