@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // CIDR parsing and prefix matching over the common Address representation.
 #include "ctlabeld/actions/address_set.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Reads and validates the Netify-format actions file, collecting every error before giving up,
 // and compiles it into a RuleSet.
 #include "ctlabeld/actions/config.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Criteria compiler (recursive descent over the token list, type-checked per field) and the
 // allocation-free evaluator.
 #include "ctlabeld/actions/criteria.hpp"

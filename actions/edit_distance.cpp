@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Levenshtein distance for "did you mean" hints.
 #include "ctlabeld/actions/edit_distance.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Criteria lexer: one pass, each token remembers where it started for line:col messages.
 #include "ctlabeld/actions/lexer.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Compiles 'rx:' patterns to a Pike VM program (Thompson construction) and runs it on stack
 // memory: one pass over the text, no backtracking, no allocation.
 #include "ctlabeld/actions/regex.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Per-flow evaluation of the compiled actions file, and its human-readable summary.
 #include "ctlabeld/actions/rule_set.hpp"
 

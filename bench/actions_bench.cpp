@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Evaluations per second of the action stage: a simple criteria and a realistic 20-action rule
 // set over a stream of pre-made flows. Target: >= 10 M evaluations/s per core (simple criteria).
 #include <chrono>

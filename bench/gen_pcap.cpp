@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Benchmark capture generator: builds large pcaps by replicating the shared captures' flows.
 //
 //   gen_pcap mixed    OUT.pcap [--packets N] [--pcaps DIR]   replicas of every usable capture

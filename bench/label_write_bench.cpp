@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Label writes per second through LabelWriter against 100k conntrack entries, in a private
 // network namespace (created here, gone when the process exits). Target: >= 100k writes/s.
 #include <chrono>

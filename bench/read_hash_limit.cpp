@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The "limit" for bench/run.sh: read a capture with libpcap and hash each packet's 5-tuple, nothing
 // else.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # One-command benchmark of ctlabeld against ndpiReader and the bare read+hash limit (issue 6).
 #
 #   bench/run.sh           full run: ~2.5 M-packet files, RUNS=5 (a few minutes on 2 cores)

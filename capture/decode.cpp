@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The per-packet decoder: link layer -> IP -> transport, every read checked against the capture.
 #include <algorithm>
 #include <cstring>

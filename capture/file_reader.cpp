@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Capture files: classic pcap parsed from read() blocks, everything else through libpcap.
 #include "ctlabeld/capture/file_reader.hpp"
 

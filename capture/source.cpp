@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // libpcap packet sources: files and live devices, opened the long way with every error named.
 #include "ctlabeld/capture/source.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The nDPI classifier: per-packet DPI until a final verdict, give-up on limits and expiry.
 #include "ctlabeld/classify/classifier.hpp"
 

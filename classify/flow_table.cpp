@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The flow table: linear probing with backward-shift deletion over a calloc'd record pool.
 #include "ctlabeld/classify/flow_table.hpp"
 

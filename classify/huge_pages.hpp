@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Large, lazily-zeroed allocations backed by transparent huge pages where the kernel allows it:
 // the flow tables grow by tens of MB, and on virtual machines each 4 KiB page fault costs
 // microseconds, so one 2 MiB fault instead of 512 is a measurable share of a -r run.

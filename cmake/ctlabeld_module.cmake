@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # One helper for every library, executable and test: same standard, warnings and sanitizers.
 set(CTLABELD_WARNINGS -Wall -Wextra -Wconversion -Wshadow)
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Install layout and the Debian package (CPack DEB): binary, unit, config, man page, examples.
 # Included at the end of the root CMakeLists.txt.
 

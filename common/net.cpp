@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Text forms of addresses, through the C library's inet_ntop/inet_pton.
 #include "ctlabeld/common/net.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // connlabel.conf through libnetfilter_conntrack's nfct_labelmap, with our own line-by-line check
 // so mistakes are reported with file:line (the library skips lines it cannot read).
 #include "ctlabeld/conntrack/label_map.hpp"

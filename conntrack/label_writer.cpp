@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The label writer thread: drains the bounded queue in batches into one ctnetlink socket,
 // retries misses as the reply tuple (NAT) and turns every kernel answer into a counter.
 #include "ctlabeld/conntrack/label_writer.hpp"

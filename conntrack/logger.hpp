@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The conntrack stage's spdlog logger: shares the default logger's sinks, created on first use.
 #pragma once
 

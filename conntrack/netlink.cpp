@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // ctnetlink messages through libnetfilter_conntrack, and the batched exchange over libmnl.
 #include "conntrack/netlink.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Internal to conntrack/: ctnetlink messages (built with libnetfilter_conntrack) and one batched
 // send-and-collect-replies exchange over a libmnl socket.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Batched creates and deletes, and a dump with labels: for tests, the benchmark and self-check.
 #include "ctlabeld/conntrack/table.hpp"
 

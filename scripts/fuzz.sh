@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Bounded fuzzing of the four libFuzzer targets (criteria parser, actions-file loader, packet
 # path, capture files against libpcap), seeded from test/fuzz/seeds, test/data/config and the
 # shared captures. Builds with clang into build-fuzz, runs each target for FUZZ_SECONDS (default

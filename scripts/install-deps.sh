@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Installs every build and test dependency of ctlabeld from Debian bookworm (idempotent, as root).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then

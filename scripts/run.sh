@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Installs the dependencies, builds ctlabeld, and runs it in the foreground (as root) on the
 # interface of the default route with the shipped actions file. Stop it with Ctrl-C.
 set -euo pipefail

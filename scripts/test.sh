@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The whole test suite from a clean clone (as root): installs dependencies, checks the C++ format,
 # builds Release and runs every test; builds ASan+UBSan and runs them again (less the long flood
 # and soak runs); fuzzes the four libFuzzer targets for a bounded time; and runs the threaded parts under

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # ThreadSanitizer run of the threaded parts: builds with -DCTLABELD_SANITIZE=thread into
 # build-tsan, then runs test_app (the SPSC ring), the end-to-end router test (live capture thread,
 # workers, label writer, reloads, signals), the conntrack fault test (the writer's error paths

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A bounded single-producer/single-consumer ring of variable-length packet records: the
 // capture thread copies only the bytes a packet has, and never blocks (a full ring says no).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Daemon wiring: config -> writer -> workers -> pipeline, and the main thread's signal loop.
 #include "daemon.hpp"
 

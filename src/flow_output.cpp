@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // JSON Lines for --flows. Written by hand: one flat object, and the escaping is the only care.
 #include "flow_output.hpp"
 

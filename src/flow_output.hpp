@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // --flows: one JSON object per flow (JSON Lines), shared by every worker.
 #pragma once
 

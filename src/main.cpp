@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // ctlabeld's entry point: parse the command line and hand over to the daemon.
 #include <cstdio>
 

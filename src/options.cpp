@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // getopt_long over the documented options; every mistake says which option and why.
 #include "options.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The command line: exactly the names the issues fix, parsed into one struct.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The threads of the pipeline and the rings between them.
 #include "pipeline.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Capture -> workers. Live: one capture thread per source decodes and routes each packet by its
 // symmetric host-pair hash to a per-(source, worker) ring; workers drain their rings, and capture
 // never blocks (a full ring is a drop). Files: every worker thread reads every file itself and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Capability dropping with libcap, and the ownership/mode check for configuration files.
 #include "privileges.hpp"
 

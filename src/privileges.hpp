@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Least privilege: shed every capability but the two the daemon uses, and refuse a config file
 // that someone other than its owner could rewrite (issue 7).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The published rule set: reload builds a new one off the packet path and swaps it in here;
 // workers notice the generation change once per batch, never per packet.
 #pragma once

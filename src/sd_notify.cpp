@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // sd_notify over AF_UNIX datagrams (abstract names start with '@').
 #include "sd_notify.hpp"
 

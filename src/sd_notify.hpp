@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The systemd notification protocol: one datagram to $NOTIFY_SOCKET. Written here (a dozen
 // lines) rather than linking libsystemd, so the daemon has no dependency for it.
 #pragma once

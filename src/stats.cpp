@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Formatting of statistics; the numbers themselves live in the stages' counters.
 #include "stats.hpp"
 

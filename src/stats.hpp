@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Statistics: gathered from sources, workers and the writer into one report, printed as the
 // --read summary, logged on SIGUSR1/interval, and written as JSON to --stats-file.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The worker: verdict -> actions -> label update, and the --flows line for each flow.
 #include "worker.hpp"
 

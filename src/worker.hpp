@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // One classification worker: owns an nDPI classifier and flow table, evaluates the actions on
 // each verdict, and asks the conntrack writer for label changes. Shares nothing on the hot path.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // libFuzzer target: the actions-file loader on arbitrary bytes, with a fixed label map, and
 // evaluation of any rule set that loads.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // libFuzzer target: the criteria compiler on arbitrary text, then evaluation of whatever
 // compiles against a few flows (v4/v6, local/remote, with and without a verdict).
 #include <cstddef>

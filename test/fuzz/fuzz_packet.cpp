@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // libFuzzer target: the packet path from raw bytes (decode, flow table, nDPI) for every link type
 // decode() supports, against one long-lived classifier with a tiny flow table.
 // Input layout: see packet_input.hpp.

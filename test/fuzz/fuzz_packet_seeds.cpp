@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Writes the fuzz_packet seed corpus from capture files: runs of consecutive frames in the
 // target's input format, plus the same IP packets re-framed for every other link type (the
 // shared captures are nearly all Ethernet). Seeds go to a build directory, never the repo.

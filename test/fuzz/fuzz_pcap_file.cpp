@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // libFuzzer target: capture files through FileReader against libpcap itself. The input is a
 // whole file (header and records, damaged or not); both readers must deliver the same frames
 // (bytes, lengths, timestamps) and end the same way, or the target traps. The file lives in a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The fuzz_packet input format, shared by the target and its seed extractor so they agree.
 //   byte 0: bits 0-3 pick the link type (kFuzzLinks[i % size]; the last entry is unsupported);
 //           bit 6: jump the clock past every idle timeout before expire() (flush() always follows)

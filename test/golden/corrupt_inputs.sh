@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Corrupt and hostile capture files must never crash ctlabeld: each run ends with exit status
 # 0 (everything read, bad packets counted) or 1 (a clear message naming the file), never a
 # signal or a sanitizer report.

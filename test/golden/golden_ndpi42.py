@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Golden test: ctlabeld's per-flow app/protocol against Debian's ndpiReader 4.2.
 
 For every flow in ../shared/pcaps/FLOWS_ndpi42.tsv (what `ndpiReader -i FILE -v 2` reports), run

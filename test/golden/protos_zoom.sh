@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The shipped etc/ctlabeld/protos.txt improves Zoom detection: nDPI 4.2 names TLS with SNI
 # "*.zoom.us" Zoom but leaves the bare "zoom.us" plain TLS. Records real TLS handshakes on
 # loopback inside a private network namespace (openssl s_server/s_client, tcpdump), then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The foundation's acceptance line: the 19 Zoom flows ndpiReader 4.2 finds in zoom_v4.2.pcap,
 # and with the shipped actions file, "labels":["zoom"] on exactly those flows.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Kernel integration test: ctlabeld -r PCAP labels exactly the right conntrack entries in a
 # private network namespace, keeps foreign label bits, finds NAT'd entries by their reply tuple,
 # and explains ENOSPC. Usage: conntrack_pcap_test.sh CTLABELD_BINARY REPO_ROOT

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # End to end, the seed scenario: client -- router -- server in network namespaces; ctlabeld runs
 # live in the router with the shipped nftables file. A TLS connection with a Zoom SNI gets the
 # label zoom and leaves the router with DSCP CS5 (tos 0xa0 at the server); a TLS connection with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Traffic for the end-to-end test, between namespaces the test made (10.x only).
 
   tls_peer.py server CERT KEY            TLS echo on :443 and UDP echo on :9999, until killed

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Bad configuration, at start and on SIGHUP. The corpus: every test/data/config/bad/*.json (with
 # its .expected messages, as the actions unit test checks them at load) and every
 # test/reliability/data/connlabel/*.conf (with its .expected).

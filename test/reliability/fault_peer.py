@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A TLS client that stops between the TCP handshake and the ClientHello, for the fault tests
 (between namespaces the test made, 10.x only; the server is test/integration/tls_peer.py).
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Kernel and conntrack faults under the live daemon: client -- router -- server in namespaces,
 # ctlabeld capturing in the router and labelling TLS connections to *.zoom.us with 'zoom'.
 #   1. an entry deleted under the daemon (conntrack -D) between the handshake and the ClientHello

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Flow flood: a 2 M-flow SYN scan (bench/gen_pcap flood) through `ctlabeld -r -n`. Asserts no
 # crash, that evictions are counted (every flow beyond the tables' capacity is evicted), and that
 # peak RSS follows --max-flows, not the number of flows seen: the same table size over a scan five

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Shared pieces of the reliability tests (sourced, not run): the namespace sandbox, polling,
 # pass/fail bookkeeping, and reading ctlabeld's stats file.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Soak: the live daemon labels a steady replay of the shared captures for SECONDS. In a private
 # network namespace, tcpreplay loops a set of captures onto one end of a veth pair the test made
 # (--pps, default 2000) and ctlabeld captures on the other end and writes labels (the frames are

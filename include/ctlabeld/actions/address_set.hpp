@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Prebuilt sets of IPv4/IPv6 networks: criteria literals, exemptions and the local networks.
 #pragma once
 

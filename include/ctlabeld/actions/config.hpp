@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Loading the Netify-format actions file: JSON (RapidJSON), validation with every error at
 // once, the "ctlabeld" daemon settings, and compilation to a RuleSet.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Criteria: one Netify-style flow expression compiled once, at load, to a flat node array with
 // prebuilt address sets and regexes, then matched against flows without allocating.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Tokens of the criteria language (Netify's flow expressions), with line:col for messages.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A small case-insensitive regular-expression engine for 'rx:' criteria: compiled once at load
 // to a Pike VM program and matched without allocating or locking. glibc's regexec allocates per
 // call and serialises threads on a lock inside regex_t; std::regex allocates too — neither fits

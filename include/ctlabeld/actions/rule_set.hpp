@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The compiled actions file: actions with their criteria and exemptions, ctlabel targets with
 // their bits, evaluated per flow. Immutable once built; workers share it through
 // std::shared_ptr<const RuleSet> and a reload swaps the pointer.

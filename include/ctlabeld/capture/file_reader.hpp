@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Reading capture files fast enough that several workers can each read the whole file.
 //
 // libpcap reads a savefile with two fread() calls per record and copies every frame into its

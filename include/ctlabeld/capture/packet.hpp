@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A packet reduced to what the pipeline needs: its flow tuple and its IP bytes for nDPI.
 #pragma once
 

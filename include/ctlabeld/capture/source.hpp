@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Packet sources over libpcap: capture files and live devices (including "any" and "nflog:N").
 #pragma once
 

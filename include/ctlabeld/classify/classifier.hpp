@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // nDPI over the flow table: runs DPI on a flow until its verdict is final, then frees nDPI's
 // state and keeps only the compact record. Time comes from packet timestamps.
 #pragma once

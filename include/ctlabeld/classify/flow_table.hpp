@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A bounded, direction-independent flow table: open addressing over a fixed record pool, with
 // one LRU list per idle-timeout class so expiry and eviction are O(1) per flow.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // What the action stage sees of a flow: its initiator-oriented tuple, nDPI's verdict, counters.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Every tunable in one place, units in the type. Config structs default to these.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A value or a list of errors: start-up and configuration paths return this (C++20 has no
 // std::expected). Every message is complete on its own: where, what, and how to fix it.
 #pragma once

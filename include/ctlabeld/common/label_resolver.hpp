@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Label names to bits. The action stage validates targets against it; conntrack/ implements
 // it over libnetfilter_conntrack's connlabel.conf map.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The set of connlabel bits: what targets set and what the conntrack writer sends.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // A fixed-size log-linear histogram: cheap enough to bump on the packet path, precise enough
 // (buckets within 25%) for p50/p99 of latencies and packet counts.
 #pragma once

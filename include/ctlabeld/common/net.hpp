@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Addresses and flow tuples shared by every pipeline stage.
 #pragma once
 

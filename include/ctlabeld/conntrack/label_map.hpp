@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // connlabel.conf names to bits, through libnetfilter_conntrack's label map.
 #pragma once
 

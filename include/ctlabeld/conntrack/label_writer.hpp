@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The label writer: a bounded queue from the workers into one ctnetlink socket, batched.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Direct conntrack-table operations for tests, benchmarks and the self-check: batched creates,
 // deletes and a dump with labels. The daemon itself only writes labels (label_writer.hpp).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The actions file: the shipped seed, the good corpus, and every bad file with its exact
 // message (test/data/config/bad/<name>.expected).
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Criteria compiler and evaluator: every field, precedence, negation, CIDR, regex, compact
 // forms, and exact error messages with columns.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Lexer: token kinds for each construct, and where lexical errors point.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The 'rx:' regex engine: matching semantics and compile errors.
 #include <catch2/catch.hpp>
 

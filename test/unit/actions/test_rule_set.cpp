@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // RuleSet evaluation: several actions, targets, auto_label, exemptions, managed bits, and the
 // promise that evaluate() allocates nothing.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Test doubles for the actions tests: a label map, a connlabel.conf reader, a risk table and a
 // builder for FlowViews.
 #pragma once

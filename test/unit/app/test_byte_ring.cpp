@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The SPSC ring between capture and workers: order, sizes, wrap-around and a full ring.
 #include <catch2/catch.hpp>
 

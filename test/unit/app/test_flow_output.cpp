@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // --flows lines: every required field, initiator first, valid JSON escaping.
 #include <catch2/catch.hpp>
 

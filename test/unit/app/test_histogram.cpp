@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The label-latency histogram: bucket bounds and quantiles against exact values.
 #include <catch2/catch.hpp>
 

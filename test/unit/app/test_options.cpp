@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The command line: the names the issues fix, and errors that say what is wrong.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Builds test frames byte by byte, so every decoder case states exactly what is on the wire.
 #pragma once
 

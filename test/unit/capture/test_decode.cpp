@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Table-driven decoder tests: every link type, IP option/fragment/extension shape, and every
 // truncation of every valid frame (in an exactly-sized buffer, so ASan sees any over-read).
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // FileReader against libpcap: every shared capture, every truncation of a small one, and damaged
 // records must give the same frames (bytes, lengths, timestamps) and the same kind of ending.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // PacketSource over real capture files, broken files, and the live loopback device.
 #include <catch2/catch.hpp>
 

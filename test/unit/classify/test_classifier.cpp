@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The nDPI classifier on synthetic packets: give-up after the packet limit, idle expiry by
 // packet time, eviction, initiator detection, and the lowercase verdict names.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Flow keying, hashing and the bounded table (checked against a std::map model).
 #include <catch2/catch.hpp>
 

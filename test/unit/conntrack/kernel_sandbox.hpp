@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Test support: a private network namespace plus a private view of /etc (an overlay), entered
 // by the calling thread and left on destruction. Nothing leaks: the namespace dies with its last
 // user, and files written under /etc land in a temporary directory, never in the host's /etc.

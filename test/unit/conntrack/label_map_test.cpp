@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // connlabel.conf loading: good files, the /etc/connlabel.conf fallback, and every error form.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // Update messages: the tuple becomes the right attributes, the family is explicit, the mask
 // covers exactly the managed bits, and a reply lookup carries the reversed tuple as
 // CTA_TUPLE_REPLY.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // The label writer against the real kernel, each case in a private network namespace: exactly the
 // intended entries get the label, foreign bits survive, NAT'd entries are found by their reply
 // tuple, and ENOENT / ENOSPC / EPERM / ENOBUFS are counted as the kernel answers them.

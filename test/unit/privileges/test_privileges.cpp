@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
 // check_config_permissions on real files and directories; drop_capabilities in forked children,
 // judged by the kernel's own view (/proc/self/status), so the test process keeps its capabilities.
 #include <sys/capability.h>
