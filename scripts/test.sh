@@ -20,6 +20,9 @@ echo "== format (clang-format --dry-run, .clang-format)"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
 clang-format --dry-run --Werror "${sources[@]}" || { echo "test.sh: run clang-format -i on the files above" >&2; exit 1; }
 
+echo "== licence lines (SPDX)"
+./scripts/check-spdx.sh
+
 echo "== Release build and tests"
 build build -DCMAKE_BUILD_TYPE=Release
 (cd build && ctest --output-on-failure -j "$jobs" ${CTEST_ARGS:-})
