@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # One helper for every library, executable and test: same standard, warnings and sanitizers.
 set(CTLABELD_WARNINGS -Wall -Wextra -Wconversion -Wshadow)
+option(CTLABELD_HARDENING "Build with Debian's hardening flags (fortify, stack protector, relro/now)" ON)
 
 function(ctlabeld_apply_common target)
   target_compile_features(${target} PUBLIC cxx_std_20)
@@ -10,6 +11,14 @@ function(ctlabeld_apply_common target)
     target_compile_options(${target} PRIVATE -fsanitize=${CTLABELD_SANITIZE} -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)
     target_link_options(${target} PRIVATE -fsanitize=${CTLABELD_SANITIZE})
+  elseif(CTLABELD_HARDENING AND NOT CTLABELD_FUZZ)
+    # Debian's default hardening (dpkg-buildflags), which lintian checks on the package: fortified
+    # libc calls (they need optimisation, hence not in Debug), stack protector, read-only
+    # relocations bound at start-up. Not with sanitizers (nor the fuzz build, which has ASan): they
+    # intercept the same libc calls.
+    target_compile_options(${target} PRIVATE -fstack-protector-strong
+                                             "$<$<NOT:$<CONFIG:Debug>>:-U_FORTIFY_SOURCE;-D_FORTIFY_SOURCE=2>")
+    target_link_options(${target} PRIVATE LINKER:-z,relro LINKER:-z,now)
   endif()
 endfunction()
 

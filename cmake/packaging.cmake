@@ -62,20 +62,50 @@ endforeach()
 # An example only: the system's connlabel.conf may already name other labels.
 install(FILES ${PROJECT_SOURCE_DIR}/etc/connlabel.conf DESTINATION ${_ctl_examples})
 
+# The licence in Debian's machine-readable form, and the changelog, gzipped as Debian policy
+# wants it. The package version comes from project(), so the changelog's newest entry must name
+# the same version: a mismatch stops the configure step instead of shipping a stale changelog.
+set(_ctl_changelog ${PROJECT_SOURCE_DIR}/cmake/deb/changelog)
+file(STRINGS ${_ctl_changelog} _ctl_changelog_head LIMIT_COUNT 1)
+if(NOT _ctl_changelog_head MATCHES "^ctlabeld \\(${PROJECT_VERSION}\\) ")
+  message(FATAL_ERROR "${_ctl_changelog}:1 is '${_ctl_changelog_head}', but project() says version "
+                      "${PROJECT_VERSION}: add an entry 'ctlabeld (${PROJECT_VERSION}) ...' at the top "
+                      "(dch -v ${PROJECT_VERSION} -c ${_ctl_changelog}).")
+endif()
+set(_ctl_changelog_gz ${PROJECT_BINARY_DIR}/deb/changelog.gz)
+add_custom_command(OUTPUT ${_ctl_changelog_gz}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/deb
+  COMMAND ${CTLABELD_GZIP} -9 -n -c ${_ctl_changelog} > ${_ctl_changelog_gz}
+  DEPENDS ${_ctl_changelog}
+  COMMENT "Compressing the Debian changelog"
+  VERBATIM)
+add_custom_target(ctlabeld_changelog ALL DEPENDS ${_ctl_changelog_gz})
+install(FILES ${_ctl_changelog_gz} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/cmake/deb/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
 # --- CPack: Debian package ---------------------------------------------------------------------
 set(CPACK_PACKAGE_NAME "ctlabeld")
 set(CPACK_PACKAGE_VENDOR "ctlabeld project")
-set(CPACK_PACKAGE_CONTACT "ctlabeld maintainers <ctlabeld@localhost>")
+# A vendor that packages its own build puts its own address here (-DCTLABELD_DEB_MAINTAINER=...).
+set(CTLABELD_DEB_MAINTAINER "ctlabeld maintainers <maintainers@ctlabeld.org>"
+    CACHE STRING "Maintainer field of the Debian package")
+set(CPACK_PACKAGE_CONTACT "${CTLABELD_DEB_MAINTAINER}")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "classify connections with nDPI and label them in conntrack")
+# Lines of at most 72 characters: lintian wants the extended description within 80 columns.
 set(CPACK_PACKAGE_DESCRIPTION
-    "ctlabeld watches the first packets of each connection (libpcap or nflog), identifies the\n"
-    "application with nDPI, evaluates Netify-style flow-action rules and writes conntrack\n"
-    "label bits, so nftables rules can match them with 'ct label NAME' (for example to set\n"
-    "DSCP). Ships a hardened systemd unit, an example actions file and an nftables table.")
+    "ctlabeld watches the first packets of each connection (libpcap or\n"
+    "nflog), identifies the application with nDPI, evaluates Netify-style\n"
+    "flow-action rules and writes conntrack label bits, so nftables rules\n"
+    "can match them with 'ct label NAME' (for example to set DSCP).\n"
+    "Ships a hardened systemd unit, an example actions file and an\n"
+    "nftables table.")
 string(JOIN "" CPACK_PACKAGE_DESCRIPTION ${CPACK_PACKAGE_DESCRIPTION})
 set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_STRIP_FILES ON)
+# Strip as dh_strip does, also dropping the compilers' .comment and .note sections.
+set(CPACK_PRE_BUILD_SCRIPTS ${PROJECT_SOURCE_DIR}/cmake/deb/strip.cmake)
+set(CPACK_CTLABELD_STRIP "${CMAKE_STRIP}")
 set(CPACK_GENERATOR "DEB")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION "net")
@@ -84,7 +114,6 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 # dpkg-shlibdeps; the tools the documentation uses are recommended, not required.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "nftables, conntrack")
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/ctlabeld/ctlabeld")
 
 # conffiles lists the /etc files; the maintainer scripts only tell a running systemd about the
 # unit. They write no system file: connlabel.conf is the admin's (see ctlabeld(8)).

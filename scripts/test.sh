@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# The whole test suite from a clean clone (as root): installs dependencies, checks the C++ format,
-# builds Release and runs every test; builds ASan+UBSan and runs them again (less the long flood
-# and soak runs); fuzzes the four libFuzzer targets for a bounded time; and runs the threaded parts under
-# ThreadSanitizer. CI (.ci/run) calls exactly this.
+# The whole test suite from a clean clone (as root): installs dependencies, checks the C++ format
+# and the licence lines, builds Release and runs every test, builds the .deb and lints it; builds
+# ASan+UBSan and runs them again (less the long flood and soak runs); fuzzes the four libFuzzer
+# targets for a bounded time; and runs the threaded parts under ThreadSanitizer. CI (.ci/run)
+# calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d ../shared/pcaps ] || { echo "test.sh: ../shared/pcaps (the shared captures) must sit beside the repo" >&2; exit 1; }
@@ -26,6 +27,9 @@ echo "== licence lines (SPDX)"
 echo "== Release build and tests"
 build build -DCMAKE_BUILD_TYPE=Release
 (cd build && ctest --output-on-failure -j "$jobs" ${CTEST_ARGS:-})
+
+echo "== Debian package (cpack -G DEB of the Release build) and lintian"
+./scripts/check-deb.sh build
 
 echo "== ASan+UBSan build and tests"
 build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTLABELD_SANITIZE=address,undefined
