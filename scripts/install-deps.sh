@@ -11,7 +11,9 @@ build_pkgs=(build-essential cmake pkg-config
   libcap-dev ccache)
 test_pkgs=(catch2 nftables conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
   clang libclang-rt-14-dev clang-format procps time lintian)
-want=("${build_pkgs[@]}")
+# What scripts/run.sh needs beyond the build: nft (nft-labels.sh) and ip (the default route).
+run_pkgs=(nftables iproute2)
+want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${test_pkgs[@]}")
 missing=()
 for p in "${want[@]}"; do

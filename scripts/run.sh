@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Installs the dependencies, builds ctlabeld, and runs it in the foreground (as root) on the
-# interface of the default route with the shipped actions file. Stop it with Ctrl-C.
+# interface of the default route with the shipped actions file, after making sure connlabel.conf
+# names its label and the nftables ruleset gives connections label storage. Stop it with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -13,6 +14,8 @@ iface=${CTLABELD_INTERFACE:-$(ip -o route show default | awk '{print $5; exit}')
 for f in /etc/xtables/connlabel.conf /etc/connlabel.conf; do
   if [ ! -e "$f" ]; then mkdir -p "$(dirname "$f")"; cp etc/connlabel.conf "$f"; echo "run.sh: installed $f"; fi
 done
+# Labels need the kernel's per-connection label storage, which it gives only while a rule sets
+# labels: load the shipped table unless the ruleset already does (or has its own ctlabeld table).
+./scripts/nft-labels.sh etc/ctlabeld/ctlabeld.nft
 echo "run.sh: capturing on $iface; labelled connections show with: conntrack -L -o extended,labels"
-echo "run.sh: to mark them, load the shipped rules: nft -f etc/ctlabeld/ctlabeld.nft"
 exec ./build/src/ctlabeld -c etc/ctlabeld/actions.json -i "$iface" --stats-interval 30
