@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Builds the Debian package from a built tree (cpack -G DEB in BUILD_DIR, default build) and fails
-# when lintian reports any error or warning on it. test.sh runs it on the Release build.
+# Builds the Debian package from a built tree (cpack -G DEB in BUILD_DIR, default build), fails
+# when lintian reports any error or warning on it, then has dpkg install, upgrade, remove and
+# purge it in a throwaway overlay (test/integration/deb_install_test.sh). test.sh runs it on the
+# Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
@@ -20,3 +22,7 @@ if [ $rc -ne 0 ] || grep -qE '^[EW]: ' <<<"$out"; then
   exit 1
 fi
 echo "check-deb.sh: lintian: no errors, no warnings on ${debs[*]}"
+# The maintainer scripts, run by dpkg in a throwaway overlay of this machine (77: skipped).
+rc=0
+./test/integration/deb_install_test.sh "${debs[0]}" || rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 77 ] || { echo "check-deb.sh: the install/upgrade/remove/purge test failed" >&2; exit 1; }

@@ -90,7 +90,7 @@ class KernelSandbox {
       // Back to the namespaces we came from; the private ones die with their last reference.
       if (saved_mnt_ >= 0 && ::setns(saved_mnt_, CLONE_NEWNS) != 0) std::abort();
       if (saved_net_ >= 0 && ::setns(saved_net_, CLONE_NEWNET) != 0) std::abort();
-      (void)::chdir(cwd_.c_str());
+      if (::chdir(cwd_.c_str()) != 0) std::abort();
     }
     if (saved_net_ >= 0) ::close(saved_net_);
     if (saved_mnt_ >= 0) ::close(saved_mnt_);
