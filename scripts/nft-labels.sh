@@ -10,9 +10,9 @@ file=${1:-etc/ctlabeld/ctlabeld.nft}
 me=nft-labels.sh
 command -v nft >/dev/null || { echo "$me: nft is missing: apt-get install nftables" >&2; exit 1; }
 [ -r "$file" ] || { echo "$me: cannot read $file (give the path of ctlabeld.nft)" >&2; exit 1; }
-ruleset=$(nft list ruleset) || { echo "$me: 'nft list ruleset' failed (run as root)" >&2; exit 1; }
+ruleset=$(nft list ruleset) || { echo "$me: 'nft list ruleset' failed (see nft's message above; run as root)" >&2; exit 1; }
 
-if grep -qE 'ct label set|xt match "connlabel"' <<<"$ruleset"; then
+if grep -qE 'ct label set|xt match "?connlabel|# xt_connlabel' <<<"$ruleset"; then
   echo "$me: the nftables ruleset already sets conntrack labels, so new connections get label" \
     "storage; not loading $file"
   exit 0
