@@ -67,10 +67,14 @@ install(FILES ${PROJECT_SOURCE_DIR}/etc/connlabel.conf DESTINATION ${_ctl_exampl
 # the same version: a mismatch stops the configure step instead of shipping a stale changelog.
 set(_ctl_changelog ${PROJECT_SOURCE_DIR}/cmake/deb/changelog)
 file(STRINGS ${_ctl_changelog} _ctl_changelog_head LIMIT_COUNT 1)
-if(NOT _ctl_changelog_head MATCHES "^ctlabeld \\(${PROJECT_VERSION}\\) ")
-  message(FATAL_ERROR "${_ctl_changelog}:1 is '${_ctl_changelog_head}', but project() says version "
-                      "${PROJECT_VERSION}: add an entry 'ctlabeld (${PROJECT_VERSION}) ...' at the top "
-                      "(dch -v ${PROJECT_VERSION} -c ${_ctl_changelog}).")
+set(_ctl_changelog_version "")
+if(_ctl_changelog_head MATCHES "^ctlabeld \\(([^)]+)\\)")
+  set(_ctl_changelog_version "${CMAKE_MATCH_1}")
+endif()
+if(NOT _ctl_changelog_version STREQUAL PROJECT_VERSION)
+  message(FATAL_ERROR "${_ctl_changelog}:1: the newest entry is for version '${_ctl_changelog_version}', "
+                      "but project() says ${PROJECT_VERSION}: add an entry 'ctlabeld (${PROJECT_VERSION}) "
+                      "unstable; urgency=medium' at the top (dch -v ${PROJECT_VERSION} -c ${_ctl_changelog}).")
 endif()
 set(_ctl_changelog_gz ${PROJECT_BINARY_DIR}/deb/changelog.gz)
 add_custom_command(OUTPUT ${_ctl_changelog_gz}
