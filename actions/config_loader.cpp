@@ -374,7 +374,7 @@ class Loader {
         read_ctlabel_target(t, path, target);
       }
       invalid_targets_.erase(target.name);
-      target_index_[target.name] = static_cast<std::uint16_t>(parts_.targets.size());
+      target_index_[target.name] = static_cast<std::uint32_t>(parts_.targets.size());
       parts_.targets.push_back(std::move(target));
     }
   }
@@ -638,7 +638,7 @@ class Loader {
   bool default_enabled_ = true;
   std::shared_ptr<const LabelResolver> resolver_;
   std::set<unsigned> taken_for_hint_;
-  std::map<std::string, std::uint16_t> target_index_;
+  std::map<std::string, std::uint32_t> target_index_;
   std::set<std::string> invalid_targets_;
   DaemonSettings settings_;
   RuleSet::Parts parts_;

@@ -106,7 +106,7 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const no
     if (!matched || (!action.exemptions.empty() && action.exemptions.exempt(facts))) continue;
     // Capacity was reserved for every action, so this never allocates.
     out.matched_actions.push_back(index);
-    for (const std::uint16_t ti : action.targets) {
+    for (const std::uint32_t ti : action.targets) {
       const CtlabelTarget& target = parts_.targets[ti];
       if (!target.enabled || !target.supported) continue;
       out.labels |= target.bits;

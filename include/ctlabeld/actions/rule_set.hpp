@@ -48,7 +48,7 @@ struct Action {
   bool enabled = true;
   std::vector<Criteria> criteria;  // any of them (one string is the usual case)
   Exemptions exemptions;
-  std::vector<std::uint16_t> targets;  // indices into targets
+  std::vector<std::uint32_t> targets;  // indices into targets (32-bit: no wrap past 65535)
   std::vector<std::string> target_names;
   // Netify's "interface": "*" (any), a capture source name, or the role "lan"/"wan". The
   // resolved names; empty means any interface. `interface_text` is the file's value, for the
