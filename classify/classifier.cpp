@@ -296,7 +296,7 @@ FlowRecord& Classifier::admit(const capture::DecodedPacket& packet, const FlowKe
 
 void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
                          FlowEvents& events) noexcept {
-  events.on_dpi_start(flow);
+  events.on_dpi_start(table_.id_of(flow));
   const ndpi_protocol p = ndpi_detection_process_packet(mod_.get(), flow.dpi, packet.l3,
                                                         packet.l3_len, packet.ts_us / 1000);
   ++stats_.dpi_packets;
@@ -318,7 +318,8 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
       flow.category = static_cast<std::uint16_t>(p.category);
       flow.confidence = static_cast<std::uint8_t>(flow.dpi->confidence);
       flow.state |= kStateVerdict;
-      events.on_verdict(flow, verdict_of(flow), false);
+      const Verdict verdict = verdict_of(flow);
+      events.on_verdict(view_of(flow, verdict), false);
     }
     return;
   }
@@ -327,7 +328,11 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
 
 void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   ndpi_flow_struct* dpi = flow.dpi;
-  if (dpi == nullptr) return;
+  if (dpi == nullptr) {
+    // A flow that never had nDPI state (allocation failed) still gets its one final verdict.
+    if ((flow.state & kStateAnnounced) == 0) announce_final(flow, events);
+    return;
+  }
   ndpi_protocol p{static_cast<u_int16_t>(dpi->detected_protocol_stack[1]),
                   static_cast<u_int16_t>(dpi->detected_protocol_stack[0]), dpi->category};
   if (p.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
@@ -355,12 +360,19 @@ void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   --stats_.dpi_active;
   flow.state |= kStateFinal | kStateVerdict;
   ++stats_.final_verdicts;
-  events.on_verdict(flow, verdict_of(flow), true);
+  announce_final(flow, events);
+}
+
+void Classifier::announce_final(FlowRecord& flow, FlowEvents& events) noexcept {
+  flow.state |= kStateAnnounced;
+  const Verdict verdict = verdict_of(flow);
+  events.on_verdict(view_of(flow, verdict), true);
 }
 
 void Classifier::release(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept {
   finalize(flow, events);
-  events.on_end(flow, verdict_of(flow), reason);
+  const Verdict verdict = verdict_of(flow);
+  events.on_end(view_of(flow, verdict), reason);
   std::free(flow.hostname);
   flow.hostname = nullptr;
 }
@@ -427,14 +439,16 @@ Verdict Classifier::verdict_of(const FlowRecord& flow) const noexcept {
   return v;
 }
 
-FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict,
-                             std::string_view iface) noexcept {
+FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict) const noexcept {
   FlowView view;
+  view.id = table_.id_of(flow);
   view.tuple = flow.initiator_tuple();
   view.verdict = &verdict;
   view.packets = flow.packets;
   view.bytes = flow.bytes;
-  view.iface = iface;
+  if (flow.source < config_.source_names.size()) view.iface = config_.source_names[flow.source];
+  view.first_seen_us = flow.first_seen_us;
+  view.last_seen_us = flow.last_seen_us;
   return view;
 }
 

@@ -128,13 +128,16 @@ FlowRecord* FlowTable::find(const FlowKey& key, std::uint64_t hash) noexcept {
 
 FlowRecord& FlowTable::insert_unchecked(const FlowKey& key, std::uint64_t hash, TimeoutClass cls) {
   std::uint32_t index;
+  std::uint32_t generation = 1;
   if (!free_.empty()) {
-    index = free_.back();
+    index = free_.back().index;
+    generation = free_.back().generation;
     free_.pop_back();
   } else {
     index = high_water_++;
   }
   FlowRecord* r = new (&records_[index]) FlowRecord{};
+  r->generation = generation;
   r->key = key;
   r->timeout_class = cls;
   const auto h32 = static_cast<std::uint32_t>(hash);
@@ -172,8 +175,10 @@ void FlowTable::erase(FlowRecord& r) noexcept {
   lru_unlink(r);
   dpi_unlink(r);
   const std::uint32_t index = index_of(r);
+  // Generation 0 means "no flow": skip it when the counter wraps.
+  const std::uint32_t next_generation = r.generation + 1 == 0 ? 1 : r.generation + 1;
   r.~FlowRecord();
-  free_.push_back(index);
+  free_.push_back(FreeSlot{index, next_generation});
   --size_;
   stats_.active = size_;
 }

@@ -198,12 +198,11 @@ int run(const Options& opt) {
   ccfg.udp_idle = settings.udp_idle;
   ccfg.other_idle = settings.other_idle;
   ccfg.protos_file = opt.protos_file.empty() ? settings.protos_file : opt.protos_file;
+  ccfg.source_names = sources;
 
   const unsigned worker_count =
       opt.workers.value_or(settings.workers != 0 ? settings.workers : default_workers());
   std::vector<std::unique_ptr<Worker>> workers;
-  // The pipeline owns the names; workers read them through this reference for flow output.
-  auto source_names = std::make_unique<std::vector<std::string>>(sources);
   for (unsigned w = 0; w < worker_count; ++w) {
     auto classifier = classify::Classifier::create(ccfg);
     if (!classifier) {
@@ -211,7 +210,7 @@ int run(const Options& opt) {
       return 1;
     }
     workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules,
-                                               writer.get(), flows.get(), *source_names));
+                                               writer.get(), flows.get()));
   }
 
   PipelineOptions popt;

@@ -1,4 +1,5 @@
-// The label writer: a bounded queue from the workers into one ctnetlink socket, batched.
+// The label writer: the ctlabel target's writer. A bounded batching queue from the workers into
+// one ctnetlink socket, drained by the writer's own thread.
 #pragma once
 
 #include <chrono>
@@ -9,7 +10,9 @@
 #include <string>
 
 #include "ctlabeld/common/defaults.hpp"
+#include "ctlabeld/common/effect_writer.hpp"
 #include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/flow_id.hpp"
 #include "ctlabeld/common/labels.hpp"
 #include "ctlabeld/common/log2_histogram.hpp"
 #include "ctlabeld/common/net.hpp"
@@ -26,15 +29,16 @@ struct LabelUpdate {
   // When the work that decided this update began (the deciding packet reaching nDPI); the
   // latency histogram runs from here to the kernel's answer. Unset: from submit().
   std::chrono::steady_clock::time_point origin{};
+  // Who asked: a write that was accepted but did not complete (reply lost, send failed) is
+  // handed back through `feedback` with this identifier, to be retried. Null: nobody to tell.
+  FlowId flow{};
+  WriteFeedback<LabelUpdate>* feedback = nullptr;
 };
 
 struct WriterOptions {
   std::size_t queue_capacity = defaults::kWriterQueueCapacity;
   std::size_t batch = defaults::kWriterBatch;  // messages per sendmsg
   int socket_rcvbuf = 0;                       // bytes; 0: sized for `batch` error replies
-  // A producer that finds the writer thread asleep writes the queue itself (lowest latency);
-  // off, every update waits for the writer thread, which batches (tests of the batch path).
-  bool producer_writes = true;
 };
 
 struct WriterStats {
@@ -48,6 +52,7 @@ struct WriterStats {
   std::uint64_t untrackable = 0;      // never sent: no IP version, or an ICMP error type
   std::uint64_t enobufs = 0;          // replies lost to a full socket buffer (batch shrinks)
   std::uint64_t unknown_outcome = 0;  // messages whose reply was lost even after a retry
+  std::uint64_t handed_back = 0;      // incomplete writes returned to their submitter to retry
   std::uint64_t batches = 0;          // sendmsg calls
   std::uint64_t syscalls = 0;         // sendmsg + receive calls
   std::map<int, std::uint64_t> errors_by_errno;  // every failure, by errno
@@ -56,17 +61,18 @@ struct WriterStats {
   Log2Counts latency_log2_us{};                  // update's origin (else submit) to acknowledgement
 };
 
-class LabelWriter {
+class LabelWriter final : public EffectWriter<LabelUpdate> {
  public:
   // Opens the socket, verifies permission (EPERM is a failure naming CAP_NET_ADMIN) and
   // starts the writer thread.
   [[nodiscard]] static Expected<std::unique_ptr<LabelWriter>> start(const WriterOptions& options);
-  ~LabelWriter();
+  ~LabelWriter() override;
   LabelWriter(const LabelWriter&) = delete;
   LabelWriter& operator=(const LabelWriter&) = delete;
 
-  // Any thread; never blocks for long. False: queue full or stopped (counted).
-  [[nodiscard]] bool submit(const LabelUpdate& update) noexcept;
+  // Any thread; only queues (the writer thread does all netlink I/O). False: queue full or
+  // stopped (counted); the caller keeps the update and retries it.
+  [[nodiscard]] bool submit(const LabelUpdate& update) noexcept override;
   // Sends everything queued, waits for all replies, joins the thread. Idempotent.
   void stop();
   // Blocks until everything submitted before the call has been answered by the kernel.
