@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ctlabeld/common/icmp.hpp"
 #include "huge_pages.hpp"
 
 namespace ctlabeld::classify {
@@ -36,14 +37,7 @@ std::string lower(const char* s) {
 // Echo replies and TCP SYN-ACKs come from the responder: the initiator is the other side.
 bool sent_by_responder(const FlowTuple& t, std::uint8_t tcp_flags) {
   if (t.ip_protocol == kProtoTcp) return (tcp_flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck);
-  if (t.ip_protocol == kProtoIcmp) return t.icmp_type == 0 || t.icmp_type == 14;
-  if (t.ip_protocol == kProtoIcmpV6) return t.icmp_type == 129;
-  return false;
-}
-
-std::uint8_t request_type_for(std::uint8_t ip_protocol, std::uint8_t type) {
-  if (ip_protocol == kProtoIcmp) return type == 0 ? 8 : type == 14 ? 13 : type;
-  return type == 129 ? 128 : type;
+  return is_icmp(t.ip_protocol) && icmp_is_reply(t.ip_protocol, t.icmp_type);
 }
 
 TimeoutClass class_for(std::uint8_t ip_protocol) {
@@ -277,7 +271,7 @@ FlowRecord& Classifier::admit(const capture::DecodedPacket& packet, const FlowKe
   const bool reversed = sent_by_responder(t, packet.tcp_flags);
   flow.initiator_is_lo = reversed ? !sender_is_lo : sender_is_lo;
   if (is_icmp(t.ip_protocol)) {
-    flow.icmp_type = request_type_for(t.ip_protocol, t.icmp_type);
+    flow.icmp_type = icmp_request_type(t.ip_protocol, t.icmp_type);
     flow.icmp_code = t.icmp_code;
   }
   flow.first_seen_us = packet.ts_us;

@@ -1,6 +1,7 @@
 // The flow table: linear probing with backward-shift deletion over a calloc'd record pool.
 #include "ctlabeld/classify/flow_table.hpp"
 
+#include "ctlabeld/common/icmp.hpp"
 #include "huge_pages.hpp"
 
 #include <cstdlib>
@@ -15,11 +16,6 @@ static_assert(std::has_unique_object_representations_v<FlowKey>,
               "FlowKey has padding: keys_equal would compare it");
 
 namespace {
-
-bool is_echo(std::uint8_t ip_protocol, std::uint8_t type) {
-  if (ip_protocol == kProtoIcmp) return type == 0 || type == 8 || type == 13 || type == 14;
-  return type == 128 || type == 129;  // ICMPv6 echo request / reply
-}
 
 std::uint64_t load64(const std::uint8_t* p) noexcept {
   std::uint64_t v;
@@ -55,7 +51,7 @@ FlowKey make_key(const FlowTuple& t, bool& sender_is_lo) noexcept {
   std::uint16_t dport = t.dst_port;
   if (is_icmp(t.ip_protocol)) {
     // Both directions of an echo exchange carry the same id, so the key stays symmetric.
-    const bool echo = is_echo(t.ip_protocol, t.icmp_type);
+    const bool echo = icmp_is_query(t.ip_protocol, t.icmp_type);
     sport = dport = echo ? t.icmp_id : 0;
   }
   const int order = compare_addresses(t.src, t.dst);

@@ -61,25 +61,25 @@ void Worker::tick(std::uint64_t now_us) noexcept {
 void Worker::publish_table_counters() noexcept {
   const auto& t = classifier_->table_stats();
   const auto& c = classifier_->stats();
-  counters_.packets.store(c.packets, std::memory_order_relaxed);
-  counters_.bytes.store(c.bytes, std::memory_order_relaxed);
-  counters_.dpi_packets.store(c.dpi_packets, std::memory_order_relaxed);
-  counters_.giveups.store(c.giveups, std::memory_order_relaxed);
-  counters_.flows_created.store(t.created, std::memory_order_relaxed);
-  counters_.flows_expired.store(t.expired, std::memory_order_relaxed);
-  counters_.flows_evicted.store(t.evicted, std::memory_order_relaxed);
-  counters_.flows_active.store(t.active, std::memory_order_relaxed);
-  counters_.flows_peak.store(t.peak_active, std::memory_order_relaxed);
-  counters_.dpi_peak.store(c.dpi_peak, std::memory_order_relaxed);
+  counters_.set(WorkerCounter::kPackets, c.packets);
+  counters_.set(WorkerCounter::kBytes, c.bytes);
+  counters_.set(WorkerCounter::kDpiPackets, c.dpi_packets);
+  counters_.set(WorkerCounter::kGiveups, c.giveups);
+  counters_.set(WorkerCounter::kFlowsCreated, t.created);
+  counters_.set(WorkerCounter::kFlowsExpired, t.expired);
+  counters_.set(WorkerCounter::kFlowsEvicted, t.evicted);
+  counters_.set(WorkerCounter::kFlowsActive, t.active);
+  counters_.set(WorkerCounter::kFlowsPeak, t.peak_active);
+  counters_.set(WorkerCounter::kDpiPeak, c.dpi_peak);
   publish_enforcer_counters();
 }
 
 void Worker::publish_enforcer_counters() noexcept {
   const enforce::EnforcerStats& e = enforcer_.stats();
-  counters_.label_updates.store(e.submitted, std::memory_order_relaxed);
-  counters_.label_queue_full.store(e.refused, std::memory_order_relaxed);
-  counters_.label_retries.store(e.retried, std::memory_order_relaxed);
-  counters_.label_handed_back.store(e.handed_back, std::memory_order_relaxed);
+  counters_.set(WorkerCounter::kLabelUpdates, e.submitted);
+  counters_.set(WorkerCounter::kLabelQueueFull, e.refused);
+  counters_.set(WorkerCounter::kLabelRetries, e.retried);
+  counters_.set(WorkerCounter::kLabelHandedBack, e.handed_back);
 }
 
 void Worker::poll() noexcept {
@@ -106,9 +106,8 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
   enforce::Desired desired;
   if (rules_) {
     rules_->evaluate(flow, evaluation_);
-    bump(counters_.rule_evaluations);
-    counters_.actions_matched.fetch_add(evaluation_.matched_actions.size(),
-                                        std::memory_order_relaxed);
+    counters_.add(WorkerCounter::kRuleEvaluations);
+    counters_.add(WorkerCounter::kActionsMatched, evaluation_.matched_actions.size());
     desired.labels = evaluation_.labels;
     desired.managed = rules_->managed_bits();
     desired.log_errors = evaluation_.log_errors;
@@ -124,21 +123,21 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
   if (outcome == enforce::Enforcer::Outcome::kPending) {
     publish_enforcer_counters();
   } else {
-    counters_.label_updates.store(enforcer_.stats().submitted, std::memory_order_relaxed);
+    counters_.set(WorkerCounter::kLabelUpdates, enforcer_.stats().submitted);
   }
   if (from_packet && track_latency_) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - origin)
                         .count();
-    bump(counters_.label_decide_us[log2_bucket(static_cast<std::uint64_t>(us < 0 ? 0 : us))]);
-    if (first_label) bump(counters_.label_packets[log2_bucket(flow.packets)]);
+    bump(label_decide_us_[log2_bucket(static_cast<std::uint64_t>(us < 0 ? 0 : us))]);
+    if (first_label) bump(label_packets_[log2_bucket(flow.packets)]);
   }
 }
 
 void Worker::on_verdict(const classify::FlowView& flow, bool final) {
   evaluate_and_enforce(flow, flow.id == dpi_flow_);
   if (!final) return;
-  counters_.verdicts.fetch_add(1, std::memory_order_relaxed);
+  counters_.add(WorkerCounter::kVerdicts);
   {
     std::lock_guard<std::mutex> lock(apps_mutex_);
     auto it = apps_.find(flow.verdict->app);
@@ -178,25 +177,9 @@ void Worker::finish() noexcept {
 
 WorkerSnapshot Worker::snapshot() const {
   WorkerSnapshot s{};
-  s.packets = counters_.packets.load(std::memory_order_relaxed);
-  s.bytes = counters_.bytes.load(std::memory_order_relaxed);
-  s.flows_created = counters_.flows_created.load(std::memory_order_relaxed);
-  s.flows_expired = counters_.flows_expired.load(std::memory_order_relaxed);
-  s.flows_evicted = counters_.flows_evicted.load(std::memory_order_relaxed);
-  s.flows_active = counters_.flows_active.load(std::memory_order_relaxed);
-  s.verdicts = counters_.verdicts.load(std::memory_order_relaxed);
-  s.giveups = counters_.giveups.load(std::memory_order_relaxed);
-  s.dpi_packets = counters_.dpi_packets.load(std::memory_order_relaxed);
-  s.actions_matched = counters_.actions_matched.load(std::memory_order_relaxed);
-  s.rule_evaluations = counters_.rule_evaluations.load(std::memory_order_relaxed);
-  s.label_updates = counters_.label_updates.load(std::memory_order_relaxed);
-  s.label_queue_full = counters_.label_queue_full.load(std::memory_order_relaxed);
-  s.label_retries = counters_.label_retries.load(std::memory_order_relaxed);
-  s.label_handed_back = counters_.label_handed_back.load(std::memory_order_relaxed);
-  s.flows_peak = counters_.flows_peak.load(std::memory_order_relaxed);
-  s.dpi_peak = counters_.dpi_peak.load(std::memory_order_relaxed);
-  s.label_packets = load_counts(counters_.label_packets);
-  s.label_decide_us = load_counts(counters_.label_decide_us);
+  s.counters = counters_.load();
+  s.label_packets = load_counts(label_packets_);
+  s.label_decide_us = load_counts(label_decide_us_);
   std::lock_guard<std::mutex> lock(apps_mutex_);
   s.apps.insert(apps_.begin(), apps_.end());
   return s;

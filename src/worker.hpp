@@ -18,43 +18,18 @@
 #include "ctlabeld/common/log2_histogram.hpp"
 #include "ctlabeld/conntrack/label_writer.hpp"
 #include "ctlabeld/enforce/enforcer.hpp"
+#include "counters.hpp"
 #include "flow_output.hpp"
 #include "rules_holder.hpp"
 
 namespace ctlabeld::app {
 
-// Counters another thread may read at any time (relaxed atomics, one writer).
-struct WorkerCounters {
-  std::atomic<std::uint64_t> packets{0};
-  std::atomic<std::uint64_t> bytes{0};
-  std::atomic<std::uint64_t> flows_created{0};
-  std::atomic<std::uint64_t> flows_expired{0};
-  std::atomic<std::uint64_t> flows_evicted{0};
-  std::atomic<std::uint64_t> flows_active{0};
-  std::atomic<std::uint64_t> verdicts{0};  // final verdicts
-  std::atomic<std::uint64_t> giveups{0};
-  std::atomic<std::uint64_t> dpi_packets{0};
-  std::atomic<std::uint64_t> actions_matched{0};            // action matches, summed over flows
-  std::atomic<std::uint64_t> rule_evaluations{0};           // rule set evaluations (one a change)
-  std::atomic<std::uint64_t> label_updates{0};              // updates the writer accepted
-  std::atomic<std::uint64_t> label_queue_full{0};           // submits refused (kept, retried)
-  std::atomic<std::uint64_t> label_retries{0};              // retried updates the writer accepted
-  std::atomic<std::uint64_t> label_handed_back{0};          // accepted, not completed: retried
-  std::atomic<std::uint64_t> label_latency_packets_max{0};  // flow packets seen at first label
-  std::atomic<std::uint64_t> flows_peak{0};                 // most flows in the table at once
-  std::atomic<std::uint64_t> dpi_peak{0};                   // most flows holding nDPI state at once
-  // Label latency, log2 buckets: a flow's packets when its first label was decided, and
-  // microseconds from the deciding packet reaching nDPI to the update's submission.
-  std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_packets{};
-  std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_decide_us{};
-};
-
 struct WorkerSnapshot {
-  std::uint64_t packets, bytes, flows_created, flows_expired, flows_evicted, flows_active, verdicts,
-      giveups, dpi_packets, actions_matched, rule_evaluations, label_updates, label_queue_full,
-      label_retries, label_handed_back, flows_peak, dpi_peak;
-  Log2Counts label_packets;
-  Log2Counts label_decide_us;
+  CounterValues counters{};  // by WorkerCounter (counters.hpp)
+  // Label latency, log2 buckets: a flow's packets when its first label was decided, and
+  // microseconds from the deciding packet reaching nDPI to the decision.
+  Log2Counts label_packets{};
+  Log2Counts label_decide_us{};
   std::map<std::string, std::uint64_t> apps;  // final verdicts by app
 };
 
@@ -107,7 +82,9 @@ class Worker final : public classify::FlowEvents {
   // eviction, expiry, flush) was not decided by a packet and has no latency.
   FlowId dpi_flow_{};
   std::string line_;
-  WorkerCounters counters_;
+  WorkerCounterSet counters_;
+  std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_packets_{};
+  std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_decide_us_{};
   mutable std::mutex apps_mutex_;
   std::map<std::string, std::uint64_t, std::less<>> apps_;
 };

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/common/effect_writer.hpp"
@@ -41,24 +42,38 @@ struct WriterOptions {
   int socket_rcvbuf = 0;                       // bytes; 0: sized for `batch` error replies
 };
 
+// The writer's counters, declared once: (field, meaning). Reports iterate the list.
+#define CTLABELD_WRITER_COUNTERS(X)                                        \
+  X(submitted, "accepted into the queue")                                  \
+  X(written, "acknowledged by the kernel")                                 \
+  X(nat_reply_hits, "written only when looked up as the reply tuple")      \
+  X(enoent, "no such connection in either direction")                      \
+  X(enospc, "the connection has no label storage")                         \
+  X(other_errors, "any other errno, see errors_by_errno")                  \
+  X(untrackable, "never sent: no IP version, or an ICMP error type")       \
+  X(enobufs, "replies lost to a full socket buffer (the batch shrinks)")   \
+  X(unknown_outcome, "messages whose reply was lost even after a resend")  \
+  X(handed_back, "incomplete writes returned to their submitter to retry") \
+  X(queue_full, "refused: queue full (or writer stopped)")                 \
+  X(batches, "sendmsg calls")                                              \
+  X(syscalls, "sendmsg + receive calls")                                   \
+  X(latency_max_us, "the longest submit to acknowledgement, microseconds")
+
 struct WriterStats {
-  std::uint64_t submitted = 0;        // accepted into the queue
-  std::uint64_t queue_full = 0;       // refused: queue full (or writer stopped)
-  std::uint64_t written = 0;          // acknowledged by the kernel
-  std::uint64_t nat_reply_hits = 0;   // written only when looked up as the reply tuple
-  std::uint64_t enoent = 0;           // no such connection in either direction
-  std::uint64_t enospc = 0;           // the connection has no label storage
-  std::uint64_t other_errors = 0;     // any other errno, see errors_by_errno
-  std::uint64_t untrackable = 0;      // never sent: no IP version, or an ICMP error type
-  std::uint64_t enobufs = 0;          // replies lost to a full socket buffer (batch shrinks)
-  std::uint64_t unknown_outcome = 0;  // messages whose reply was lost even after a retry
-  std::uint64_t handed_back = 0;      // incomplete writes returned to their submitter to retry
-  std::uint64_t batches = 0;          // sendmsg calls
-  std::uint64_t syscalls = 0;         // sendmsg + receive calls
+#define CTLABELD_WRITER_FIELD(field, meaning) std::uint64_t field = 0;
+  CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_FIELD)
+#undef CTLABELD_WRITER_FIELD
   std::map<int, std::uint64_t> errors_by_errno;  // every failure, by errno
-  std::uint64_t latency_max_us = 0;              // submit to acknowledgement
   std::uint64_t latency_sum_us = 0;              // divide by written + failures for the mean
   Log2Counts latency_log2_us{};                  // update's origin (else submit) to acknowledgement
+
+  // Calls fn(name, value) for each counter of the list, in order.
+  template <typename Fn>
+  void for_each_counter(Fn&& fn) const {
+#define CTLABELD_WRITER_VISIT(field, meaning) fn(std::string_view(#field), field);
+    CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_VISIT)
+#undef CTLABELD_WRITER_VISIT
+  }
 };
 
 class LabelWriter final : public EffectWriter<LabelUpdate> {

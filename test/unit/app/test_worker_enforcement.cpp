@@ -134,11 +134,11 @@ TEST_CASE("worker: a refused label update is kept, retried and lands", "[app][en
   worker.finish();
   const WorkerSnapshot s = worker.snapshot();
   CHECK(writer.refused == 5);
-  CHECK(s.label_queue_full == 5);
-  CHECK(s.label_retries >= 1);
+  CHECK(value_of(s.counters, WorkerCounter::kLabelQueueFull) == 5);
+  CHECK(value_of(s.counters, WorkerCounter::kLabelRetries) >= 1);
   // Every Zoom flow still got its label, exactly as without refusals.
   CHECK(labelled_with(writer.accepted, 0) == kZoomFlows);
-  CHECK(s.label_updates == writer.accepted.size());
+  CHECK(value_of(s.counters, WorkerCounter::kLabelUpdates) == writer.accepted.size());
 }
 
 TEST_CASE("worker: a reload clears labels on live flows when the rules stop setting them",
@@ -199,7 +199,7 @@ TEST_CASE("worker: exactly one rule evaluation per verdict change, with --flows 
   Worker worker(0, classifier(), rules, &writer, flows->get());
   replay(kZoomPcap, worker);
   worker.finish();
-  CHECK(worker.snapshot().rule_evaluations == counter.verdicts);
+  CHECK(value_of(worker.snapshot().counters, WorkerCounter::kRuleEvaluations) == counter.verdicts);
 }
 
 }  // namespace
