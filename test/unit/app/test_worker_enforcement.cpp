@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "../enforce/fake_writer.hpp"
 #include "../actions/test_support.hpp"
 #include "ctlabeld/capture/file_reader.hpp"
 #include "rules_holder.hpp"
@@ -18,20 +19,7 @@ using conntrack::LabelUpdate;
 constexpr const char* kZoomPcap = "../shared/pcaps/zoom_v4.2.pcap";
 constexpr std::size_t kZoomFlows = 19;  // ndpiReader 4.2's Zoom flows in that capture
 
-struct FakeWriter final : EffectWriter<LabelUpdate> {
-  std::size_t refuse = 0;  // refuse this many submits, then accept
-  std::size_t refused = 0;
-  std::vector<LabelUpdate> accepted;
-  bool submit(const LabelUpdate& update) noexcept override {
-    if (refuse > 0) {
-      --refuse;
-      ++refused;
-      return false;
-    }
-    accepted.push_back(update);
-    return true;
-  }
-};
+using FakeWriter = test::FakeLabelWriter;
 
 std::string rules_json(const std::string& zoom_target, bool with_zoom_action = true) {
   return R"({"version": 1,

@@ -2,8 +2,7 @@
 // retried and what a reload clears.
 #include <catch2/catch.hpp>
 
-#include <deque>
-
+#include "fake_writer.hpp"
 #include "ctlabeld/enforce/enforcer.hpp"
 
 namespace ctlabeld::enforce {
@@ -11,21 +10,7 @@ namespace {
 
 using conntrack::LabelUpdate;
 
-// Accepts or refuses as told; keeps what it accepted.
-struct FakeWriter final : EffectWriter<LabelUpdate> {
-  std::size_t refuse = 0;  // refuse this many submits, then accept
-  std::vector<LabelUpdate> accepted;
-  std::size_t refused = 0;
-  bool submit(const LabelUpdate& update) noexcept override {
-    if (refuse > 0) {
-      --refuse;
-      ++refused;
-      return false;
-    }
-    accepted.push_back(update);
-    return true;
-  }
-};
+using FakeWriter = test::FakeLabelWriter;
 
 LabelBits bits(std::initializer_list<unsigned> list) {
   LabelBits b;
