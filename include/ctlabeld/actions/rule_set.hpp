@@ -32,11 +32,15 @@ struct Exemptions {
   [[nodiscard]] bool exempt(const FlowFacts& facts) const noexcept;
 };
 
+struct TargetTypeOps;  // actions/targets/target_type.hpp: the type's module
+
+// One target of any type; the fields after `ops` are ctlabel's (the only implemented type).
 struct CtlabelTarget {
   std::string name;
   bool enabled = true;
   bool supported = true;  // false: a Netify target type ctlabeld does not implement
   std::string type = "ctlabel";
+  const TargetTypeOps* ops = nullptr;                    // set by the loader
   std::vector<std::pair<std::string, unsigned>> labels;  // (name as written or "", bit)
   LabelBits bits;
   bool auto_label = false;
