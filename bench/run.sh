@@ -455,7 +455,8 @@ print(n)' >"$TMP/sink.out" &
 # live_labels: ctlabeld writes labels (no -n) for LABEL_FLOWS short TCP connections; the label
 # latency comes from its stats file: "label_latency":{..."p50_us":N,"p99_us":N,...}.
 LABEL_FLOWS=${LABEL_FLOWS:-400}  # enough that p99 is not just the single worst sample
-live_labels() {
+live_labels() {  # live_labels [BINARY]: sets LAT_P50/LAT_P99 (default binary: this build's)
+  local bin=${1:-$CTLABELD}
   local stats=$TMP/label-stats.json ctl sink tries=0
   printf '0 bench\n' >"$TMP/connlabel.conf"
   cat >"$TMP/label-actions.json" <<JSON
@@ -475,7 +476,7 @@ table inet ctlabeld_bench_labels {
 }
 NFT
   rm -f "$stats"
-  ip netns exec ctlb-r "$CTLABELD" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
+  ip netns exec ctlb-r "$bin" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
     --stats-file "$stats" --stats-interval 1 "${EXTRA[@]}" >"$TMP/label.out" 2>"$TMP/label.err" &
   ctl=$!
   while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
@@ -551,6 +552,19 @@ EOF
     LIVE_IF=$(live_cpu ctlb-r0) || LIVE_IF=""
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
+    if [[ -n ${BASELINE:-} ]]; then
+      # The same label run with the baseline, then this build again: the machine's noise
+      # shows as the spread between this build's two runs.
+      CUR_P99=$LAT_P99 CUR_P50=$LAT_P50
+      echo "  -- the same with BASELINE=$BASELINE"
+      live_labels "$(build_baseline)" || true
+      BASE_P99=$LAT_P99 BASE_P50=$LAT_P50
+      echo "  -- this build again"
+      live_labels || true
+      echo "  label latency p50/p99 (us): this build ${CUR_P50:-?}/${CUR_P99:-?} then ${LAT_P50:-?}/${LAT_P99:-?}," \
+        "baseline ${BASE_P50:-?}/${BASE_P99:-?}"
+      LAT_P99=$CUR_P99 LAT_P50=$CUR_P50  # the check row: the first run
+    fi
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi
