@@ -16,34 +16,17 @@
 #include <sstream>
 
 #include "ctlabeld/actions/edit_distance.hpp"
+#include "targets/target_type.hpp"
 
 namespace ctlabeld::actions {
 namespace {
 
 using rapidjson::Value;
 
-// Netify's target types: ctlabeld implements ctlabel and accepts the others so an unchanged
-// Netify file still loads; their targets are listed as ignored.
-constexpr std::string_view kCtlabel = "ctlabel";
-const std::vector<std::string_view> kTargetTypes = {"ctlabel", "ctmark", "ipset",
-                                                    "log",     "nftset", "pftable"};
 const std::vector<std::string_view> kLogLevels = {"trace", "debug",    "info", "warn",
                                                   "error", "critical", "off"};
 
-std::string type_name(const Value& v) {
-  if (v.IsNull()) return "null";
-  if (v.IsBool()) return "a boolean";
-  if (v.IsNumber()) return "a number";
-  if (v.IsString()) return "a string";
-  if (v.IsArray()) return "an array";
-  return "an object";
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string type_name(const Value& v) { return json_type_name(v); }
 
 // "a, b, c" from any list of strings or string views.
 template <typename Words>
@@ -56,7 +39,7 @@ std::string join(const Words& words) {
   return s;
 }
 
-class Loader {
+class Loader final : public ConfigReader {
  public:
   Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit)
       : file_(std::move(display_name)), factory_(factory) {
@@ -88,9 +71,11 @@ class Loader {
         error("version", "expected a number (Netify files use 1), found " + type_name(*v));
       }
     }
-    read_globals(doc);
-    read_defaults(doc);
-    make_resolver();
+    read_type_sections(doc, "target_globals", &TargetTypeOps::read_globals);
+    read_type_sections(doc, "target_defaults", &TargetTypeOps::read_defaults);
+    for (const TargetTypeOps* type : target_types()) {
+      if (type->prepare != nullptr) type->prepare(types_, factory_, *this);
+    }
     read_settings(doc);
     read_targets(doc);
     read_actions(doc);
@@ -98,21 +83,21 @@ class Loader {
       read_exemptions(*v, "exemptions", parts_.exemptions);
     if (!errors_.empty()) return Expected<LoadedConfig>::failure(std::move(errors_));
 
-    build_auto_labels();
-    parts_.resolver = resolver_;
-    parts_.max_bits = max_bits_;
+    for (const TargetTypeOps* type : target_types()) {
+      if (type->finish != nullptr) type->finish(types_, parts_);
+    }
     parts_.source = file_;
     LoadedConfig config;
     config.rules = std::make_shared<const RuleSet>(std::move(parts_));
     config.settings = std::move(settings_);
-    config.connlabel_conf = connlabel_conf_;
-    config.max_bits = max_bits_;
-    config.labels = resolver_;
+    config.connlabel_conf = types_.ctlabel.connlabel_conf;
+    config.max_bits = types_.ctlabel.max_bits;
+    config.labels = types_.ctlabel.resolver;
     return config;
   }
 
  private:
-  void error(const std::string& path, const std::string& message) {
+  void error(const std::string& path, const std::string& message) override {
     errors_.push_back(file_ + ": " + path + ": " + message);
   }
 
@@ -131,7 +116,7 @@ class Loader {
   // Unknown keys are errors with a hint; a key given twice is an error (RapidJSON keeps both
   // and a reader could not tell which one wins).
   void check_keys(const Value& obj, const std::string& path,
-                  const std::vector<std::string_view>& allowed) {
+                  const std::vector<std::string_view>& allowed) override {
     std::set<std::string_view> seen;
     for (const auto& m : obj.GetObject()) {
       const std::string_view key(m.name.GetString(), m.name.GetStringLength());
@@ -153,7 +138,7 @@ class Loader {
     return false;
   }
 
-  bool read_bool(const Value& obj, const char* key, const std::string& path, bool& out) {
+  bool read_bool(const Value& obj, const char* key, const std::string& path, bool& out) override {
     const Value* v = member(obj, key);
     if (v == nullptr) return false;
     if (!v->IsBool()) {
@@ -165,7 +150,7 @@ class Loader {
   }
 
   bool read_uint(const Value& obj, const char* key, const std::string& path, std::uint64_t min,
-                 std::uint64_t max, std::uint64_t& out) {
+                 std::uint64_t max, std::uint64_t& out) override {
     const Value* v = member(obj, key);
     if (v == nullptr) return false;
     if (!v->IsUint64()) {
@@ -184,7 +169,7 @@ class Loader {
   }
 
   bool read_string(const Value& obj, const char* key, const std::string& path, std::string& out,
-                   bool allow_empty = true) {
+                   bool allow_empty = true) override {
     const Value* v = member(obj, key);
     if (v == nullptr) return false;
     if (!v->IsString()) {
@@ -224,114 +209,29 @@ class Loader {
 
   // For target_globals and target_defaults: keys are target types.
   void check_type_keys(const Value& obj, const std::string& path) {
+    const std::vector<std::string_view> types = target_type_names();
     for (const auto& m : obj.GetObject()) {
       const std::string_view key(m.name.GetString(), m.name.GetStringLength());
-      if (std::find(kTargetTypes.begin(), kTargetTypes.end(), key) == kTargetTypes.end()) {
+      if (find_target_type(key) == nullptr) {
         error(child(path, key), "unknown target type '" + std::string(key) + "'" +
-                                    did_you_mean(key, kTargetTypes) +
-                                    " (types: " + join(kTargetTypes) + ")");
+                                    did_you_mean(key, types) + " (types: " + join(types) + ")");
       } else if (!m.value.IsObject()) {
         error(child(path, key), "expected an object { ... }, found " + type_name(m.value));
       }
     }
   }
 
-  void read_globals(const Value& doc) {
-    const Value* g = member(doc, "target_globals");
-    if (g == nullptr || !expect_object(*g, "target_globals")) return;
-    check_type_keys(*g, "target_globals");
-    const Value* c = member(*g, "ctlabel");
-    if (c == nullptr || !c->IsObject()) return;
-    const std::string path = "target_globals.ctlabel";
-    check_keys(*c, path, {"max_bits", "connlabel_conf"});
-    std::uint64_t bits = 0;
-    if (read_uint(*c, "max_bits", path, 0, defaults::kMaxLabelBit, bits)) {
-      max_bits_ = static_cast<unsigned>(bits);
+  // target_globals / target_defaults: each type's object to its module.
+  using SectionReader = void (*)(const Value&, const std::string&, TargetLoad&, ConfigReader&);
+  void read_type_sections(const Value& doc, const char* section, SectionReader TargetTypeOps::*fn) {
+    const Value* g = member(doc, section);
+    if (g == nullptr || !expect_object(*g, section)) return;
+    check_type_keys(*g, section);
+    for (const TargetTypeOps* type : target_types()) {
+      const auto it = g->FindMember(rapidjson::StringRef(type->name.data(), type->name.size()));
+      if (it == g->MemberEnd() || !it->value.IsObject() || type->*fn == nullptr) continue;
+      (type->*fn)(it->value, child(section, type->name), types_, *this);
     }
-    read_string(*c, "connlabel_conf", path, connlabel_conf_, false);
-  }
-
-  void read_defaults(const Value& doc) {
-    const Value* d = member(doc, "target_defaults");
-    if (d == nullptr || !expect_object(*d, "target_defaults")) return;
-    check_type_keys(*d, "target_defaults");
-    const Value* c = member(*d, "ctlabel");
-    if (c == nullptr || !c->IsObject()) return;
-    const std::string path = "target_defaults.ctlabel";
-    check_keys(*c, path, {"log_errors", "auto_label", "target_enabled"});
-    read_bool(*c, "log_errors", path, default_log_errors_);
-    read_bool(*c, "auto_label", path, default_auto_label_);
-    read_bool(*c, "target_enabled", path, default_enabled_);
-  }
-
-  void make_resolver() {
-    if (!factory_) return;
-    auto made = factory_(connlabel_conf_, max_bits_);
-    if (!made.ok()) {
-      for (const auto& e : made.errors()) error("target_globals.ctlabel.connlabel_conf", e);
-      return;
-    }
-    resolver_ = std::shared_ptr<const LabelResolver>(std::move(made.value()));
-  }
-
-  std::string conf_path() const { return resolver_ ? resolver_->source_path() : connlabel_conf_; }
-
-  // The lowest bit connlabel.conf leaves free within max_bits, for the "add the line" hint.
-  unsigned free_bit() const {
-    LabelBits used;
-    if (resolver_) {
-      for (const auto& [name, bit] : resolver_->all()) {
-        if (bit < used.size()) used.set(bit);
-      }
-    }
-    for (unsigned b = 0; b <= max_bits_; ++b) {
-      if (!used.test(b) && !taken_for_hint_.count(b)) return b;
-    }
-    return 0;
-  }
-
-  void read_label(const Value& v, const std::string& path, CtlabelTarget& target) {
-    if (v.IsUint64()) {
-      const std::uint64_t bit = v.GetUint64();
-      if (bit > max_bits_) {
-        error(path, "bit " + std::to_string(bit) + " is above max_bits " +
-                        std::to_string(max_bits_) +
-                        " (target_globals.ctlabel.max_bits); use a bit from 0 to " +
-                        std::to_string(max_bits_));
-        return;
-      }
-      target.labels.emplace_back("", static_cast<unsigned>(bit));
-      target.bits.set(static_cast<std::size_t>(bit));
-      return;
-    }
-    if (!v.IsString()) {
-      error(path, "expected a label name or a bit number, found " + type_name(v));
-      return;
-    }
-    const std::string name(v.GetString(), v.GetStringLength());
-    if (name.empty()) {
-      error(path, "empty label name");
-      return;
-    }
-    if (!resolver_) return;  // the connlabel.conf error is already reported
-    const auto bit = resolver_->bit_of(name);
-    if (!bit) {
-      const unsigned hint = free_bit();
-      taken_for_hint_.insert(hint);
-      error(path, "label '" + name + "' is not defined in " + conf_path() + "; add the line \"" +
-                      std::to_string(hint) + " " + name + "\" (any free bit 0-" +
-                      std::to_string(max_bits_) + ") to that file");
-      return;
-    }
-    if (*bit > max_bits_) {
-      error(path, "label '" + name + "' is bit " + std::to_string(*bit) + " in " + conf_path() +
-                      ", above max_bits " + std::to_string(max_bits_) +
-                      " (target_globals.ctlabel.max_bits); raise max_bits or move the label "
-                      "to a lower bit");
-      return;
-    }
-    target.labels.emplace_back(name, *bit);
-    target.bits.set(*bit);
   }
 
   void read_targets(const Value& doc) {
@@ -360,50 +260,20 @@ class Loader {
         continue;
       }
       target.type.assign(type->GetString(), type->GetStringLength());
-      if (std::find(kTargetTypes.begin(), kTargetTypes.end(), target.type) == kTargetTypes.end()) {
+      const TargetTypeOps* ops = find_target_type(target.type);
+      if (ops == nullptr) {
+        const std::vector<std::string_view> types = target_type_names();
         error(child(path, "target_type"), "unknown target type '" + target.type + "'" +
-                                              did_you_mean(target.type, kTargetTypes) +
-                                              " (types: " + join(kTargetTypes) + ")");
+                                              did_you_mean(target.type, types) +
+                                              " (types: " + join(types) + ")");
         continue;
       }
-      if (target.type != kCtlabel) {
-        target.supported = false;
-        if (const Value* en = member(t, "target_enabled"); en != nullptr && en->IsBool()) {
-          target.enabled = en->GetBool();
-        }
-      } else {
-        read_ctlabel_target(t, path, target);
-      }
+      target.ops = ops;
+      target.supported = ops->implemented;
+      ops->read_target(t, path, types_, target, *this);
       invalid_targets_.erase(target.name);
-      target_index_[target.name] = static_cast<std::uint16_t>(parts_.targets.size());
+      target_index_[target.name] = static_cast<std::uint32_t>(parts_.targets.size());
       parts_.targets.push_back(std::move(target));
-    }
-  }
-
-  void read_ctlabel_target(const Value& t, const std::string& path, CtlabelTarget& target) {
-    check_keys(t, path, {"target_type", "target_enabled", "labels", "auto_label", "log_errors"});
-    target.enabled = default_enabled_;
-    target.log_errors = default_log_errors_;
-    target.auto_label = default_auto_label_;
-    read_bool(t, "target_enabled", path, target.enabled);
-    read_bool(t, "log_errors", path, target.log_errors);
-    read_bool(t, "auto_label", path, target.auto_label);
-    const Value* labels = member(t, "labels");
-    if (labels != nullptr) {
-      const std::string lp = child(path, "labels");
-      if (!labels->IsArray()) {
-        error(lp, "expected an array of label names or bits, e.g. [\"zoom\"], found " +
-                      type_name(*labels));
-        return;
-      }
-      for (rapidjson::SizeType i = 0; i < labels->Size(); ++i) {
-        read_label((*labels)[i], index(lp, i), target);
-      }
-    }
-    if ((labels == nullptr || labels->Empty()) && !target.auto_label) {
-      error(path,
-            "this ctlabel target sets no label; add \"labels\": [\"<name>\"] or "
-            "\"auto_label\": true");
     }
   }
 
@@ -616,30 +486,12 @@ class Loader {
   }
 
   // "a-<app>" and "p-<protocol>" names in connlabel.conf, for targets with auto_label.
-  void build_auto_labels() {
-    if (!resolver_) return;
-    for (const auto& [name, bit] : resolver_->all()) {
-      if (bit > max_bits_ || name.size() < 3 || name[1] != '-') continue;
-      const std::string rest = lowercase(std::string_view(name).substr(2));
-      if (name[0] == 'a' || name[0] == 'A') parts_.app_labels.add(rest, bit);
-      if (name[0] == 'p' || name[0] == 'P') parts_.protocol_labels.add(rest, bit);
-    }
-    parts_.app_labels.finish();
-    parts_.protocol_labels.finish();
-  }
-
   std::string file_;
   const ResolverFactory& factory_;
   CompileContext context_;
   Errors errors_;
-  unsigned max_bits_ = defaults::kMaxLabelBit;
-  std::string connlabel_conf_ = defaults::kConnlabelConf;
-  bool default_log_errors_ = false;
-  bool default_auto_label_ = false;
-  bool default_enabled_ = true;
-  std::shared_ptr<const LabelResolver> resolver_;
-  std::set<unsigned> taken_for_hint_;
-  std::map<std::string, std::uint16_t> target_index_;
+  TargetLoad types_;  // each target type's state during this load
+  std::map<std::string, std::uint32_t> target_index_;
   std::set<std::string> invalid_targets_;
   DaemonSettings settings_;
   RuleSet::Parts parts_;

@@ -2,6 +2,8 @@
 // Per-flow evaluation of the compiled actions file, and its human-readable summary.
 #include "ctlabeld/actions/rule_set.hpp"
 
+#include "targets/target_type.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <sstream>
@@ -70,12 +72,8 @@ RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
     if (parts_.actions[i].enabled) enabled_actions_.push_back(static_cast<std::uint16_t>(i));
   }
   for (const auto& t : parts_.targets) {
-    if (!t.enabled || !t.supported) continue;
-    managed_ |= t.bits;
-    if (t.auto_label) {
-      for (const auto& [name, bit] : parts_.app_labels.entries()) managed_.set(bit);
-      for (const auto& [name, bit] : parts_.protocol_labels.entries()) managed_.set(bit);
-    }
+    if (!t.enabled || !t.supported || t.ops == nullptr || t.ops->add_managed == nullptr) continue;
+    t.ops->add_managed(t, parts_, managed_);
   }
 }
 
@@ -107,19 +105,10 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const no
     if (!matched || (!action.exemptions.empty() && action.exemptions.exempt(facts))) continue;
     // Capacity was reserved for every action, so this never allocates.
     out.matched_actions.push_back(index);
-    for (const std::uint16_t ti : action.targets) {
+    for (const std::uint32_t ti : action.targets) {
       const CtlabelTarget& target = parts_.targets[ti];
-      if (!target.enabled || !target.supported) continue;
-      out.labels |= target.bits;
-      out.log_errors = out.log_errors || target.log_errors;
-      if (target.auto_label) {
-        if (const unsigned* bit = parts_.app_labels.find(facts.verdict->app)) {
-          out.labels.set(*bit);
-        }
-        if (const unsigned* bit = parts_.protocol_labels.find(facts.verdict->protocol)) {
-          out.labels.set(*bit);
-        }
-      }
+      if (!target.enabled || !target.supported || target.ops->effect == nullptr) continue;
+      target.ops->effect(target, parts_, facts, out);
     }
   }
 }
@@ -147,7 +136,6 @@ std::vector<std::string> RuleSet::label_names(const LabelBits& bits) const {
 
 std::string RuleSet::summary() const {
   std::ostringstream out;
-  auto yes_no = [](bool b) { return b ? "yes" : "no"; };
   auto bits_text = [&](const LabelBits& bits) {
     std::string s;
     for (const auto& name_bit : label_names(bits)) {
@@ -194,18 +182,9 @@ std::string RuleSet::summary() const {
     if (!t.supported) out << ", not implemented by ctlabeld: ignored";
     if (!t.enabled) out << ", disabled";
     out << ")\n";
-    if (!t.supported) continue;
-    out << "    labels:";
-    for (const auto& [name, bit] : t.labels) {
-      const std::string resolved = parts_.resolver ? parts_.resolver->name_of(bit) : "";
-      out << " " << (resolved.empty() ? "bit" + std::to_string(bit) : resolved) << "=" << bit;
+    if (t.supported && t.ops != nullptr && t.ops->describe != nullptr) {
+      t.ops->describe(t, parts_, out);
     }
-    out << "\n    auto_label: " << yes_no(t.auto_label);
-    if (t.auto_label) {
-      out << " (" << parts_.app_labels.size() << " a-* and " << parts_.protocol_labels.size()
-          << " p-* labels in connlabel.conf)";
-    }
-    out << "\n    log_errors: " << yes_no(t.log_errors) << "\n";
   }
   out << "managed bits: " << (managed_.none() ? std::string("(none)") : bits_text(managed_));
   out << " [";

@@ -5,12 +5,18 @@
 #   bench/run.sh           full run: ~2.5 M-packet files, RUNS=5 (a few minutes on 2 cores)
 #   QUICK=1 bench/run.sh   short run for CI: ~250 k-packet files, RUNS=1, 200 MB live transfer
 #   bench/run.sh first     issue 2's first figure: ctlabeld -r -n vs ndpiReader -i on all shared pcaps
+#   BASELINE=REF bench/run.sh baseline
+#                          only the before/after figure: the mixed file, 1 worker, packets/s and
+#                          peak RSS of this build and of commit REF, measured in the same run
 #
 # Run from the repository root after the README's set-up (Release build in build/).
 # Environment: RUNS (runs per figure; the median is reported with min/max), BUILD (build dir,
 # default build), PCAPS (default ../shared/pcaps), WORKERS (max workers, default nproc),
 # LIVE=0 skips the live-capture section (it needs root and network namespaces),
-# CTLABELD_ARGS (extra arguments for every ctlabeld run).
+# CTLABELD_ARGS (extra arguments for every ctlabeld run), BASELINE (a git ref: ctlabeld at that
+# commit is built in bench/out/baseline-<sha>/ from `git archive`, a Release build of the ctlabeld
+# target only, reused while present; its 1-worker mixed figure and peak RSS are measured beside
+# this build's, runs interleaved so the machine's noise hits both alike).
 # Generated captures go to bench/out/ (git-ignored) and are reused while gen_pcap is unchanged.
 #
 # Sections: mixed file (limit, ndpiReader, ctlabeld with 1..WORKERS workers); elephant file;
@@ -109,8 +115,8 @@ ctlabeld_run() {  # ctlabeld_run NAME WORKERS FILE [ARGS...]
   shift 3
   measure "$name" "$CTLABELD" -r "$file" -n --workers "$workers" -l warn "${EXTRA[@]}" "$@"
 }
-# From ctlabeld's summary on stderr: "flows: N (...)".
-ctlabeld_flows() { sed -n 's/^flows: \([0-9]*\).*/\1/p' "$TMP/$1.err" | head -n1; }
+# From ctlabeld's summary on stderr: "flows: created=N ..." (before the counters list: "flows: N (...)").
+ctlabeld_flows() { sed -n -E 's/^flows: (created=)?([0-9]+).*/\2/p' "$TMP/$1.err" | head -n1; }
 
 # gen_mode FILE MODE OPTIONS...: generates FILE unless it exists and is newer than gen_pcap.
 gen_mode() {
@@ -182,6 +188,65 @@ if [[ ${1:-} == first ]]; then
   exit 0
 fi
 
+# --- before/after: this build against BASELINE ------------------------------------------------
+
+# Prints the path of ctlabeld built at $BASELINE (building it first when needed).
+build_baseline() {
+  local sha dir
+  sha=$(git rev-parse --verify --quiet "$BASELINE^{commit}") || die "BASELINE=$BASELINE is not a commit"
+  dir=$OUT/baseline-${sha:0:12}
+  if [[ ! -x $dir/build/src/ctlabeld ]]; then
+    echo "  building ctlabeld at $BASELINE (${sha:0:12}) in $dir/ (log: $dir/build.log)" >&2
+    rm -rf "$dir"
+    mkdir -p "$dir/src"
+    git archive "$sha" | tar -x -C "$dir/src"
+    { cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DCTLABELD_TESTS=OFF &&
+      cmake --build "$dir/build" -j"$(nproc)" --target ctlabeld; } >"$dir/build.log" 2>&1 ||
+      die "the baseline build failed: see $dir/build.log"
+  fi
+  echo "$dir/build/src/ctlabeld"
+}
+
+# compare_baseline FILE PACKETS: RUNS interleaved runs of both binaries, 1 worker. Sets
+# BASE_SPEED (this build's packets/s / the baseline's) and BASE_RSS (peak RSS ratio, medians).
+BASE_SPEED="" BASE_RSS=""
+compare_baseline() {
+  local file=$1 packets=$2 base who bin wall rss i
+  base=$(build_baseline)
+  for who in base cur; do : >"$TMP/$who.wall"; : >"$TMP/$who.rss"; done
+  for ((i = 0; i < RUNS; ++i)); do
+    for who in base cur; do
+      bin=$CTLABELD
+      [[ $who == base ]] && bin=$base
+      /usr/bin/time -f '%e %M' -o "$TMP/$who.time" "$bin" -r "$file" -n --workers 1 -l warn \
+        "${EXTRA[@]}" >/dev/null 2>"$TMP/$who.err" || die "$bin -r $file failed: $(tail -n 3 "$TMP/$who.err")"
+      read -r wall rss <"$TMP/$who.time"
+      echo "$wall" >>"$TMP/$who.wall"
+      echo "$rss" >>"$TMP/$who.rss"
+    done
+  done
+  local bw cw br cr
+  bw=$(stats <"$TMP/base.wall") cw=$(stats <"$TMP/cur.wall")
+  br=$(stats <"$TMP/base.rss" | cut -d' ' -f1) cr=$(stats <"$TMP/cur.rss" | cut -d' ' -f1)
+  echo "  baseline $BASELINE, 1 worker: $(fmt_wall "$bw")  $(calc "$packets / $(median "$bw")" 0) packets/s, peak RSS $((br / 1024)) MiB"
+  echo "  this build,  1 worker: $(fmt_wall "$cw")  $(calc "$packets / $(median "$cw")" 0) packets/s, peak RSS $((cr / 1024)) MiB"
+  BASE_SPEED=$(calc "$(median "$bw") / $(median "$cw")" 3)
+  BASE_RSS=$(calc "$cr / $br" 3)
+  echo "  this build vs baseline: packets/s x$BASE_SPEED, peak RSS x$BASE_RSS (medians of $RUNS interleaved runs)"
+}
+
+if [[ ${1:-} == baseline ]]; then
+  [[ -n ${BASELINE:-} ]] || die "bench/run.sh baseline needs BASELINE=<git ref>"
+  ((HAVE_CTLABELD)) || die "$CTLABELD is missing: build first"
+  machine
+  MIXED=$OUT/mixed-$PACKETS.pcap
+  gen_mode "$MIXED" mixed --packets "$PACKETS"
+  echo
+  echo "== mixed file: $(field "$MIXED.info" packets) packets, this build vs $BASELINE"
+  compare_baseline "$MIXED" "$(field "$MIXED.info" packets)"
+  exit 0
+fi
+
 # --- issue 6 ---------------------------------------------------------------------------------
 
 machine
@@ -224,6 +289,12 @@ if ((HAVE_CTLABELD)); then
         "peak RSS $((CT_RSS[$w] / 1024)) MiB ($(calc "${CT_RSS[$w]} / 1024 / ($flows / 100000)" 1) MiB per 100 k flows)"
     fi
   done
+fi
+
+if [[ -n ${BASELINE:-} ]] && ((HAVE_CTLABELD)); then
+  echo
+  echo "== mixed file, this build vs BASELINE=$BASELINE"
+  compare_baseline "$MIXED" "$MIXED_PACKETS"
 fi
 
 # The machine's own ceiling for two threads: two independent single-worker runs at once against
@@ -385,7 +456,8 @@ print(n)' >"$TMP/sink.out" &
 # live_labels: ctlabeld writes labels (no -n) for LABEL_FLOWS short TCP connections; the label
 # latency comes from its stats file: "label_latency":{..."p50_us":N,"p99_us":N,...}.
 LABEL_FLOWS=${LABEL_FLOWS:-400}  # enough that p99 is not just the single worst sample
-live_labels() {
+live_labels() {  # live_labels [BINARY]: sets LAT_P50/LAT_P99 (default binary: this build's)
+  local bin=${1:-$CTLABELD}
   local stats=$TMP/label-stats.json ctl sink tries=0
   printf '0 bench\n' >"$TMP/connlabel.conf"
   cat >"$TMP/label-actions.json" <<JSON
@@ -405,7 +477,7 @@ table inet ctlabeld_bench_labels {
 }
 NFT
   rm -f "$stats"
-  ip netns exec ctlb-r "$CTLABELD" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
+  ip netns exec ctlb-r "$bin" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
     --stats-file "$stats" --stats-interval 1 "${EXTRA[@]}" >"$TMP/label.out" 2>"$TMP/label.err" &
   ctl=$!
   while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
@@ -481,6 +553,19 @@ EOF
     LIVE_IF=$(live_cpu ctlb-r0) || LIVE_IF=""
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
+    if [[ -n ${BASELINE:-} ]]; then
+      # The same label run with the baseline, then this build again: the machine's noise
+      # shows as the spread between this build's two runs.
+      CUR_P99=$LAT_P99 CUR_P50=$LAT_P50
+      echo "  -- the same with BASELINE=$BASELINE"
+      live_labels "$(build_baseline)" || true
+      BASE_P99=$LAT_P99 BASE_P50=$LAT_P50
+      echo "  -- this build again"
+      live_labels || true
+      echo "  label latency p50/p99 (us): this build ${CUR_P50:-?}/${CUR_P99:-?} then ${LAT_P50:-?}/${LAT_P99:-?}," \
+        "baseline ${BASE_P50:-?}/${BASE_P99:-?}"
+      LAT_P99=$CUR_P99 LAT_P50=$CUR_P50  # the check row: the first run
+    fi
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi
@@ -512,6 +597,11 @@ v=""; [[ -n $CT_E ]] && v=$(calc "$(median "$CT_E") / $lim_e")
 check "elephant time vs read+hash limit ($WORKERS workers)" "$v" "<=" 1.5 "${v:+${v}x}"
 check "memory per classified flow record (bytes)" "$REC_BYTES" "<=" 200
 check "label writes/s (label_write_bench)" "$WRITES" ">=" 100000
+if [[ -n ${BASELINE:-} ]]; then
+  # "No worse", within the noise of a shared machine: 3%.
+  check "1-worker mixed packets/s vs BASELINE=$BASELINE" "$BASE_SPEED" ">=" 0.97 "${BASE_SPEED:+x$BASE_SPEED}"
+  check "1-worker mixed peak RSS vs BASELINE=$BASELINE" "$BASE_RSS" "<=" 1.03 "${BASE_RSS:+x$BASE_RSS}"
+fi
 check "p99 label latency after the deciding packet (us, live)" "$LAT_P99" "<" 1000 \
   "${LAT_P99:+$LAT_P99 (p50 ${LAT_P50:-?})}"
 v=""; [[ -n $LIVE_IF && -n $LIVE_NFLOG ]] && v=$(calc "$LIVE_IF / ($LIVE_NFLOG > 0 ? $LIVE_NFLOG : 1e-9)" 1)

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ctlabeld/capture/packet.hpp"
+#include "ctlabeld/common/icmp.hpp"
 
 namespace ctlabeld::capture {
 namespace {
@@ -55,22 +56,6 @@ constexpr std::uint8_t kIpv6NoNext = 59;
 constexpr std::uint8_t kIpv6DestOpts = 60;
 constexpr std::uint8_t kIpv6Mobility = 135;
 
-// ICMP types whose rest-of-header starts with an identifier (RFC 792, RFC 950).
-inline bool icmp_has_id(std::uint8_t type) noexcept {
-  switch (type) {
-    case 0:
-    case 8:  // echo reply / request
-    case 13:
-    case 14:  // timestamp
-    case 15:
-    case 16:  // information
-    case 17:
-    case 18:  // address mask
-      return true;
-    default: return false;
-  }
-}
-
 // Transport header at `p` with `avail` bytes (already clamped to the IP length). `complete` says
 // the whole IP datagram was captured: then a header that does not fit is the datagram's own
 // shape (a tiny first fragment, RFC 1858, or a broken sender), not a short capture. Such a packet
@@ -106,8 +91,7 @@ DecodeStatus decode_l4(std::uint8_t protocol, const std::uint8_t* p, std::uint32
       if (avail < 8) return short_header;
       t.icmp_type = p[0];
       t.icmp_code = p[1];
-      const bool has_id = protocol == kProtoIcmp ? icmp_has_id(p[0]) : (p[0] == 128 || p[0] == 129);
-      t.icmp_id = has_id ? load_be16(p + 4) : 0;
+      t.icmp_id = icmp_is_query(protocol, p[0]) ? load_be16(p + 4) : 0;
       return DecodeStatus::kOk;
     }
     default: return DecodeStatus::kOk;  // other protocols: addresses and protocol are the whole key

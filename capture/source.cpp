@@ -12,26 +12,15 @@
 #include <utility>
 
 #include "ctlabeld/capture/packet.hpp"
+#include "ctlabeld/common/logger.hpp"
 
 namespace ctlabeld::capture {
 namespace {
 
 constexpr std::size_t kFileBufferBytes = 1u << 20;
 
-// The stage's logger: a named clone of whatever default logger main set up, registered once so
-// spdlog::set_level reaches it.
 std::shared_ptr<spdlog::logger> logger() {
-  static const std::shared_ptr<spdlog::logger> instance = [] {
-    if (auto existing = spdlog::get("capture")) return existing;
-    auto made = spdlog::default_logger()->clone("capture");
-    try {
-      spdlog::register_logger(made);
-    } catch (const spdlog::spdlog_ex&) {
-      // Registered concurrently by someone else: use theirs.
-      if (auto existing = spdlog::get("capture")) return existing;
-    }
-    return made;
-  }();
+  static const std::shared_ptr<spdlog::logger> instance = stage_logger("capture");
   return instance;
 }
 

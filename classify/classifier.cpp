@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ctlabeld/common/icmp.hpp"
 #include "huge_pages.hpp"
 
 namespace ctlabeld::classify {
@@ -37,14 +38,7 @@ std::string lower(const char* s) {
 // Echo replies and TCP SYN-ACKs come from the responder: the initiator is the other side.
 bool sent_by_responder(const FlowTuple& t, std::uint8_t tcp_flags) {
   if (t.ip_protocol == kProtoTcp) return (tcp_flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck);
-  if (t.ip_protocol == kProtoIcmp) return t.icmp_type == 0 || t.icmp_type == 14;
-  if (t.ip_protocol == kProtoIcmpV6) return t.icmp_type == 129;
-  return false;
-}
-
-std::uint8_t request_type_for(std::uint8_t ip_protocol, std::uint8_t type) {
-  if (ip_protocol == kProtoIcmp) return type == 0 ? 8 : type == 14 ? 13 : type;
-  return type == 129 ? 128 : type;
+  return is_icmp(t.ip_protocol) && icmp_is_reply(t.ip_protocol, t.icmp_type);
 }
 
 TimeoutClass class_for(std::uint8_t ip_protocol) {
@@ -278,7 +272,7 @@ FlowRecord& Classifier::admit(const capture::DecodedPacket& packet, const FlowKe
   const bool reversed = sent_by_responder(t, packet.tcp_flags);
   flow.initiator_is_lo = reversed ? !sender_is_lo : sender_is_lo;
   if (is_icmp(t.ip_protocol)) {
-    flow.icmp_type = request_type_for(t.ip_protocol, t.icmp_type);
+    flow.icmp_type = icmp_request_type(t.ip_protocol, t.icmp_type);
     flow.icmp_code = t.icmp_code;
   }
   flow.first_seen_us = packet.ts_us;
@@ -297,7 +291,7 @@ FlowRecord& Classifier::admit(const capture::DecodedPacket& packet, const FlowKe
 
 void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
                          FlowEvents& events) noexcept {
-  events.on_dpi_start(flow);
+  events.on_dpi_start(table_.id_of(flow));
   const ndpi_protocol p = ndpi_detection_process_packet(mod_.get(), flow.dpi, packet.l3,
                                                         packet.l3_len, packet.ts_us / 1000);
   ++stats_.dpi_packets;
@@ -319,7 +313,8 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
       flow.category = static_cast<std::uint16_t>(p.category);
       flow.confidence = static_cast<std::uint8_t>(flow.dpi->confidence);
       flow.state |= kStateVerdict;
-      events.on_verdict(flow, verdict_of(flow), false);
+      const Verdict verdict = verdict_of(flow);
+      events.on_verdict(view_of(flow, verdict), false);
     }
     return;
   }
@@ -328,7 +323,11 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
 
 void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   ndpi_flow_struct* dpi = flow.dpi;
-  if (dpi == nullptr) return;
+  if (dpi == nullptr) {
+    // A flow that never had nDPI state (allocation failed) still gets its one final verdict.
+    if ((flow.state & kStateAnnounced) == 0) announce_final(flow, events);
+    return;
+  }
   ndpi_protocol p{static_cast<u_int16_t>(dpi->detected_protocol_stack[1]),
                   static_cast<u_int16_t>(dpi->detected_protocol_stack[0]), dpi->category};
   if (p.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
@@ -356,12 +355,19 @@ void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   --stats_.dpi_active;
   flow.state |= kStateFinal | kStateVerdict;
   ++stats_.final_verdicts;
-  events.on_verdict(flow, verdict_of(flow), true);
+  announce_final(flow, events);
+}
+
+void Classifier::announce_final(FlowRecord& flow, FlowEvents& events) noexcept {
+  flow.state |= kStateAnnounced;
+  const Verdict verdict = verdict_of(flow);
+  events.on_verdict(view_of(flow, verdict), true);
 }
 
 void Classifier::release(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept {
   finalize(flow, events);
-  events.on_end(flow, verdict_of(flow), reason);
+  const Verdict verdict = verdict_of(flow);
+  events.on_end(view_of(flow, verdict), reason);
   std::free(flow.hostname);
   flow.hostname = nullptr;
 }
@@ -428,14 +434,16 @@ Verdict Classifier::verdict_of(const FlowRecord& flow) const noexcept {
   return v;
 }
 
-FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict,
-                             std::string_view iface) noexcept {
+FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict) const noexcept {
   FlowView view;
+  view.id = table_.id_of(flow);
   view.tuple = flow.initiator_tuple();
   view.verdict = &verdict;
   view.packets = flow.packets;
   view.bytes = flow.bytes;
-  view.iface = iface;
+  if (flow.source < config_.source_names.size()) view.iface = config_.source_names[flow.source];
+  view.first_seen_us = flow.first_seen_us;
+  view.last_seen_us = flow.last_seen_us;
   return view;
 }
 

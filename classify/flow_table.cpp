@@ -2,6 +2,7 @@
 // The flow table: linear probing with backward-shift deletion over a calloc'd record pool.
 #include "ctlabeld/classify/flow_table.hpp"
 
+#include "ctlabeld/common/icmp.hpp"
 #include "huge_pages.hpp"
 
 #include <cstdlib>
@@ -16,11 +17,6 @@ static_assert(std::has_unique_object_representations_v<FlowKey>,
               "FlowKey has padding: keys_equal would compare it");
 
 namespace {
-
-bool is_echo(std::uint8_t ip_protocol, std::uint8_t type) {
-  if (ip_protocol == kProtoIcmp) return type == 0 || type == 8 || type == 13 || type == 14;
-  return type == 128 || type == 129;  // ICMPv6 echo request / reply
-}
 
 std::uint64_t load64(const std::uint8_t* p) noexcept {
   std::uint64_t v;
@@ -56,7 +52,7 @@ FlowKey make_key(const FlowTuple& t, bool& sender_is_lo) noexcept {
   std::uint16_t dport = t.dst_port;
   if (is_icmp(t.ip_protocol)) {
     // Both directions of an echo exchange carry the same id, so the key stays symmetric.
-    const bool echo = is_echo(t.ip_protocol, t.icmp_type);
+    const bool echo = icmp_is_query(t.ip_protocol, t.icmp_type);
     sport = dport = echo ? t.icmp_id : 0;
   }
   const int order = compare_addresses(t.src, t.dst);
@@ -129,13 +125,16 @@ FlowRecord* FlowTable::find(const FlowKey& key, std::uint64_t hash) noexcept {
 
 FlowRecord& FlowTable::insert_unchecked(const FlowKey& key, std::uint64_t hash, TimeoutClass cls) {
   std::uint32_t index;
+  std::uint32_t generation = 1;
   if (!free_.empty()) {
-    index = free_.back();
+    index = free_.back().index;
+    generation = free_.back().generation;
     free_.pop_back();
   } else {
     index = high_water_++;
   }
   FlowRecord* r = new (&records_[index]) FlowRecord{};
+  r->generation = generation;
   r->key = key;
   r->timeout_class = cls;
   const auto h32 = static_cast<std::uint32_t>(hash);
@@ -173,8 +172,10 @@ void FlowTable::erase(FlowRecord& r) noexcept {
   lru_unlink(r);
   dpi_unlink(r);
   const std::uint32_t index = index_of(r);
+  // Generation 0 means "no flow": skip it when the counter wraps.
+  const std::uint32_t next_generation = r.generation + 1 == 0 ? 1 : r.generation + 1;
   r.~FlowRecord();
-  free_.push_back(index);
+  free_.push_back(FreeSlot{index, next_generation});
   --size_;
   stats_.active = size_;
 }

@@ -15,6 +15,7 @@
 
 #include "conntrack/logger.hpp"
 #include "conntrack/netlink.hpp"
+#include "ctlabeld/common/batch_queue.hpp"
 #include "ctlabeld/conntrack/table.hpp"
 
 namespace ctlabeld::conntrack {
@@ -85,10 +86,8 @@ std::string describe(const FlowTuple& t) {
 
 }  // namespace
 
-// The queue: a mutex-guarded ring. Producers hold the lock for a copy of one update. When the
-// writer thread sleeps, the producer writes the queue itself (if no one else is writing): a
-// label then reaches the kernel without waiting for the writer thread to be scheduled, which on
-// a busy router can take a scheduler slice (milliseconds). Bursts still go to the writer thread.
+// The writer thread takes batches off a BatchQueue and is the only thread that touches the
+// socket: the workers only queue.
 class LabelWriter::Impl {
  public:
   struct Item {
@@ -97,10 +96,9 @@ class LabelWriter::Impl {
   };
 
   Impl(const WriterOptions& options, netlink::MnlSocketPtr socket)
-      : ring_(options.queue_capacity == 0 ? 1 : options.queue_capacity),
+      : queue_(options.queue_capacity),
         batch_(options.batch == 0 ? 1 : options.batch),
         effective_batch_(batch_),
-        producer_writes_(options.producer_writes),
         socket_(std::move(socket)),
         buffer_(batch_ * netlink::kMaxMessageBytes) {}
 
@@ -109,59 +107,23 @@ class LabelWriter::Impl {
   }
 
   bool submit(const LabelUpdate& update) noexcept {
-    bool wake = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (closed_ || size_ == ring_.size()) {
-        queue_full_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-      }
-      Item& slot = ring_[(head_ + size_) % ring_.size()];
-      slot.update = update;
-      slot.submitted = std::chrono::steady_clock::now();
-      ++size_;
-      ++accepted_;
-      wake = consumer_waiting_;
-    }
+    if (!queue_.push(Item{update, std::chrono::steady_clock::now()})) return false;
     submitted_.fetch_add(1, std::memory_order_relaxed);
-    if (!wake) return true;  // the writer thread is busy and will see it
-    if (!producer_writes_) {
-      not_empty_.notify_one();
-      return true;
-    }
-    if (std::unique_lock work(work_mutex_, std::try_to_lock); work.owns_lock()) {
-      write_some();
-      std::lock_guard lock(mutex_);
-      if (size_ == 0) return true;
-    }
-    not_empty_.notify_one();
     return true;
   }
 
   void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
-    }
-    not_empty_.notify_one();
+    queue_.close();
     std::lock_guard join_lock(join_mutex_);
     if (thread_.joinable()) thread_.join();
   }
 
-  void flush() {
-    std::uint64_t target = 0;
-    {
-      std::lock_guard lock(mutex_);
-      target = accepted_;
-    }
-    std::unique_lock lock(done_mutex_);
-    done_cv_.wait(lock, [&] { return completed_ >= target || finished_; });
-  }
+  void flush() { queue_.wait_handled(); }
 
   WriterStats stats() const {
     WriterStats s;
     s.submitted = submitted_.load(std::memory_order_relaxed);
-    s.queue_full = queue_full_.load(std::memory_order_relaxed);
+    s.queue_full = queue_.refused();
     std::lock_guard lock(stats_mutex_);
     WriterStats copy = stats_;
     copy.submitted = s.submitted;
@@ -178,47 +140,11 @@ class LabelWriter::Impl {
   };
 
   void run() {
-    for (;;) {
-      if (!wait_for_work()) break;
-      std::lock_guard work(work_mutex_);
-      write_some();
+    while (queue_.pop_batch(work_items_, effective_batch_)) {
+      process(work_items_);
+      queue_.handled(work_items_.size());
     }
-    {
-      std::lock_guard lock(done_mutex_);
-      finished_ = true;
-    }
-    done_cv_.notify_all();
-  }
-
-  // Waits until the queue has items; false once it is closed and empty (stop() drains first).
-  bool wait_for_work() {
-    std::unique_lock lock(mutex_);
-    consumer_waiting_ = true;
-    not_empty_.wait(lock, [&] { return size_ > 0 || closed_; });
-    consumer_waiting_ = false;
-    return size_ > 0;
-  }
-
-  // Takes one batch off the queue and writes it (caller holds work_mutex_). The queue may be
-  // empty by then: another thread took the items first.
-  void write_some() {
-    work_items_.clear();
-    {
-      std::lock_guard lock(mutex_);
-      const std::size_t n = std::min(size_, effective_batch_);
-      for (std::size_t i = 0; i < n; ++i) {
-        work_items_.push_back(ring_[head_]);
-        head_ = (head_ + 1) % ring_.size();
-      }
-      size_ -= n;
-    }
-    if (work_items_.empty()) return;
-    process(work_items_);
-    {
-      std::lock_guard lock(done_mutex_);
-      completed_ += work_items_.size();
-    }
-    done_cv_.notify_all();
+    queue_.consumer_exited();
   }
 
   void process(const std::vector<Item>& items) {
@@ -280,7 +206,7 @@ class LabelWriter::Impl {
         if (!p->resent)
           next.push_back({p->item, p->lookup, true});
         else
-          finish(items[p->item], reply.send_errno, p->lookup, false);
+          finish(items[p->item], reply.send_errno, p->lookup, false, /*send_failed=*/true);
       }
       return;
     }
@@ -305,7 +231,8 @@ class LabelWriter::Impl {
     }
   }
 
-  void finish(const Item& item, int err, netlink::Lookup lookup, bool unknown) {
+  void finish(const Item& item, int err, netlink::Lookup lookup, bool unknown,
+              bool send_failed = false) {
     const auto now = std::chrono::steady_clock::now();
     const auto latency =
         std::chrono::duration_cast<std::chrono::microseconds>(now - item.submitted).count();
@@ -321,23 +248,27 @@ class LabelWriter::Impl {
       stats_.latency_max_us = std::max(stats_.latency_max_us, us);
       log2_add(stats_.latency_log2_us,
                static_cast<std::uint64_t>(from_origin < 0 ? 0 : from_origin));
+      // Not written, but not refused by the kernel either (the reply was lost, or the send
+      // itself failed): handed back to its submitter, which retries it.
+      const bool hand_back = (unknown || send_failed) && item.update.feedback != nullptr;
+      if (hand_back) ++stats_.handed_back;
       if (unknown) {
         ++stats_.unknown_outcome;
-        return;
-      }
-      if (err == 0) {
+      } else if (err == 0) {
         ++stats_.written;
         if (lookup == netlink::Lookup::kReply) ++stats_.nat_reply_hits;
-        return;
+      } else {
+        ++stats_.errors_by_errno[err];
+        if (err == ENOENT)
+          ++stats_.enoent;
+        else if (err == ENOSPC)
+          ++stats_.enospc;
+        else
+          ++stats_.other_errors;
       }
-      ++stats_.errors_by_errno[err];
-      if (err == ENOENT)
-        ++stats_.enoent;
-      else if (err == ENOSPC)
-        ++stats_.enospc;
-      else
-        ++stats_.other_errors;
+      if (hand_back) item.update.feedback->failed(item.update);
     }
+    if (unknown || err == 0) return;
     if (err == ENOSPC)
       on_enospc();
     else if (err != ENOENT)
@@ -388,33 +319,15 @@ class LabelWriter::Impl {
                    suppressed ? fmt::format("; {} similar errors not shown", suppressed) : "");
   }
 
-  // Queue (guarded by mutex_).
-  std::mutex mutex_;
-  std::condition_variable not_empty_;
-  std::vector<Item> ring_;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
-  std::uint64_t accepted_ = 0;
-  bool consumer_waiting_ = false;
-  bool closed_ = false;
-
-  // Completion, for flush() (guarded by done_mutex_).
-  std::mutex done_mutex_;
-  std::condition_variable done_cv_;
-  std::uint64_t completed_ = 0;
-  bool finished_ = false;
-
+  BatchQueue<Item> queue_;
   std::atomic<std::uint64_t> submitted_{0};
-  std::atomic<std::uint64_t> queue_full_{0};
   mutable std::mutex stats_mutex_;
   WriterStats stats_;
 
-  // Whoever writes (the writer thread, or a producer that found it asleep) holds work_mutex_.
-  std::mutex work_mutex_;
+  // The writer thread's own state.
   std::vector<Item> work_items_;
   const std::size_t batch_;
   std::size_t effective_batch_;
-  const bool producer_writes_;
   netlink::MnlSocketPtr socket_;
   std::vector<std::byte> buffer_;
   std::uint32_t seq_ = 1;

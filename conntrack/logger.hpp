@@ -1,20 +1,15 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The conntrack stage's spdlog logger: shares the default logger's sinks, created on first use.
+// The conntrack stage's logger (common/logger.hpp's one helper).
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <memory>
+
+#include "ctlabeld/common/logger.hpp"
 
 namespace ctlabeld::conntrack {
 
 inline std::shared_ptr<spdlog::logger> logger() {
-  static const std::shared_ptr<spdlog::logger> instance = [] {
-    if (auto existing = spdlog::get("conntrack")) return existing;
-    auto created = spdlog::default_logger()->clone("conntrack");
-    spdlog::register_logger(created);
-    return created;
-  }();
+  static const std::shared_ptr<spdlog::logger> instance = stage_logger("conntrack");
   return instance;
 }
 

@@ -13,36 +13,13 @@
 #include <string>
 
 #include "conntrack/netlink.hpp"
+#include "ctlabeld/common/icmp.hpp"
 
 namespace ctlabeld::conntrack {
 
 namespace {
 
 constexpr std::chrono::milliseconds kReplyTimeout{2000};
-
-std::optional<std::uint8_t> reply_icmp_type(std::uint8_t ip_protocol, std::uint8_t type) noexcept {
-  // The request/reply pairs conntrack tracks (the kernel's invmap tables).
-  if (ip_protocol == kProtoIcmp) {
-    switch (type) {
-      case 8: return 0;  // echo
-      case 0: return 8;
-      case 13: return 14;  // timestamp
-      case 14: return 13;
-      case 15: return 16;  // information
-      case 16: return 15;
-      case 17: return 18;  // address mask
-      case 18: return 17;
-      default: return std::nullopt;
-    }
-  }
-  switch (type) {
-    case 128: return 129;  // echo
-    case 129: return 128;
-    case 139: return 140;  // node information
-    case 140: return 139;
-    default: return std::nullopt;
-  }
-}
 
 // Sends `count` messages produced by `put(out, seq, ack)` in batches and tallies the answers.
 template <typename Put>
@@ -101,7 +78,7 @@ std::optional<FlowTuple> reversed(const FlowTuple& tuple) noexcept {
   out.src_port = tuple.dst_port;
   out.dst_port = tuple.src_port;
   if (is_icmp(tuple.ip_protocol)) {
-    auto type = reply_icmp_type(tuple.ip_protocol, tuple.icmp_type);
+    auto type = icmp_partner(tuple.ip_protocol, tuple.icmp_type);
     if (!type) return std::nullopt;
     out.icmp_type = *type;
   }

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -88,6 +90,200 @@ unsigned default_workers() {
   return n == 0 ? 1 : n;
 }
 
+// What start-up decided before any thread exists.
+struct Startup {
+  std::string config_path;  // empty: no actions file (reading captures without -c)
+  std::optional<actions::LoadedConfig> config;
+  actions::DaemonSettings settings;  // the one settings struct: config keys, then the options
+  bool live = false;
+  std::vector<std::string> sources;  // interfaces, or the files to read
+};
+
+// Step 1: the actions file (the given one, else the default one if present; reading a capture
+// needs none). Returns an exit status when start-up ends here (--check, errors).
+std::optional<int> load_startup_config(const Options& opt, Startup& s) {
+  s.config_path = opt.config_file;
+  if (!opt.config_given && file_exists(defaults::kConfigFile) &&
+      (opt.read_files.empty() || opt.check)) {
+    s.config_path = defaults::kConfigFile;
+  }
+  if (s.config_path.empty() && (opt.check || opt.read_files.empty())) {
+    std::fprintf(stderr,
+                 "ctlabeld: no actions file: %s does not exist; pass one with -c FILE "
+                 "(an example ships as etc/ctlabeld/actions.json)\n",
+                 defaults::kConfigFile);
+    return 1;
+  }
+  if (!s.config_path.empty()) {
+    auto loaded = load_config(s.config_path);
+    if (!loaded) {
+      print_errors(loaded.errors());
+      std::fprintf(stderr, "ctlabeld: %s: %zu error(s); nothing was started\n",
+                   s.config_path.c_str(), loaded.errors().size());
+      return 1;
+    }
+    s.config = std::move(loaded.value());
+  }
+  if (opt.check) {
+    std::fputs(s.config->rules->summary().c_str(), stdout);
+    std::printf("%s: OK\n", s.config_path.c_str());
+    return 0;
+  }
+  return std::nullopt;
+}
+
+// Step 2: the settings. The config's "ctlabeld" keys fill the struct; each command-line option
+// overrides the field it names.
+actions::DaemonSettings effective_settings(const Options& opt, const Startup& s) {
+  actions::DaemonSettings settings = s.config ? s.config->settings : actions::DaemonSettings{};
+  if (!opt.log_level.empty()) settings.log_level = opt.log_level;
+  if (opt.workers) settings.workers = *opt.workers;
+  if (opt.max_dpi_packets) settings.max_dpi_packets = *opt.max_dpi_packets;
+  if (opt.max_flows) settings.max_flows = *opt.max_flows;
+  if (!opt.protos_file.empty()) settings.protos_file = opt.protos_file;
+  if (!opt.stats_file.empty()) settings.stats_file = opt.stats_file;
+  if (opt.stats_interval) settings.stats_interval = std::chrono::seconds(*opt.stats_interval);
+  if (!opt.interfaces.empty()) settings.interfaces = opt.interfaces;
+  if (settings.workers == 0) settings.workers = default_workers();
+  return settings;
+}
+
+// The config's log level applies unless -l gave one (already set up by then).
+void apply_config_log_level(const Options& opt, const Startup& s) {
+  if (!opt.log_level.empty() || s.settings.log_level.empty()) return;
+  if (!valid_level(s.settings.log_level)) {
+    spdlog::error("{}: ctlabeld.log_level '{}' is not a log level; using info", s.config_path,
+                  s.settings.log_level);
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(s.settings.log_level));
+}
+
+// Step 3: what to capture. False (after saying why) when there is nothing.
+bool choose_sources(const Options& opt, Startup& s) {
+  s.live = opt.read_files.empty();
+  s.sources = s.live ? s.settings.interfaces : opt.read_files;
+  if (s.live && s.sources.empty()) {
+    std::fprintf(
+        stderr,
+        "ctlabeld: nothing to capture: give -i DEV (an interface, \"any\" or \"nflog:N\"), "
+        "set \"ctlabeld\": {\"interfaces\": [...]} in %s, or read a file with -r FILE\n",
+        s.config_path.c_str());
+    return false;
+  }
+  return true;
+}
+
+// Step 4: the label writer and its start-up self-check (none in a dry run).
+Expected<std::unique_ptr<conntrack::LabelWriter>> start_writer(bool dry_run) {
+  if (dry_run) return std::unique_ptr<conntrack::LabelWriter>();
+  auto started = conntrack::LabelWriter::start(conntrack::WriterOptions{});
+  if (!started) return started;
+  const conntrack::SelfCheck check = conntrack::self_check();
+  if (!check.message.empty()) {
+    if (check.labels_usable_known && !check.labels_usable)
+      spdlog::warn("{}", check.message);
+    else
+      spdlog::info("{}", check.message);
+  }
+  return started;
+}
+
+classify::ClassifierConfig classifier_config(const Startup& s) {
+  classify::ClassifierConfig c;
+  c.max_dpi_packets = s.settings.max_dpi_packets;
+  c.max_flows = s.settings.max_flows;
+  c.tcp_idle = s.settings.tcp_idle;
+  c.udp_idle = s.settings.udp_idle;
+  c.other_idle = s.settings.other_idle;
+  c.protos_file = s.settings.protos_file;
+  c.source_names = s.sources;
+  return c;
+}
+
+PipelineOptions pipeline_options(const Startup& s) {
+  PipelineOptions p;
+  p.live = s.live;
+  p.live_options.bpf_filter = s.settings.bpf_filter;
+  p.live_options.promiscuous = s.settings.promiscuous;
+  p.live_options.snaplen = s.settings.snaplen;
+  p.live_options.buffer_bytes = s.settings.buffer_bytes;
+  return p;
+}
+
+// Step 5: one worker per thread, each with its own classifier and enforcer.
+Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
+                                                            const RulesHolder& rules,
+                                                            conntrack::LabelWriter* writer,
+                                                            FlowOutput* flows) {
+  using Result = Expected<std::vector<std::unique_ptr<Worker>>>;
+  std::vector<std::unique_ptr<Worker>> workers;
+  const classify::ClassifierConfig config = classifier_config(s);
+  for (unsigned w = 0; w < s.settings.workers; ++w) {
+    auto classifier = classify::Classifier::create(config);
+    if (!classifier) return Result::failure(classifier.errors());
+    workers.push_back(
+        std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer, flows));
+  }
+  return workers;
+}
+
+// SIGHUP: build and check the new rules here, off the packet path; the workers switch (and
+// re-evaluate their flows) at their next batch. On failure the old rules stay.
+void reload(const std::string& config_path, RulesHolder& rules, std::uint64_t& reloads,
+            std::uint64_t& reload_failures) {
+  if (config_path.empty()) {
+    spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
+    return;
+  }
+  auto loaded = load_config(config_path);
+  if (loaded) {
+    rules.publish(loaded->rules);
+    ++reloads;
+    spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());
+    return;
+  }
+  ++reload_failures;
+  for (const auto& e : loaded.errors()) spdlog::error("{}", e);
+  spdlog::error("reload of {} failed with {} error(s); the previous rules stay in force",
+                config_path, loaded.errors().size());
+}
+
+void write_stats(const std::string& path, const StatsReport& report) {
+  if (auto st = write_stats_file(path, report); !st) spdlog::warn("{}", st.errors().front());
+}
+
+// Step 6: the main thread owns the signals until the input ends or a stop is asked for.
+void signal_loop(const Startup& s, const sigset_t& signals, Pipeline& pipeline, RulesHolder& rules,
+                 std::uint64_t& reloads, std::uint64_t& reload_failures,
+                 const std::function<StatsReport()>& report) {
+  auto next_stats = Clock::now() + s.settings.stats_interval;
+  bool stopping = false;
+  while (!stopping && !pipeline.finished()) {
+    // Reading files: poll often so the end of input is noticed at once.
+    const timespec wait{0, (s.live ? 100 : 5) * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stopping = true;
+    } else if (sig == SIGHUP) {
+      sd_notify("RELOADING=1");
+      reload(s.config_path, rules, reloads, reload_failures);
+      sd_notify("READY=1");
+    } else if (sig == SIGUSR1) {
+      spdlog::info("statistics:\n{}", format_summary(report()));
+    }
+    if (s.live && Clock::now() >= next_stats) {
+      next_stats = Clock::now() + s.settings.stats_interval;
+      const StatsReport r = report();
+      if (s.settings.stats_file.empty())
+        spdlog::info("statistics:\n{}", format_summary(r));
+      else
+        write_stats(s.settings.stats_file, r);
+    }
+  }
+}
+
 }  // namespace
 
 int run(const Options& opt) {
@@ -100,58 +296,11 @@ int run(const Options& opt) {
   }
   setup_logging(opt.log_level);
 
-  // The config: the given file, else the default one if present. Reading a capture needs none.
-  std::string config_path = opt.config_file;
-  if (!opt.config_given && file_exists(defaults::kConfigFile) &&
-      (opt.read_files.empty() || opt.check)) {
-    config_path = defaults::kConfigFile;
-  }
-  if (config_path.empty() && (opt.check || opt.read_files.empty())) {
-    std::fprintf(stderr,
-                 "ctlabeld: no actions file: %s does not exist; pass one with -c FILE "
-                 "(an example ships as etc/ctlabeld/actions.json)\n",
-                 defaults::kConfigFile);
-    return 1;
-  }
-  std::optional<actions::LoadedConfig> config;
-  if (!config_path.empty()) {
-    auto loaded = load_config(config_path);
-    if (!loaded) {
-      print_errors(loaded.errors());
-      std::fprintf(stderr, "ctlabeld: %s: %zu error(s); nothing was started\n", config_path.c_str(),
-                   loaded.errors().size());
-      return 1;
-    }
-    config = std::move(loaded.value());
-  }
-  if (opt.check) {
-    std::fputs(config->rules->summary().c_str(), stdout);
-    std::printf("%s: OK\n", config_path.c_str());
-    return 0;
-  }
-  if (!opt.log_level.empty()) {
-    // the command line wins over the config's log_level
-  } else if (config && !config->settings.log_level.empty()) {
-    if (!valid_level(config->settings.log_level)) {
-      spdlog::error("{}: ctlabeld.log_level '{}' is not a log level; using info", config_path,
-                    config->settings.log_level);
-    } else {
-      spdlog::set_level(spdlog::level::from_str(config->settings.log_level));
-    }
-  }
-
-  const actions::DaemonSettings settings = config ? config->settings : actions::DaemonSettings{};
-  const bool live = opt.read_files.empty();
-  std::vector<std::string> sources = live ? opt.interfaces : opt.read_files;
-  if (live && sources.empty()) sources = settings.interfaces;
-  if (live && sources.empty()) {
-    std::fprintf(
-        stderr,
-        "ctlabeld: nothing to capture: give -i DEV (an interface, \"any\" or \"nflog:N\"), "
-        "set \"ctlabeld\": {\"interfaces\": [...]} in %s, or read a file with -r FILE\n",
-        config_path.c_str());
-    return 1;
-  }
+  Startup s;
+  if (const auto done = load_startup_config(opt, s)) return *done;
+  s.settings = effective_settings(opt, s);
+  apply_config_log_level(opt, s);
+  if (!choose_sources(opt, s)) return 1;
 
   // Keep only CAP_NET_ADMIN and CAP_NET_RAW from here on; it must happen before any thread exists.
   if (auto dropped = drop_capabilities(); !dropped) {
@@ -162,23 +311,11 @@ int run(const Options& opt) {
   const sigset_t signals = handled_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<conntrack::LabelWriter> writer;
-  if (!opt.dry_run) {
-    auto started = conntrack::LabelWriter::start(conntrack::WriterOptions{});
-    if (!started) {
-      print_errors(started.errors());
-      return 1;
-    }
-    writer = std::move(started.value());
-    const conntrack::SelfCheck check = conntrack::self_check();
-    if (!check.message.empty()) {
-      if (check.labels_usable_known && !check.labels_usable)
-        spdlog::warn("{}", check.message);
-      else
-        spdlog::info("{}", check.message);
-    }
+  auto writer = start_writer(opt.dry_run);
+  if (!writer) {
+    print_errors(writer.errors());
+    return 1;
   }
-
   std::unique_ptr<FlowOutput> flows;
   if (!opt.flows_file.empty()) {
     auto opened = FlowOutput::open(opt.flows_file);
@@ -188,116 +325,49 @@ int run(const Options& opt) {
     }
     flows = std::move(opened.value());
   }
-
   RulesHolder rules;
-  if (config) rules.publish(config->rules);
-
-  classify::ClassifierConfig ccfg;
-  ccfg.max_dpi_packets = opt.max_dpi_packets.value_or(settings.max_dpi_packets);
-  ccfg.max_flows = opt.max_flows.value_or(settings.max_flows);
-  ccfg.tcp_idle = settings.tcp_idle;
-  ccfg.udp_idle = settings.udp_idle;
-  ccfg.other_idle = settings.other_idle;
-  ccfg.protos_file = opt.protos_file.empty() ? settings.protos_file : opt.protos_file;
-
-  const unsigned worker_count =
-      opt.workers.value_or(settings.workers != 0 ? settings.workers : default_workers());
-  std::vector<std::unique_ptr<Worker>> workers;
-  // The pipeline owns the names; workers read them through this reference for flow output.
-  auto source_names = std::make_unique<std::vector<std::string>>(sources);
-  for (unsigned w = 0; w < worker_count; ++w) {
-    auto classifier = classify::Classifier::create(ccfg);
-    if (!classifier) {
-      print_errors(classifier.errors());
-      return 1;
-    }
-    workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules,
-                                               writer.get(), flows.get(), *source_names));
+  if (s.config) rules.publish(s.config->rules);
+  auto workers = make_workers(s, rules, writer->get(), flows.get());
+  if (!workers) {
+    print_errors(workers.errors());
+    return 1;
   }
-
-  PipelineOptions popt;
-  popt.live = live;
-  popt.live_options.bpf_filter = settings.bpf_filter;
-  popt.live_options.promiscuous = settings.promiscuous;
-  popt.live_options.snaplen = settings.snaplen;
-  popt.live_options.buffer_bytes = settings.buffer_bytes;
-  Pipeline pipeline(sources, std::move(workers), popt);
+  Pipeline pipeline(s.sources, std::move(workers.value()), pipeline_options(s));
 
   const auto started_at = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started_at).count(); };
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
-  auto report = [&] { return gather(pipeline, writer.get(), elapsed(), reloads, reload_failures); };
-  const std::string stats_file = opt.stats_file.empty() ? settings.stats_file : opt.stats_file;
-  const auto stats_interval =
-      opt.stats_interval ? std::chrono::seconds(*opt.stats_interval) : settings.stats_interval;
+  const std::function<StatsReport()> report = [&] {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started_at).count();
+    return gather(pipeline, writer->get(), elapsed, reloads, reload_failures);
+  };
 
   pipeline.start();
-  if (live) {
-    spdlog::info("ctlabeld started: {} source(s), {} worker(s), {}", sources.size(), worker_count,
+  if (s.live) {
+    spdlog::info("ctlabeld started: {} source(s), {} worker(s), {}", s.sources.size(),
+                 s.settings.workers,
                  opt.dry_run ? "dry run (no labels written)" : "writing conntrack labels");
     sd_notify("READY=1\nSTATUS=capturing");
   }
+  signal_loop(s, signals, pipeline, rules, reloads, reload_failures, report);
 
-  int exit_status = 0;
-  auto next_stats = Clock::now() + stats_interval;
-  bool stopping = false;
-  while (!stopping && !pipeline.finished()) {
-    // Reading files: poll often so the end of input is noticed at once.
-    const timespec wait{0, (live ? 100 : 5) * 1000 * 1000};
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("received {}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      stopping = true;
-    } else if (sig == SIGHUP) {
-      sd_notify("RELOADING=1");
-      if (config_path.empty()) {
-        spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
-      } else {
-        // Built and validated here, off the packet path; the workers switch at their next batch.
-        auto loaded = load_config(config_path);
-        if (loaded) {
-          rules.publish(loaded->rules);
-          ++reloads;
-          spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());
-        } else {
-          ++reload_failures;
-          for (const auto& e : loaded.errors()) spdlog::error("{}", e);
-          spdlog::error("reload of {} failed with {} error(s); the previous rules stay in force",
-                        config_path, loaded.errors().size());
-        }
-      }
-      sd_notify("READY=1");
-    } else if (sig == SIGUSR1) {
-      spdlog::info("statistics:\n{}", format_summary(report()));
-    }
-    if (live && Clock::now() >= next_stats) {
-      next_stats = Clock::now() + stats_interval;
-      const StatsReport r = report();
-      if (stats_file.empty()) spdlog::info("statistics:\n{}", format_summary(r));
-      if (!stats_file.empty()) {
-        if (auto st = write_stats_file(stats_file, r); !st) spdlog::warn("{}", st.errors().front());
-      }
-    }
-  }
-  if (live) sd_notify("STOPPING=1");
-  // Shut down in pipeline order: capture, workers (ending every flow), then the writer.
+  // Shut down in pipeline order: capture, workers (ending every flow and handing over every
+  // waiting change), then the writer.
+  if (s.live) sd_notify("STOPPING=1");
   pipeline.stop();
   if (flows) flows->flush();
-  if (writer) writer->stop();
+  if (*writer) (*writer)->stop();
   const StatsReport final_report = report();
-  if (!stats_file.empty()) {
-    if (auto st = write_stats_file(stats_file, final_report); !st)
-      spdlog::warn("{}", st.errors().front());
-  }
-  if (!live) {
-    std::fputs(format_summary(final_report).c_str(), stderr);
-    for (const auto& e : pipeline.file_errors()) {
-      std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());
-      exit_status = 1;
-    }
-  } else {
+  if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, final_report);
+  if (s.live) {
     spdlog::info("stopped");
+    return 0;
+  }
+  std::fputs(format_summary(final_report).c_str(), stderr);
+  int exit_status = 0;
+  for (const auto& e : pipeline.file_errors()) {
+    std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());
+    exit_status = 1;
   }
   return exit_status;
 }

@@ -58,9 +58,9 @@ std::string seconds(std::uint64_t us) {
 }  // namespace
 
 void format_flow_json(const FlowLine& line, std::string& out) {
-  const classify::FlowRecord& r = *line.record;
-  const classify::Verdict& v = *line.verdict;
-  const FlowTuple t = r.initiator_tuple();
+  const classify::FlowView& r = *line.flow;
+  const classify::Verdict& v = *r.verdict;
+  const FlowTuple& t = r.tuple;
   out += '{';
   fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version,
                  t.ip_protocol);
@@ -80,7 +80,7 @@ void format_flow_json(const FlowLine& line, std::string& out) {
   key_string(out, "confidence", v.confidence);
   fmt::format_to(std::back_inserter(out), "\"guessed\":{},\"risk_score\":{},", v.guessed,
                  v.risk_score);
-  key_string(out, "iface", line.iface);
+  key_string(out, "iface", r.iface);
   fmt::format_to(std::back_inserter(out),
                  "\"packets\":{},\"bytes\":{},\"first_seen\":{},\"last_seen\":{},", r.packets,
                  r.bytes, seconds(r.first_seen_us), seconds(r.last_seen_us));

@@ -9,16 +9,13 @@
 #include <string_view>
 #include <vector>
 
-#include "ctlabeld/classify/flow_table.hpp"
 #include "ctlabeld/classify/flow_view.hpp"
 #include "ctlabeld/common/expected.hpp"
 
 namespace ctlabeld::app {
 
 struct FlowLine {
-  const classify::FlowRecord* record;
-  const classify::Verdict* verdict;
-  std::string_view iface;
+  const classify::FlowView* flow;  // its verdict and iface included
   std::vector<std::string> actions;
   std::vector<std::string> labels;
 };

@@ -11,6 +11,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ctlabeld/common/logger.hpp"
+
 namespace ctlabeld::app {
 
 namespace {
@@ -38,10 +40,7 @@ std::uint64_t wall_us() {
 }
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto logger = [] {
-    auto l = spdlog::get("capture");
-    return l ? l : spdlog::default_logger()->clone("capture");
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = stage_logger("capture");
   return logger;
 }
 
@@ -202,7 +201,7 @@ void Pipeline::read_files(std::size_t w) {
       const auto status = reader.read(take, kDispatchBatch);
       tally.flush_into(*source_counters_[i]);
       if (status == capture::ReadStatus::kOk) {
-        worker.refresh_rules();
+        worker.poll();
         if (stop_capture_.load(std::memory_order_relaxed)) break;
         continue;
       }
@@ -340,7 +339,7 @@ void Pipeline::worker_loop(std::size_t w) {
     return true;
   };
   for (;;) {
-    slot.worker->refresh_rules();
+    slot.worker->poll();
     if (drain_once(w)) continue;
     if (capture_done_.load(std::memory_order_acquire)) {
       if (rings_empty()) break;

@@ -51,20 +51,7 @@ namespace {
 WorkerSnapshot sum_workers(const StatsReport& r) {
   WorkerSnapshot t{};
   for (const auto& w : r.workers) {
-    t.packets += w.packets;
-    t.bytes += w.bytes;
-    t.flows_created += w.flows_created;
-    t.flows_expired += w.flows_expired;
-    t.flows_evicted += w.flows_evicted;
-    t.flows_active += w.flows_active;
-    t.verdicts += w.verdicts;
-    t.giveups += w.giveups;
-    t.dpi_packets += w.dpi_packets;
-    t.actions_matched += w.actions_matched;
-    t.label_updates += w.label_updates;
-    t.label_queue_full += w.label_queue_full;
-    t.flows_peak += w.flows_peak;
-    t.dpi_peak += w.dpi_peak;
+    for (std::size_t i = 0; i < kWorkerCounterCount; ++i) t.counters[i] += w.counters[i];
     log2_merge(t.label_packets, w.label_packets);
     log2_merge(t.label_decide_us, w.label_decide_us);
   }
@@ -89,6 +76,54 @@ LabelLatency label_latency(const StatsReport& r, const WorkerSnapshot& t) {
           acked ? "kernel_ack" : "decision"};
 }
 
+// "group.key" -> ("group", "key"); "key" -> ("", "key").
+std::pair<std::string_view, std::string_view> split_name(std::string_view name) {
+  const auto dot = name.find('.');
+  if (dot == std::string_view::npos) return {{}, name};
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
+// The worker counters as JSON members (no braces), in declaration order; a "group.key" name
+// nests under "group". Every report that lists counters comes from here.
+void counters_json(const CounterValues& values, std::string& out) {
+  std::string_view open_group;
+  for (std::size_t i = 0; i < kWorkerCounterCount; ++i) {
+    const auto [group, key] = split_name(kWorkerCounterInfo[i].name);
+    if (i != 0) {
+      if (!open_group.empty() && group != open_group) out += '}';
+      out += ',';
+    }
+    if (!group.empty() && group != open_group) {
+      fmt::format_to(std::back_inserter(out), "\"{}\":{{", group);
+    }
+    fmt::format_to(std::back_inserter(out), "\"{}\":{}", key, values[i]);
+    open_group = group;
+  }
+  if (!open_group.empty()) out += '}';
+}
+
+// The worker counters as summary lines: "group: key=value ..." per group, ungrouped ones on one
+// "counters:" line.
+void counters_summary(const CounterValues& values, std::string& out) {
+  std::string ungrouped;
+  std::string_view open_group;
+  for (std::size_t i = 0; i < kWorkerCounterCount; ++i) {
+    const auto [group, key] = split_name(kWorkerCounterInfo[i].name);
+    if (group.empty()) {
+      fmt::format_to(std::back_inserter(ungrouped), " {}={}", key, values[i]);
+      continue;
+    }
+    if (group != open_group) {
+      if (!open_group.empty()) out += '\n';
+      fmt::format_to(std::back_inserter(out), "{}:", group);
+      open_group = group;
+    }
+    fmt::format_to(std::back_inserter(out), " {}={}", key, values[i]);
+  }
+  if (!open_group.empty()) out += '\n';
+  out += "counters:" + ungrouped + '\n';
+}
+
 }  // namespace
 
 std::string format_summary(const StatsReport& r) {
@@ -99,13 +134,7 @@ std::string format_summary(const StatsReport& r) {
   const double pps = r.elapsed_s > 0 ? static_cast<double>(packets) / r.elapsed_s : 0.0;
   fmt::format_to(o, "packets: {}  bytes: {}  elapsed: {:.3f}s  packets/s: {:.0f}\n", packets,
                  r.total_bytes(), r.elapsed_s, pps);
-  fmt::format_to(
-      o, "flows: {} (classified by nDPI: {}, given up: {}, expired: {}, evicted: {}, active: {})\n",
-      t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active);
-  fmt::format_to(o,
-                 "dpi packets: {}  actions matched: {}  label updates: {}  label queue full: {}\n",
-                 t.dpi_packets, t.actions_matched, t.label_updates, t.label_queue_full);
-  fmt::format_to(o, "peak flows: {}  peak flows in nDPI: {}\n", t.flows_peak, t.dpi_peak);
+  counters_summary(t.counters, out);
   if (const LabelLatency l = label_latency(r, t); l.samples != 0) {
     fmt::format_to(o,
                    "label latency (bucket upper bounds, until {}): p50 {} us / {} packets, p99 {} "
@@ -130,13 +159,10 @@ std::string format_summary(const StatsReport& r) {
     out += '\n';
   }
   if (r.writer) {
-    const auto& w = *r.writer;
-    fmt::format_to(o,
-                   "conntrack: written={} nat_reply={} enoent={} enospc={} other_errors={} "
-                   "queue_full={} batches={}",
-                   w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.queue_full,
-                   w.batches);
-    for (const auto& [err, n] : w.errors_by_errno)
+    out += "conntrack:";
+    r.writer->for_each_counter(
+        [&](std::string_view name, std::uint64_t v) { fmt::format_to(o, " {}={}", name, v); });
+    for (const auto& [err, n] : r.writer->errors_by_errno)
       fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
     out += '\n';
   }
@@ -151,19 +177,12 @@ std::string format_json(const StatsReport& r) {
       o,
       "{{\"elapsed_s\":{:.3f},\"packets\":{},\"bytes\":{},\"reloads\":{},\"reload_failures\":{},",
       r.elapsed_s, r.total_packets(), r.total_bytes(), r.reloads, r.reload_failures);
-  fmt::format_to(
-      o,
-      "\"flows\":{{\"created\":{},\"classified\":{},\"given_up\":{},\"expired\":{},\"evicted\":{},"
-      "\"active\":{}}},\"actions_matched\":{},\"label_updates\":{},\"label_queue_full\":{},",
-      t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active,
-      t.actions_matched, t.label_updates, t.label_queue_full);
+  counters_json(t.counters, out);
   const LabelLatency l = label_latency(r, t);
-  fmt::format_to(
-      o,
-      "\"peak_flows\":{},\"peak_dpi_flows\":{},\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
-      "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
-      t.flows_peak, t.dpi_peak, l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples,
-      l.until);
+  fmt::format_to(o,
+                 ",\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
+                 "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
+                 l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples, l.until);
   out += "\"apps\":{";
   bool first = true;
   for (const auto& [app, n] : r.apps()) {
@@ -196,28 +215,19 @@ std::string format_json(const StatsReport& r) {
   }
   out += "],\"workers\":[";
   for (std::size_t i = 0; i < r.workers.size(); ++i) {
-    const auto& w = r.workers[i];
     if (i != 0) out += ',';
-    fmt::format_to(o,
-                   "{{\"packets\":{},\"bytes\":{},\"flows_created\":{},\"flows_expired\":{},"
-                   "\"flows_evicted\":{},"
-                   "\"flows_active\":{},\"verdicts\":{},\"dpi_packets\":{},\"label_updates\":{}}}",
-                   w.packets, w.bytes, w.flows_created, w.flows_expired, w.flows_evicted,
-                   w.flows_active, w.verdicts, w.dpi_packets, w.label_updates);
+    out += '{';
+    counters_json(r.workers[i].counters, out);
+    out += '}';
   }
   out += ']';
   if (r.writer) {
-    const auto& w = *r.writer;
-    fmt::format_to(
-        o,
-        ",\"conntrack\":{{\"submitted\":{},\"written\":{},\"nat_reply_hits\":{},\"enoent\":{},"
-        "\"enospc\":{},"
-        "\"other_errors\":{},\"enobufs\":{},\"queue_full\":{},\"batches\":{},\"syscalls\":{},"
-        "\"latency_max_us\":{},\"errors_by_errno\":{{",
-        w.submitted, w.written, w.nat_reply_hits, w.enoent, w.enospc, w.other_errors, w.enobufs,
-        w.queue_full, w.batches, w.syscalls, w.latency_max_us);
+    out += ",\"conntrack\":{";
+    r.writer->for_each_counter(
+        [&](std::string_view name, std::uint64_t v) { fmt::format_to(o, "\"{}\":{},", name, v); });
+    out += "\"errors_by_errno\":{";
     bool f = true;
-    for (const auto& [err, n] : w.errors_by_errno) {
+    for (const auto& [err, n] : r.writer->errors_by_errno) {
       if (!f) out += ',';
       f = false;
       fmt::format_to(o, "\"{}\":{}", err, n);

@@ -27,20 +27,18 @@ constexpr std::uint64_t kFrameGapUs = 1000;
 // Touches everything a consumer reads, so ASan sees any dangling name or hostname.
 class Events final : public classify::FlowEvents {
  public:
-  void on_verdict(classify::FlowRecord& flow, const classify::Verdict& verdict,
-                  bool final) override {
-    consume(flow, verdict);
+  void on_verdict(const classify::FlowView& flow, bool final) override {
+    consume(flow);
     if (final) ++finals_;
   }
-  void on_end(classify::FlowRecord& flow, const classify::Verdict& verdict,
-              classify::EndReason reason) override {
-    consume(flow, verdict);
+  void on_end(const classify::FlowView& flow, classify::EndReason reason) override {
+    consume(flow);
     checksum_ += static_cast<std::size_t>(reason);
   }
 
  private:
-  void consume(const classify::FlowRecord& flow, const classify::Verdict& verdict) {
-    const classify::FlowView view = classify::Classifier::view_of(flow, verdict, "fuzz");
+  void consume(const classify::FlowView& view) {
+    const classify::Verdict& verdict = *view.verdict;
     for (std::string_view s :
          {verdict.app, verdict.protocol, verdict.category, verdict.app_category,
           verdict.protocol_category, verdict.confidence, verdict.hostname, view.iface}) {

@@ -4,7 +4,9 @@
 # live in the router with the shipped nftables file. A TLS connection with a Zoom SNI gets the
 # label zoom and leaves the router with DSCP CS5 (tos 0xa0 at the server); a TLS connection with
 # another SNI and plain UDP get neither. Then the same with nflog:5 head capture, SIGHUP with a
-# broken file (labelling goes on) and with a file that labels the other host, and SIGTERM.
+# broken file (labelling goes on) and with a file that labels the other host; reloads that change
+# a target's label, remove the action or disable the target clear the old bits on a live
+# connection; and SIGTERM.
 # Usage: e2e_router.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
 #
 # Isolation: the script re-runs itself under `unshare --mount --net`: that namespace is the
@@ -168,6 +170,52 @@ p=$(client_port "$WORK/other-after.out")
 poll 10 has_label "$p" other && ok "after the reload the other host's connection is labelled 'other'" || fail "other host not labelled after reload: '$(labels_of_port "$p")'"
 wait $client
 [ -s "$WORK/stats-iface.json" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/stats-iface.json" && ok "stats file is valid JSON" || fail "stats file missing or invalid"
+
+# Reloads that change what applies to a live connection: the bits ctlabeld set before must go
+# (issue 15 item 4: the write mask covers what was applied, not only the new rules' bits).
+rules() {  # rules FILE ZOOM_TARGET_JSON WITH_ZOOM_ACTION(1|0)
+  local zoom_action=''
+  [ "$3" = 1 ] && zoom_action='"zoom": { "criteria": "app == '"'"'zoom'"'"';", "targets": [ "ctlabel.zoom" ] },'
+  cat > "$1" <<JSON
+{
+  "version": 1,
+  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
+  "targets": {
+    "ctlabel.zoom": $2,
+    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
+  },
+  "actions": { $zoom_action
+    "other": { "criteria": "detected_hostname == 'www.example.org';", "targets": [ "ctlabel.other" ] } }
+}
+JSON
+}
+ZOOM_TARGET='{ "target_type": "ctlabel", "labels": [ "zoom" ] }'
+reloads_above() { [ "$(grep -c "reloaded" "$WORK/ctlabeld-iface.log")" -gt "$1" ]; }
+reload_to() {  # reload_to WHAT ZOOM_TARGET_JSON WITH_ZOOM_ACTION: SIGHUP, wait until it is logged
+  local n
+  n=$(grep -c "reloaded" "$WORK/ctlabeld-iface.log")
+  rules "$WORK/actions.json" "$2" "$3"
+  kill -HUP $CTL
+  poll 5 reloads_above "$n" || fail "reload ($1) not logged"
+}
+ip netns exec $C python3 "$PEER" tls 10.201.2.2 us04web.zoom.us 30 > "$WORK/zoom-live.out" 2>&1 &
+live_client=$!
+p=$(client_port "$WORK/zoom-live.out")
+poll 10 has_label "$p" zoom || fail "live connection (port $p) not labelled zoom: '$(labels_of_port "$p")'"
+reload_to "label changed" '{ "target_type": "ctlabel", "labels": [ "other" ] }' 1
+poll 5 has_label "$p" other && ok "reload changing ctlabel.zoom's label to 'other': the live connection has labels=other (zoom cleared)" \
+  || fail "after changing the target's label the live connection has labels='$(labels_of_port "$p")', want other"
+reload_to "restored" "$ZOOM_TARGET" 1
+poll 5 has_label "$p" zoom || fail "restoring the rules did not label the live connection zoom: '$(labels_of_port "$p")'"
+reload_to "action removed" "$ZOOM_TARGET" 0
+poll 5 has_label "$p" "" && ok "reload removing the zoom action: the live connection's zoom label is cleared" \
+  || fail "after removing the action the live connection has labels='$(labels_of_port "$p")', want none"
+reload_to "restored" "$ZOOM_TARGET" 1
+poll 5 has_label "$p" zoom || fail "restoring the rules did not label the live connection zoom: '$(labels_of_port "$p")'"
+reload_to "target disabled" '{ "target_type": "ctlabel", "labels": [ "zoom" ], "target_enabled": false }' 1
+poll 5 has_label "$p" "" && ok "reload disabling the zoom target: the live connection's zoom label is cleared" \
+  || fail "after disabling the target the live connection has labels='$(labels_of_port "$p")', want none"
+kill $live_client 2>/dev/null; wait $live_client 2>/dev/null
 
 # SIGTERM: exit 0 within 2 s.
 start=$(date +%s%N); kill -TERM $CTL; wait $CTL; rc=$?; ms=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -33,11 +33,15 @@ struct Exemptions {
   [[nodiscard]] bool exempt(const FlowFacts& facts) const noexcept;
 };
 
+struct TargetTypeOps;  // actions/targets/target_type.hpp: the type's module
+
+// One target of any type; the fields after `ops` are ctlabel's (the only implemented type).
 struct CtlabelTarget {
   std::string name;
   bool enabled = true;
   bool supported = true;  // false: a Netify target type ctlabeld does not implement
   std::string type = "ctlabel";
+  const TargetTypeOps* ops = nullptr;                    // set by the loader
   std::vector<std::pair<std::string, unsigned>> labels;  // (name as written or "", bit)
   LabelBits bits;
   bool auto_label = false;
@@ -49,7 +53,7 @@ struct Action {
   bool enabled = true;
   std::vector<Criteria> criteria;  // any of them (one string is the usual case)
   Exemptions exemptions;
-  std::vector<std::uint16_t> targets;  // indices into targets
+  std::vector<std::uint32_t> targets;  // indices into targets (32-bit: no wrap past 65535)
   std::vector<std::string> target_names;
   // Netify's "interface": "*" (any), a capture source name, or the role "lan"/"wan". The
   // resolved names; empty means any interface. `interface_text` is the file's value, for the

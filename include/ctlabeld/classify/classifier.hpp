@@ -32,30 +32,33 @@ struct ClassifierConfig {
   // and its state (about 1 KiB with nDPI's own allocations) is freed; the record stays.
   std::chrono::seconds dpi_idle = defaults::kDpiIdle;
   std::string protos_file;  // nDPI protos format; empty: none
+  // Capture source names by source index: FlowView::iface.
+  std::vector<std::string> source_names;
 };
 
 // FlowRecord::state bits.
 enum FlowState : std::uint8_t {
-  kStateFinal = 1,     // nDPI is done; `dpi` is null
-  kStateVerdict = 2,   // at least one verdict was announced
-  kStateGuessed = 4,   // the verdict came from ndpi_detection_giveup's guess
-  kStateReported = 8,  // free for the owner: e.g. the flow's --flows line was written
+  kStateFinal = 1,      // nDPI is done; `dpi` is null
+  kStateVerdict = 2,    // at least one verdict was announced
+  kStateGuessed = 4,    // the verdict came from ndpi_detection_giveup's guess
+  kStateAnnounced = 8,  // the final verdict was announced (on_verdict with final)
 };
 
 enum class EndReason : std::uint8_t { kIdle, kEvicted, kFlushed };
 const char* to_string(EndReason reason) noexcept;
 
-// Implemented by whoever consumes verdicts (the worker wiring, tests).
+// Implemented by whoever consumes verdicts (the worker, tests). Every event carries a read-only
+// view with the flow's stable identifier; consumers keep their own per-flow state by it.
 class FlowEvents {
  public:
   virtual ~FlowEvents() = default;
-  // The verdict is new or changed. `final`: nDPI is done with this flow.
-  virtual void on_verdict(FlowRecord& flow, const Verdict& verdict, bool final) = 0;
-  // The flow leaves the table. Its verdict is final by now.
-  virtual void on_end(FlowRecord& flow, const Verdict& verdict, EndReason reason) = 0;
+  // The verdict is new or changed. `final`: nDPI is done with this flow (announced once).
+  virtual void on_verdict(const FlowView& flow, bool final) = 0;
+  // The flow leaves the table. Its final verdict was announced before.
+  virtual void on_end(const FlowView& flow, EndReason reason) = 0;
   // A packet of `flow` is about to go to nDPI: the start of the deciding packet's work, for
   // label-latency measurement. Called per DPI packet, so keep it cheap.
-  virtual void on_dpi_start(FlowRecord& flow) noexcept { (void)flow; }
+  virtual void on_dpi_start(FlowId flow) noexcept { (void)flow; }
 };
 
 struct ClassifierStats {
@@ -85,16 +88,15 @@ class Classifier {
   // Ends every flow (at shutdown or end of input); undecided flows get a give-up verdict.
   void flush(FlowEvents& events) noexcept;
 
-  // Calls fn(record) for every flow in the table (fn must not end flows).
+  // Calls fn(view) for every flow that has a verdict (after a rule reload, say).
   template <typename Fn>
-  void for_each_flow(Fn&& fn) {
-    table_.for_each(fn);
+  void for_each_verdict(Fn&& fn) {
+    table_.for_each([&](const FlowRecord& flow) {
+      if ((flow.state & kStateVerdict) == 0) return;
+      const Verdict verdict = verdict_of(flow);
+      fn(view_of(flow, verdict));
+    });
   }
-
-  // The verdict of a record, with names from this classifier's table.
-  [[nodiscard]] Verdict verdict_of(const FlowRecord& flow) const noexcept;
-  [[nodiscard]] static FlowView view_of(const FlowRecord& flow, const Verdict& verdict,
-                                        std::string_view iface) noexcept;
 
   [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const FlowTableStats& table_stats() const noexcept { return table_.stats(); }
@@ -116,6 +118,11 @@ class Classifier {
   // Announces the end of a flow and frees what hangs off its record (not the record itself).
   void release(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept;
   void end_flow(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept;
+  void announce_final(FlowRecord& flow, FlowEvents& events) noexcept;
+  // The verdict of a record, with names from this classifier's table.
+  [[nodiscard]] Verdict verdict_of(const FlowRecord& flow) const noexcept;
+  // The read-only view handed to the next stage; `verdict` must outlive it.
+  [[nodiscard]] FlowView view_of(const FlowRecord& flow, const Verdict& verdict) const noexcept;
   [[nodiscard]] std::uint64_t idle_limit_us(TimeoutClass cls) const noexcept;
 
   ClassifierConfig config_;

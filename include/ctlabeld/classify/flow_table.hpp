@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "ctlabeld/common/labels.hpp"
+#include "ctlabeld/common/flow_id.hpp"
 #include "ctlabeld/common/net.hpp"
 
 struct ndpi_flow_struct;
@@ -83,10 +83,9 @@ struct FlowRecord {
   bool dpi_listed = false;
   std::uint32_t source = 0;  // which capture source first saw it
   std::uint32_t hash32 = 0;  // low 32 bits of hash_key(key): erase finds the slot without rehashing
+  std::uint32_t generation = 0;  // this record's use of its slot: FlowId::generation
   ndpi_flow_struct* dpi = nullptr;
   char* hostname = nullptr;  // malloc'd, NUL-terminated; null when none
-  LabelBits labels_sent;     // what the writer was last asked to set (actions stage)
-  std::uint64_t user = 0;    // free for the owner (e.g. a sequence number)
 
   [[nodiscard]] FlowTuple initiator_tuple() const noexcept;
 };
@@ -129,6 +128,10 @@ class FlowTable {
   template <typename Fn>
   void for_each(Fn&& fn);
 
+  // The stable identifier of a live record (slot index and generation).
+  [[nodiscard]] FlowId id_of(const FlowRecord& r) const noexcept {
+    return FlowId{index_of(r), r.generation};
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return max_flows_; }
   [[nodiscard]] FlowTableStats& stats() noexcept { return stats_; }
@@ -164,8 +167,13 @@ class FlowTable {
   // resident only as records are first used.
   std::unique_ptr<HugeRegion> pool_;
   FlowRecord* records_;
-  std::uint32_t high_water_ = 0;     // records [0, high_water_) have been used at least once
-  std::vector<std::uint32_t> free_;  // erased record indices
+  std::uint32_t high_water_ = 0;  // records [0, high_water_) have been used at least once
+  // Erased record slots with the generation their next record gets.
+  struct FreeSlot {
+    std::uint32_t index;
+    std::uint32_t generation;
+  };
+  std::vector<FreeSlot> free_;
   std::unique_ptr<HugeRegion> slot_region_;
   Slot* slots_;
   std::size_t size_ = 0;

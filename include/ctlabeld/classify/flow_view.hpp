@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// What the action stage sees of a flow: its initiator-oriented tuple, nDPI's verdict, counters.
+// What the stages after classification see of a flow: a read-only view (its identifier, the
+// initiator-oriented tuple, nDPI's verdict, counters). Nothing downstream writes into the record.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "ctlabeld/common/flow_id.hpp"
 #include "ctlabeld/common/net.hpp"
 
 namespace ctlabeld::classify {
@@ -27,11 +29,14 @@ struct Verdict {
 };
 
 struct FlowView {
+  FlowId id{};        // stable while the flow lives: downstream state is keyed by it
   FlowTuple tuple{};  // src = the initiator
   const Verdict* verdict = nullptr;
-  std::uint64_t packets = 0;  // both directions
-  std::uint64_t bytes = 0;    // both directions, wire length
-  std::string_view iface;     // capture source name ("eth0", "nflog:5", a file path)
+  std::uint64_t packets = 0;        // both directions
+  std::uint64_t bytes = 0;          // both directions, wire length
+  std::string_view iface;           // capture source name ("eth0", "nflog:5", a file path)
+  std::uint64_t first_seen_us = 0;  // packet time
+  std::uint64_t last_seen_us = 0;
 };
 
 }  // namespace ctlabeld::classify

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The label writer: a bounded queue from the workers into one ctnetlink socket, batched.
+// The label writer: the ctlabel target's writer. A bounded batching queue from the workers into
+// one ctnetlink socket, drained by the writer's own thread.
 #pragma once
 
 #include <chrono>
@@ -8,9 +9,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ctlabeld/common/defaults.hpp"
+#include "ctlabeld/common/effect_writer.hpp"
 #include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/flow_id.hpp"
 #include "ctlabeld/common/labels.hpp"
 #include "ctlabeld/common/log2_histogram.hpp"
 #include "ctlabeld/common/net.hpp"
@@ -27,47 +31,64 @@ struct LabelUpdate {
   // When the work that decided this update began (the deciding packet reaching nDPI); the
   // latency histogram runs from here to the kernel's answer. Unset: from submit().
   std::chrono::steady_clock::time_point origin{};
+  // Who asked: a write that was accepted but did not complete (reply lost, send failed) is
+  // handed back through `feedback` with this identifier, to be retried. Null: nobody to tell.
+  FlowId flow{};
+  WriteFeedback<LabelUpdate>* feedback = nullptr;
 };
 
 struct WriterOptions {
   std::size_t queue_capacity = defaults::kWriterQueueCapacity;
   std::size_t batch = defaults::kWriterBatch;  // messages per sendmsg
   int socket_rcvbuf = 0;                       // bytes; 0: sized for `batch` error replies
-  // A producer that finds the writer thread asleep writes the queue itself (lowest latency);
-  // off, every update waits for the writer thread, which batches (tests of the batch path).
-  bool producer_writes = true;
 };
+
+// The writer's counters, declared once: (field, meaning). Reports iterate the list.
+#define CTLABELD_WRITER_COUNTERS(X)                                        \
+  X(submitted, "accepted into the queue")                                  \
+  X(written, "acknowledged by the kernel")                                 \
+  X(nat_reply_hits, "written only when looked up as the reply tuple")      \
+  X(enoent, "no such connection in either direction")                      \
+  X(enospc, "the connection has no label storage")                         \
+  X(other_errors, "any other errno, see errors_by_errno")                  \
+  X(untrackable, "never sent: no IP version, or an ICMP error type")       \
+  X(enobufs, "replies lost to a full socket buffer (the batch shrinks)")   \
+  X(unknown_outcome, "messages whose reply was lost even after a resend")  \
+  X(handed_back, "incomplete writes returned to their submitter to retry") \
+  X(queue_full, "refused: queue full (or writer stopped)")                 \
+  X(batches, "sendmsg calls")                                              \
+  X(syscalls, "sendmsg + receive calls")                                   \
+  X(latency_max_us, "the longest submit to acknowledgement, microseconds")
 
 struct WriterStats {
-  std::uint64_t submitted = 0;        // accepted into the queue
-  std::uint64_t queue_full = 0;       // refused: queue full (or writer stopped)
-  std::uint64_t written = 0;          // acknowledged by the kernel
-  std::uint64_t nat_reply_hits = 0;   // written only when looked up as the reply tuple
-  std::uint64_t enoent = 0;           // no such connection in either direction
-  std::uint64_t enospc = 0;           // the connection has no label storage
-  std::uint64_t other_errors = 0;     // any other errno, see errors_by_errno
-  std::uint64_t untrackable = 0;      // never sent: no IP version, or an ICMP error type
-  std::uint64_t enobufs = 0;          // replies lost to a full socket buffer (batch shrinks)
-  std::uint64_t unknown_outcome = 0;  // messages whose reply was lost even after a retry
-  std::uint64_t batches = 0;          // sendmsg calls
-  std::uint64_t syscalls = 0;         // sendmsg + receive calls
+#define CTLABELD_WRITER_FIELD(field, meaning) std::uint64_t field = 0;
+  CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_FIELD)
+#undef CTLABELD_WRITER_FIELD
   std::map<int, std::uint64_t> errors_by_errno;  // every failure, by errno
-  std::uint64_t latency_max_us = 0;              // submit to acknowledgement
   std::uint64_t latency_sum_us = 0;              // divide by written + failures for the mean
   Log2Counts latency_log2_us{};                  // update's origin (else submit) to acknowledgement
+
+  // Calls fn(name, value) for each counter of the list, in order.
+  template <typename Fn>
+  void for_each_counter(Fn&& fn) const {
+#define CTLABELD_WRITER_VISIT(field, meaning) fn(std::string_view(#field), field);
+    CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_VISIT)
+#undef CTLABELD_WRITER_VISIT
+  }
 };
 
-class LabelWriter {
+class LabelWriter final : public EffectWriter<LabelUpdate> {
  public:
   // Opens the socket, verifies permission (EPERM is a failure naming CAP_NET_ADMIN) and
   // starts the writer thread.
   [[nodiscard]] static Expected<std::unique_ptr<LabelWriter>> start(const WriterOptions& options);
-  ~LabelWriter();
+  ~LabelWriter() override;
   LabelWriter(const LabelWriter&) = delete;
   LabelWriter& operator=(const LabelWriter&) = delete;
 
-  // Any thread; never blocks for long. False: queue full or stopped (counted).
-  [[nodiscard]] bool submit(const LabelUpdate& update) noexcept;
+  // Any thread; only queues (the writer thread does all netlink I/O). False: queue full or
+  // stopped (counted); the caller keeps the update and retries it.
+  [[nodiscard]] bool submit(const LabelUpdate& update) noexcept override;
   // Sends everything queued, waits for all replies, joins the thread. Idempotent.
   void stop();
   // Blocks until everything submitted before the call has been answered by the kernel.

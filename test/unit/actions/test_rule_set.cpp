@@ -329,3 +329,28 @@ TEST_CASE("address sets: CIDR edges", "[actions][address]") {
 
 }  // namespace
 }  // namespace ctlabeld::actions
+
+namespace ctlabeld::actions {
+namespace {
+
+// Issue 15 item 3: the target index was 16 bits, so target 65,536 became target 0.
+TEST_CASE("rule set: more than 65535 targets keep their own labels", "[actions][rules]") {
+  constexpr std::size_t kTargets = 70000;
+  std::string json = R"({"version": 1, "targets": {)";
+  for (std::size_t i = 0; i < kTargets; ++i) {
+    if (i != 0) json += ',';
+    // Only the last target sets "web": every other target sets "zoom".
+    json += "\"t" + std::to_string(i) + "\": {\"target_type\": \"ctlabel\", \"labels\": [\"" +
+            (i + 1 == kTargets ? "web" : "zoom") + "\"]}";
+  }
+  json += R"(}, "actions": {"last": {"criteria": "*;", "targets": ["t69999"]}}})";
+  const auto rules = load(json);
+  Evaluation e = rules->make_evaluation();
+  TestFlow f = flow("zoom", "tls");
+  rules->evaluate(f.view, e);
+  CHECK(e.labels == bits({2}));
+  CHECK(rules->parts().actions.front().targets == std::vector<std::uint32_t>{69999});
+}
+
+}  // namespace
+}  // namespace ctlabeld::actions

@@ -14,25 +14,26 @@ TEST_CASE("JSON strings escape quotes, control bytes and non-ASCII") {
 }
 
 TEST_CASE("a flow line has the required fields, initiator first") {
-  classify::FlowRecord r{};
-  const std::uint8_t lo[4] = {10, 0, 0, 1};
-  const std::uint8_t hi[4] = {192, 0, 2, 9};
-  r.key.ip_version = 4;
-  r.key.ip_protocol = kProtoTcp;
-  r.key.lo = Address::from_v4(lo);
-  r.key.hi = Address::from_v4(hi);
-  r.key.lo_port = 40000;
-  r.key.hi_port = 443;
-  r.initiator_is_lo = false;  // 192.0.2.9:443 opened it
+  classify::FlowView r{};
+  const std::uint8_t initiator[4] = {192, 0, 2, 9};
+  const std::uint8_t responder[4] = {10, 0, 0, 1};
+  r.tuple.ip_version = 4;
+  r.tuple.ip_protocol = kProtoTcp;
+  r.tuple.src = Address::from_v4(initiator);  // 192.0.2.9:443 opened it
+  r.tuple.dst = Address::from_v4(responder);
+  r.tuple.src_port = 443;
+  r.tuple.dst_port = 40000;
   r.packets = 3;
   r.bytes = 180;
   r.first_seen_us = 1500000000123456;
   r.last_seen_us = 1500000001000000;
+  r.iface = "eth0";
   classify::Verdict v;
   v.app = "zoom";
   v.protocol = "tls";
   v.hostname = "x.zoom.us";
-  FlowLine line{&r, &v, "eth0", {"zoom"}, {"zoom"}};
+  r.verdict = &v;
+  FlowLine line{&r, {"zoom"}, {"zoom"}};
   std::string out;
   format_flow_json(line, out);
   CHECK(out ==

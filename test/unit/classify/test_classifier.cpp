@@ -74,13 +74,15 @@ struct Recorder : FlowEvents {
     std::uint32_t packets;
   };
   std::vector<Event> events;
-  void on_verdict(FlowRecord& flow, const Verdict& v, bool final) override {
-    events.push_back({false, final, EndReason::kIdle, std::string(v.app), std::string(v.protocol),
-                      flow.initiator_tuple(), flow.packets});
+  void on_verdict(const FlowView& flow, bool final) override {
+    events.push_back({false, final, EndReason::kIdle, std::string(flow.verdict->app),
+                      std::string(flow.verdict->protocol), flow.tuple,
+                      static_cast<std::uint32_t>(flow.packets)});
   }
-  void on_end(FlowRecord& flow, const Verdict& v, EndReason reason) override {
-    events.push_back({true, true, reason, std::string(v.app), std::string(v.protocol),
-                      flow.initiator_tuple(), flow.packets});
+  void on_end(const FlowView& flow, EndReason reason) override {
+    events.push_back({true, true, reason, std::string(flow.verdict->app),
+                      std::string(flow.verdict->protocol), flow.tuple,
+                      static_cast<std::uint32_t>(flow.packets)});
   }
   std::size_t count_ends() const {
     std::size_t n = 0;

@@ -304,9 +304,6 @@ TEST_CASE("lost replies (ENOBUFS) are counted, resent, and labelling resumes",
   WriterOptions options;
   options.batch = 256;
   options.socket_rcvbuf = 4096;  // a few error replies fill it
-  // Every update through the writer thread's batches: a producer writing its own update while
-  // the thread sleeps would send one message at a time, whose reply always fits.
-  options.producer_writes = false;
   auto writer = LabelWriter::start(options);
   REQUIRE(writer.ok());
   // The table is empty (as after `conntrack -F`): every write draws ENOENT twice, a burst of

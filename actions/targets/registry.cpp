@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The one table of target types. A new type: its module in actions/targets/<type>.cpp and its row
+// here (replacing its "ignored" row).
+#include <algorithm>
+
+#include "target_type.hpp"
+
+namespace ctlabeld::actions {
+
+namespace {
+
+// Netify's other types: `target_enabled` is read so --check can say so; nothing else happens.
+void read_ignored(const rapidjson::Value& obj, const std::string&, TargetLoad&,
+                  CtlabelTarget& target, ConfigReader&) {
+  const auto it = obj.FindMember("target_enabled");
+  if (it != obj.MemberEnd() && it->value.IsBool()) target.enabled = it->value.GetBool();
+}
+
+const TargetTypeOps kCtmark = ignored_target_type("ctmark");
+const TargetTypeOps kIpset = ignored_target_type("ipset");
+const TargetTypeOps kLog = ignored_target_type("log");
+const TargetTypeOps kNftset = ignored_target_type("nftset");
+const TargetTypeOps kPftable = ignored_target_type("pftable");
+
+}  // namespace
+
+TargetTypeOps ignored_target_type(std::string_view name) {
+  TargetTypeOps ops{};
+  ops.name = name;
+  ops.implemented = false;
+  ops.read_target = &read_ignored;
+  return ops;
+}
+
+const std::vector<const TargetTypeOps*>& target_types() {
+  static const std::vector<const TargetTypeOps*> types = {&kCtlabelType, &kCtmark, &kIpset,
+                                                          &kLog,         &kNftset, &kPftable};
+  return types;
+}
+
+const TargetTypeOps* find_target_type(std::string_view name) {
+  const auto& types = target_types();
+  const auto it = std::find_if(types.begin(), types.end(),
+                               [&](const TargetTypeOps* t) { return t->name == name; });
+  return it == types.end() ? nullptr : *it;
+}
+
+std::vector<std::string_view> target_type_names() {
+  std::vector<std::string_view> names;
+  for (const TargetTypeOps* t : target_types()) names.push_back(t->name);
+  return names;
+}
+
+}  // namespace ctlabeld::actions
