@@ -56,11 +56,39 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
 
 // Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads
 // it.
-Expected<actions::LoadedConfig> load_config(const std::string& path) {
+// --strict, and nDPI's own names for the name checks (with --protos, else the file's).
+Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
   if (auto perms = check_config_permissions(path); !perms) {
     return Expected<actions::LoadedConfig>::failure(perms.errors());
   }
-  return actions::load_config_file(path, make_resolver, classify::risk_bit_by_name);
+  actions::LoadOptions options;
+  options.strict = opt.strict;
+  options.ndpi_names = [&opt](const std::string& protos_file) {
+    actions::NdpiNames names;
+    auto known = classify::known_names(opt.protos_file.empty() ? protos_file : opt.protos_file);
+    if (known) {
+      names.protocols = std::move(known->protocols);
+      names.categories = std::move(known->categories);
+    }
+    return names;  // a bad protos file is reported where the classifiers load it
+  };
+  return actions::load_config_file(path, make_resolver, classify::risk_bit_by_name, options);
+}
+
+// --check: what each capture source can tell the MAC criteria.
+std::string mac_note(const std::string& source) {
+  if (source.rfind("nflog:", 0) == 0) {
+    return source +
+           ": the sender's MAC only where the input device has one (NFLOG's hardware address); "
+           "no destination MAC; iface_nfq_src/iface_nfq_dst from NFLOG's indev/outdev";
+  }
+  if (source == "any") {
+    return source + ": no MAC addresses (Linux cooked capture); iface_nfq_src/dst unknown";
+  }
+  return source +
+         ": both MACs on Ethernet links, none on raw-IP links (tun, wireguard, PPP); "
+         "iface_nfq_src is " +
+         source + ", iface_nfq_dst unknown";
 }
 
 bool file_exists(const std::string& path) {
@@ -114,7 +142,7 @@ int run(const Options& opt) {
   }
   std::optional<actions::LoadedConfig> config;
   if (!config_path.empty()) {
-    auto loaded = load_config(config_path);
+    auto loaded = load_config(config_path, opt);
     if (!loaded) {
       print_errors(loaded.errors());
       std::fprintf(stderr, "ctlabeld: %s: %zu error(s); nothing was started\n", config_path.c_str(),
@@ -122,8 +150,18 @@ int run(const Options& opt) {
       return 1;
     }
     config = std::move(loaded.value());
+    if (!opt.check) {
+      for (const auto& w : config->warnings) spdlog::warn("{}", w);
+    }
   }
   if (opt.check) {
+    for (const auto& w : config->warnings) std::printf("warning: %s\n", w.c_str());
+    if (!config->name_mappings.empty()) {
+      std::printf("Netify names matched as nDPI's:\n");
+      for (const auto& m : config->name_mappings) std::printf("  %s\n", m.c_str());
+    }
+    const auto& sources = opt.interfaces.empty() ? config->settings.interfaces : opt.interfaces;
+    for (const auto& source : sources) std::printf("capture %s\n", mac_note(source).c_str());
     std::fputs(config->rules->summary().c_str(), stdout);
     std::printf("%s: OK\n", config_path.c_str());
     return 0;
@@ -254,8 +292,9 @@ int run(const Options& opt) {
         spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
       } else {
         // Built and validated here, off the packet path; the workers switch at their next batch.
-        auto loaded = load_config(config_path);
+        auto loaded = load_config(config_path, opt);
         if (loaded) {
+          for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
           rules.publish(loaded->rules);
           ++reloads;
           spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());
