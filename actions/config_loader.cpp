@@ -774,7 +774,7 @@ class Loader {
         }
         (is_end ? end : start) = minute;
       }
-      if (start && end && *start == *end % 1440) {
+      if (start && end && *start == *end) {
         error(wp,
               "time_start equals time_end: the window is empty; for a whole day write "
               "\"time_start\": \"00:00\", \"time_end\": \"24:00\"");

@@ -367,8 +367,9 @@ class CriteriaParser {
         iequals(std::string_view(name).substr(0, kNetifyPrefix.size()), kNetifyPrefix)) {
       name.erase(0, kNetifyPrefix.size());
     }
+    bool mapped = false;
     if (name.find('*') == std::string::npos) {
-      name = checked_name(n.field, lowercase(name), t);
+      name = checked_name(n.field, lowercase(name), t, mapped);
     }
     n.a = add_string(name);
     if (name.find('*') != std::string::npos) {
@@ -377,7 +378,20 @@ class CriteriaParser {
       n.kind = Criteria::NodeKind::kCompare;
       n.value = Criteria::ValueKind::kName;
     }
-    return add(n);
+    return mapped ? protocol_or_app(n) : add(n);
+  }
+
+  // A Netify protocol is sometimes nDPI's application under a transport protocol: Netify's
+  // "doh" is nDPI's "TLS.DoH_DoT" (protocol tls, app doh_dot). A mapped protocol name therefore
+  // holds when either part of nDPI's answer has it; != when neither has.
+  std::uint32_t protocol_or_app(const Criteria::Node& n) {
+    if (n.field != Field::kProtocol) return add(n);
+    Criteria::Node app = n;
+    app.field = Field::kApp;
+    const bool ne = n.op == Criteria::CmpOp::kNe;
+    const std::uint32_t a = add(n);
+    const std::uint32_t b = add(app);
+    return binary(ne ? Criteria::NodeKind::kAnd : Criteria::NodeKind::kOr, a, b);
   }
 
   std::uint32_t field_expression(const Token& name) {
@@ -619,8 +633,9 @@ class CriteriaParser {
       return add(always);
     }
     n.value = Criteria::ValueKind::kName;
-    n.a = add_string(checked_name(n.field, lowercase(text), value));
-    return add(n);
+    bool mapped = false;
+    n.a = add_string(checked_name(n.field, lowercase(text), value, mapped));
+    return mapped ? protocol_or_app(n) : add(n);
   }
 
   void warn(const Token& at, const std::string& message) {
@@ -631,7 +646,8 @@ class CriteriaParser {
 
   // A name literal of an app/protocol/category field: nDPI's own name stays; a Netify name the
   // table maps becomes nDPI's (with a warning); anything else never matches (a warning).
-  std::string checked_name(Field field, std::string name, const Token& at) {
+  std::string checked_name(Field field, std::string name, const Token& at, bool& mapped) {
+    mapped = false;
     if (context_.ndpi == nullptr || context_.ndpi->empty()) return name;
     NameKind kind;
     switch (field) {
@@ -645,7 +661,8 @@ class CriteriaParser {
     NameCheck check = check_name(kind, name, *context_.ndpi, context_.names);
     if (check.result == NameCheck::Result::kKnown) return name;
     warn(at, check.message);
-    if (check.result == NameCheck::Result::kMapped && context_.mappings != nullptr) {
+    mapped = check.result == NameCheck::Result::kMapped;
+    if (mapped && context_.mappings != nullptr) {
       context_.mappings->push_back(where_ + ": " + std::string(to_string(kind)) + " '" + name +
                                    "' -> '" + check.name + "'");
     }

@@ -427,6 +427,12 @@ TEST_CASE("netify v5: names are checked against nDPI's and mapped", "[actions][n
   Evaluation e = loaded->rules->make_evaluation();
   loaded->rules->evaluate(prime.view, e);
   CHECK(loaded->rules->action_names(e) == std::vector<std::string>{"a"});
+  // Netify's protocol "doh" is nDPI's TLS.DoH_DoT: the mapped name is found in either part.
+  TestFlow doh = bare_flow();
+  doh.verdict.app = "doh_dot";
+  doh.verdict.protocol = "tls";
+  loaded->rules->evaluate(doh.view, e);
+  CHECK(loaded->rules->action_names(e) == std::vector<std::string>{"a"});
   // A names_file the file names must exist.
   std::string missing = json;
   missing.replace(missing.find("etc/ctlabeld/netify-names.tsv"), 29, "/nonexistent/names.tsv");
