@@ -4,6 +4,7 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <sstream>
 
 #include "ctlabeld/actions/edit_distance.hpp"
+#include "ctlabeld/actions/small_file.hpp"
 
 namespace ctlabeld::actions {
 namespace {
@@ -171,8 +173,7 @@ class Loader {
     if (settings_.names_file.empty() || ndpi_names_.empty()) return;
     // The packaged default may be absent (a build tree): then names are checked against nDPI's
     // alone. A path the file gives must exist.
-    std::ifstream probe(settings_.names_file);
-    if (!probe && !names_file_given_) return;
+    if (!names_file_given_ && ::access(settings_.names_file.c_str(), F_OK) != 0) return;
     auto table = NameTable::load(settings_.names_file);
     if (!table) {
       for (const auto& e : table.errors()) error("ctlabeld.names_file", e);
@@ -204,15 +205,12 @@ class Loader {
   }
 
   void read_groups(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      groups_error_ = "cannot open the address groups file " + path + ": " + std::strerror(errno) +
-                      "; create it or set ctlabeld.address_groups to its path";
+    std::string text, why;
+    if (!read_small_file(path, text, why)) {
+      groups_error_ = "cannot read the address groups file " + path + " (" + why +
+                      "); create it or set ctlabeld.address_groups to its path";
       return;
     }
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    const std::string text = buffer.str();
     rapidjson::Document doc;
     doc.Parse(text.data(), text.size());
     if (doc.HasParseError()) {

@@ -3,10 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "ctlabeld/actions/edit_distance.hpp"
+#include "ctlabeld/actions/small_file.hpp"
 
 namespace ctlabeld::actions {
 namespace {
@@ -102,16 +101,13 @@ Expected<NameTable> NameTable::parse(std::string_view text, const std::string& d
 }
 
 Expected<NameTable> NameTable::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text, why;
+  if (!read_small_file(path, text, why)) {
     return Expected<NameTable>::failure(
-        path +
-        ": cannot open the Netify name table; set ctlabeld.names_file to its path, or \"\" "
-        "to match names as written");
+        path + ": cannot read the Netify name table (" + why +
+        "); set ctlabeld.names_file to its path, or \"\" to match names as written");
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return parse(buffer.str(), path);
+  return parse(text, path);
 }
 
 const NameMapping* NameTable::find(NameKind kind, std::string_view lower_name) const noexcept {

@@ -331,8 +331,8 @@ TEST_CASE("netify v5: keys and their errors", "[actions][netify]") {
        "v5.json: targets.m.markk: unknown key 'markk'; did you mean 'mark'? (allowed: "
        "target_type, target_enabled, mark, mask, shift)"},
       {R"({"actions": {"a": {"criteria": "local_mac == @x;", "targets": ["x"]}}, "ctlabeld": {"address_groups": "/nonexistent/groups.json"}})",
-       "v5.json: actions.a.criteria:1:14: cannot open the address groups file "
-       "/nonexistent/groups.json: No such file or directory; create it or set "
+       "v5.json: actions.a.criteria:1:14: cannot read the address groups file "
+       "/nonexistent/groups.json (cannot open: No such file or directory); create it or set "
        "ctlabeld.address_groups to its path"},
   };
   for (const auto& row : rows) {
@@ -439,6 +439,7 @@ TEST_CASE("netify v5: names are checked against nDPI's and mapped", "[actions][n
   auto refused = load(missing, options);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.errors()[0] ==
-        "v5.json: ctlabeld.names_file: /nonexistent/names.tsv: cannot open the Netify name "
-        "table; set ctlabeld.names_file to its path, or \"\" to match names as written");
+        "v5.json: ctlabeld.names_file: /nonexistent/names.tsv: cannot read the Netify name table "
+        "(cannot open: No such file or directory); set ctlabeld.names_file to its path, or "
+        "\"\" to match names as written");
 }
