@@ -496,7 +496,9 @@ KnownNames Classifier::known_names() const {
       out.protocols.push_back(p);
     }
   }
-  out.categories = names_->categories;
+  for (const auto& c : names_->categories) {
+    if (!c.empty()) out.categories.push_back(c);  // nDPI leaves ids 33-98 unnamed
+  }
   return out;
 }
 
