@@ -28,6 +28,8 @@ TEST_CASE("netify names: every entry resolves to a name nDPI 4.2 produces", "[cl
   REQUIRE(ndpi.protocols.size() > 200);  // nDPI 4.2 knows about 300 protocols
   REQUIRE(has(ndpi.protocols, "amazonvideo"));
   REQUIRE(has(ndpi.categories, "socialnetwork"));
+  CHECK_FALSE(has(ndpi.categories, ""));  // nDPI's unnamed ids are no candidates
+  CHECK_FALSE(has(ndpi.protocols, ""));
   auto table = actions::NameTable::load("etc/ctlabeld/netify-names.tsv");
   REQUIRE(table.ok());
   REQUIRE(table->entries().size() > 60);
