@@ -28,6 +28,10 @@ CASES = [
             "actions.video.criteria[1]:1:13: 'streaming-media' is Netify's name for nDPI's "
             "'Streaming': matched as that; write 'Streaming' to silence this",
         ],
+        "mappings": [
+            "actions.teams.criteria: app 'microsoft-teams' -> 'teams'",
+            "actions.video.criteria[1]: category 'streaming-media' -> 'streaming'",
+        ],
         "runs": [
             ("zoom_v4.2.pcap", 33, [
                 (("zoom", None, None), ["zoom"]),       # ai:netify.zoom; video exempts zoom
@@ -60,6 +64,12 @@ CASES = [
             "that; write 'Game' to silence this",
             "actions.games.criteria:1:24: nDPI 4.2 cannot detect 'nordvpn': this comparison never "
             "matches; remove it or write a name nDPI 4.2 knows",
+        ],
+        "mappings": [
+            "actions.doh-block.criteria: proto 'doh' -> 'doh_dot'",
+            "actions.social.criteria[0]: category 'social-media' -> 'socialnetwork'",
+            "actions.video-all-day.criteria: app 'amazon-prime' -> 'amazonvideo'",
+            "actions.games.criteria: category 'games' -> 'game'",
         ],
         "runs": [
             # doh-block halts: no "bulk" from the catch-all action after it.
@@ -103,6 +113,15 @@ def main():
         check(case["file"] + " --check exits 0", r.returncode == 0, r.stderr)
         check(case["file"] + " warnings", got == want,
               "\n  got:  " + "\n        ".join(got) + "\n  want: " + "\n        ".join(want))
+        # The indented lines right under the heading.
+        after = r.stdout.split("Netify names matched as nDPI's:\n", 1)
+        mapped = []
+        for line in (after[1].splitlines() if len(after) == 2 else []):
+            if not line.startswith("  "):
+                break
+            mapped.append(line.strip())
+        check(case["file"] + " --check lists the mapping applied", mapped == case["mappings"],
+              str(mapped))
         r = run(["--check", "--strict", "-c", path])
         errors = [l for l in r.stderr.splitlines() if l.startswith(path + ": ")]
         check(case["file"] + " --strict refuses", r.returncode == 1 and
