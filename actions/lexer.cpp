@@ -252,7 +252,13 @@ class Lexer {
 
   bool ident(Token& t) {
     const std::size_t start = pos_;
-    while (pos_ < text_.size() && is_ident_char(text_[pos_])) ++pos_;
+    // '-' between word characters stays in the word: the language has no subtraction, and an
+    // unquoted interface name (br-lan) then gets the parser's "quote names" hint.
+    while (pos_ < text_.size() &&
+           (is_ident_char(text_[pos_]) ||
+            (text_[pos_] == '-' && pos_ + 1 < text_.size() && is_ident_char(text_[pos_ + 1])))) {
+      ++pos_;
+    }
     t.value = lowercase(text_.substr(start, pos_ - start));
     if (t.value == "and") {
       t.kind = TokenKind::kAnd;

@@ -169,6 +169,8 @@ TEST_CASE("netify v5: criteria errors for the new syntax", "[actions][netify]") 
        "192.168.1.0/24, or an address group @name, found '10.0.0.1/33'"},
       {"iface_nfq_src == wan;",
        "w:1:18: expected a value after '==', found 'wan'; quote names: 'wan'"},
+      {"iface_nfq_src == br-lan;",
+       "w:1:18: expected a value after '==', found 'br-lan'; quote names: 'br-lan'"},
       {"local_ip == @;", "w:1:13: expected an address group name after '@', e.g. @iot-devices"},
   };
   for (const auto& row : rows) {
