@@ -5,9 +5,11 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -17,6 +19,7 @@
 
 #include "ctlabeld/actions/edit_distance.hpp"
 #include "targets/target_type.hpp"
+#include "ctlabeld/actions/small_file.hpp"
 
 namespace ctlabeld::actions {
 namespace {
@@ -41,9 +44,16 @@ std::string join(const Words& words) {
 
 class Loader final : public ConfigReader {
  public:
-  Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit)
-      : file_(std::move(display_name)), factory_(factory) {
+  Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit,
+         const LoadOptions& options)
+      : file_(std::move(display_name)), factory_(factory), options_(options) {
     context_.risk_bit = risk_bit;
+    context_.ndpi = &ndpi_names_;
+    context_.warnings = &criteria_warnings_;
+    context_.mappings = &mappings_;
+    context_.group = [this](std::string_view name, std::string& why) {
+      return find_group(name, why);
+    };
   }
 
   Expected<LoadedConfig> load(std::string_view json) {
@@ -64,8 +74,10 @@ class Loader final : public ConfigReader {
           type_name(doc));
     }
     check_keys(doc, "",
-               {"version", "target_globals", "target_defaults", "targets", "actions", "exemptions",
-                "ctlabeld"});
+               {"version", "reprocess_flows", "timezone", "target_globals", "target_defaults",
+                "targets", "actions", "exemptions", "ctlabeld"});
+    read_bool(doc, "reprocess_flows", "", reprocess_flows_);
+    read_timezone(doc);
     if (const Value* v = member(doc, "version")) {
       if (!v->IsNumber() && !v->IsString()) {
         error("version", "expected a number (Netify files use 1), found " + type_name(*v));
@@ -77,10 +89,23 @@ class Loader final : public ConfigReader {
       if (type->prepare != nullptr) type->prepare(types_, factory_, *this);
     }
     read_settings(doc);
+    if (options_.ndpi_names) ndpi_names_ = options_.ndpi_names(settings_.protos_file);
+    load_names();
     read_targets(doc);
     read_actions(doc);
     if (const Value* v = member(doc, "exemptions"))
       read_exemptions(*v, "exemptions", parts_.exemptions);
+    for (const auto& w : criteria_warnings_) warnings_.push_back(file_ + ": " + w);
+    const bool strict = options_.strict || settings_.strict;
+    if (strict) {
+      for (const auto& w : warnings_) {
+        errors_.push_back(
+            w + " [an error: " +
+            (options_.strict ? std::string("--strict") : std::string("ctlabeld.strict is true")) +
+            "]");
+      }
+      warnings_.clear();
+    }
     if (!errors_.empty()) return Expected<LoadedConfig>::failure(std::move(errors_));
 
     for (const TargetTypeOps* type : target_types()) {
@@ -93,12 +118,136 @@ class Loader final : public ConfigReader {
     config.connlabel_conf = types_.ctlabel.connlabel_conf;
     config.max_bits = types_.ctlabel.max_bits;
     config.labels = types_.ctlabel.resolver;
+    config.reprocess_flows = reprocess_flows_;
+    config.warnings = std::move(warnings_);
+    config.name_mappings = std::move(mappings_);
     return config;
   }
 
  private:
   void error(const std::string& path, const std::string& message) override {
     errors_.push_back(file_ + ": " + path + ": " + message);
+  }
+  // What Netify tolerates: loads, says so, and does nothing for the affected part.
+  void warn(const std::string& path, const std::string& message) override {
+    warnings_.push_back(file_ + ": " + path + ": " + message);
+  }
+
+  void read_timezone(const Value& doc) {
+    std::string name;
+    if (!read_string(doc, "timezone", "", name, false)) return;
+    auto zone = TimeZone::locate(name);
+    if (!zone) {
+      for (const auto& e : zone.errors()) error("timezone", e);
+      return;
+    }
+    zone_ = zone.value();
+    zone_set_ = true;
+  }
+
+  // The zone of time_of_day windows: "timezone", else the system's local time.
+  const TimeZone& zone() {
+    if (!zone_set_) {
+      auto local = TimeZone::locate("");
+      zone_ = local ? local.value() : TimeZone::utc();
+      zone_set_ = true;
+    }
+    return zone_;
+  }
+
+  void load_names() {
+    if (settings_.names_file.empty() || ndpi_names_.empty()) return;
+    // The packaged default may be absent (a build tree): then names are checked against nDPI's
+    // alone. A path the file gives must exist.
+    if (!names_file_given_ && ::access(settings_.names_file.c_str(), F_OK) != 0) return;
+    auto table = NameTable::load(settings_.names_file);
+    if (!table) {
+      for (const auto& e : table.errors()) error("ctlabeld.names_file", e);
+      return;
+    }
+    names_ = std::move(table.value());
+    context_.names = &names_;
+  }
+
+  // Netify's address groups: { "address_groups": [ { "name", "ips", "macs" } ] }, read once,
+  // when the first @name is compiled.
+  const AddressGroup* find_group(std::string_view name, std::string& why) {
+    const std::string& path = settings_.address_groups;
+    if (!groups_loaded_) {
+      groups_loaded_ = true;
+      read_groups(path);
+    }
+    if (!groups_error_.empty()) {
+      why = groups_error_;
+      return nullptr;
+    }
+    const auto it = groups_.find(std::string(name));
+    if (it != groups_.end()) return &it->second;
+    std::vector<std::string_view> names;
+    for (const auto& [n, g] : groups_) names.push_back(n);
+    why = "address group '@" + std::string(name) + "' is not defined in " + path +
+          did_you_mean(name, names) + "; add it under \"address_groups\" there";
+    return nullptr;
+  }
+
+  void read_groups(const std::string& path) {
+    std::string text, why;
+    if (!read_small_file(path, text, why)) {
+      groups_error_ = "cannot read the address groups file " + path + " (" + why +
+                      "); create it or set ctlabeld.address_groups to its path";
+      return;
+    }
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    if (doc.HasParseError()) {
+      std::size_t line = 0, col = 0;
+      offset_to_line_col(text, doc.GetErrorOffset(), line, col);
+      groups_error_ = path + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                      ": JSON syntax error: " + rapidjson::GetParseError_En(doc.GetParseError());
+      return;
+    }
+    const Value* list = doc.IsObject() ? member(doc, "address_groups") : nullptr;
+    if (list == nullptr || !list->IsArray()) {
+      groups_error_ = path +
+                      ": expected { \"address_groups\": [ { \"name\": ..., \"ips\": "
+                      "[...], \"macs\": [...] } ] }";
+      return;
+    }
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+      const Value& g = (*list)[i];
+      const std::string where = path + ": address_groups[" + std::to_string(i) + "]";
+      const Value* name = g.IsObject() ? member(g, "name") : nullptr;
+      if (name == nullptr || !name->IsString()) {
+        groups_error_ = where + ": expected an object with a \"name\" string";
+        return;
+      }
+      AddressGroup group;
+      for (const char* key : {"ips", "macs"}) {
+        const Value* items = member(g, key);
+        if (items == nullptr) continue;
+        if (!items->IsArray()) {
+          groups_error_ = where + "." + key + ": expected an array of strings";
+          return;
+        }
+        for (rapidjson::SizeType j = 0; j < items->Size(); ++j) {
+          const Value& e = (*items)[j];
+          const std::string item = e.IsString() ? e.GetString() : "";
+          Cidr cidr;
+          Mac mac;
+          if (key[0] == 'i' && parse_cidr(item, cidr)) {
+            group.ips.add(cidr);
+          } else if (key[0] == 'm' && parse_mac(item, mac)) {
+            group.macs.push_back(mac);
+          } else {
+            groups_error_ = where + "." + key + "[" + std::to_string(j) + "]: '" + item +
+                            "' is not " +
+                            (key[0] == 'i' ? "an address or network" : "a MAC address");
+            return;
+          }
+        }
+      }
+      groups_[name->GetString()] = std::move(group);
+    }
   }
 
   static std::string child(const std::string& path, std::string_view key) {
@@ -355,8 +504,12 @@ class Loader final : public ConfigReader {
       }
       if (!expect_object(m.value, path)) continue;
       const Value& a = m.value;
-      check_keys(a, path, {"enabled", "interface", "criteria", "exemptions", "targets"});
+      check_keys(a, path,
+                 {"enabled", "interface", "criteria", "exemptions", "targets", "halt_on_match",
+                  "time_of_day"});
       read_bool(a, "enabled", path, action.enabled);
+      read_bool(a, "halt_on_match", path, action.halt_on_match);
+      read_time_of_day(a, path, action);
       read_interface(a, path, action);
       read_criteria(a, path, action);
       if (const Value* ex = member(a, "exemptions")) {
@@ -375,10 +528,12 @@ class Loader final : public ConfigReader {
           const auto it = target_index_.find(tn);
           if (it == target_index_.end() && invalid_targets_.count(tn)) continue;  // reported
           if (it == target_index_.end()) {
-            error(index(tp, i),
-                  "unknown target '" + tn + "'" + did_you_mean(tn, target_names) +
-                      (target_names.empty() ? "; define it under \"targets\""
-                                            : " (targets: " + join(target_names) + ")"));
+            // Netify tolerates it (generated files name targets they never define): the
+            // action's other targets still apply.
+            const std::string hint = did_you_mean(tn, target_names);
+            warn(index(tp, i), "target '" + tn +
+                                   "' is not defined under \"targets\": it does nothing" +
+                                   (hint.empty() ? "; define it or remove the name" : hint));
             continue;
           }
           action.targets.push_back(it->second);
@@ -390,6 +545,88 @@ class Loader final : public ConfigReader {
       }
       parts_.actions.push_back(std::move(action));
     }
+  }
+
+  // [{ "day": "mon" or ["mon", ...], "time_start": "HH:MM", "time_end": "HH:MM",
+  //    "policy": "inclusive"|"exclusive" }]; one TimeWindow per day.
+  void read_time_of_day(const Value& a, const std::string& path, Action& action) {
+    const Value* list = member(a, "time_of_day");
+    if (list == nullptr) return;
+    const std::string lp = child(path, "time_of_day");
+    if (!list->IsArray()) {
+      error(lp,
+            "expected an array of windows [{ \"day\": [\"mon\"], \"time_start\": \"08:00\", "
+            "\"time_end\": \"17:00\" }], found " +
+                type_name(*list));
+      return;
+    }
+    std::vector<TimeWindow> windows;
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+      const Value& w = (*list)[i];
+      const std::string wp = index(lp, i);
+      if (!expect_object(w, wp)) continue;
+      check_keys(w, wp, {"day", "time_start", "time_end", "policy"});
+      std::vector<std::uint8_t> days;
+      const Value* day = member(w, "day");
+      const std::string dp = child(wp, "day");
+      auto add_day = [&](const Value& d, const std::string& where) {
+        const auto parsed = d.IsString() ? parse_weekday(d.GetString()) : std::nullopt;
+        if (!parsed) {
+          error(where, "expected a day mon, tue, wed, thu, fri, sat or sun, found " +
+                           (d.IsString() ? "'" + std::string(d.GetString()) + "'" : type_name(d)));
+          return;
+        }
+        days.push_back(*parsed);
+      };
+      if (day == nullptr) {
+        error(wp, "missing \"day\"; add e.g. \"day\": [\"mon\", \"tue\"]");
+      } else if (day->IsArray()) {
+        if (day->Empty()) error(dp, "no days; list at least one, e.g. [\"mon\"]");
+        for (rapidjson::SizeType j = 0; j < day->Size(); ++j) add_day((*day)[j], index(dp, j));
+      } else {
+        add_day(*day, dp);
+      }
+      std::optional<std::uint16_t> start, end;
+      for (const char* key : {"time_start", "time_end"}) {
+        const bool is_end = key[5] == 'e';
+        std::string text;
+        if (!member(w, key)) {
+          error(wp, std::string("missing \"") + key + "\"; add e.g. \"" + key + "\": \"" +
+                        (is_end ? "17:00" : "08:00") + "\"");
+          continue;
+        }
+        if (!read_string(w, key, wp, text)) continue;
+        const auto minute = parse_clock(text, is_end);
+        if (!minute) {
+          error(child(wp, key), "'" + text + "' is not a time of day; write HH:MM from 00:00 to " +
+                                    (is_end ? "24:00" : "23:59"));
+          continue;
+        }
+        (is_end ? end : start) = minute;
+      }
+      if (start && end && *start == *end) {
+        error(wp,
+              "time_start equals time_end: the window is empty; for a whole day write "
+              "\"time_start\": \"00:00\", \"time_end\": \"24:00\"");
+        continue;
+      }
+      WindowPolicy policy = WindowPolicy::kInclusive;
+      std::string policy_text;
+      if (read_string(w, "policy", wp, policy_text)) {
+        if (policy_text == "exclusive") {
+          policy = WindowPolicy::kExclusive;
+        } else if (policy_text != "inclusive") {
+          error(child(wp, "policy"), "unknown policy '" + policy_text + "'" +
+                                         did_you_mean(policy_text, {"inclusive", "exclusive"}) +
+                                         "; use \"inclusive\" (the action applies inside the "
+                                         "window) or \"exclusive\" (outside it)");
+          continue;
+        }
+      }
+      if (!start || !end) continue;
+      for (const auto d : days) windows.push_back(TimeWindow{d, *start, *end, policy});
+    }
+    if (!windows.empty()) action.schedule = Schedule(std::move(windows), zone());
   }
 
   void read_duration(const Value& s, const char* key, std::chrono::seconds& out) {
@@ -433,10 +670,14 @@ class Loader final : public ConfigReader {
     }
     const std::string path = "ctlabeld";
     check_keys(*s, path,
-               {"interfaces", "lan_interfaces", "wan_interfaces", "workers", "local_networks",
-                "protos_file", "max_flows", "max_dpi_packets", "tcp_idle", "udp_idle", "other_idle",
-                "stats_interval", "stats_file", "log_level", "bpf_filter", "promiscuous", "snaplen",
-                "buffer_bytes"});
+               {"interfaces",  "lan_interfaces", "wan_interfaces",  "workers",   "local_networks",
+                "protos_file", "max_flows",      "max_dpi_packets", "tcp_idle",  "udp_idle",
+                "other_idle",  "stats_interval", "stats_file",      "log_level", "bpf_filter",
+                "promiscuous", "snaplen",        "buffer_bytes",    "strict",    "address_groups",
+                "names_file"});
+    read_bool(*s, "strict", path, settings_.strict);
+    read_string(*s, "address_groups", path, settings_.address_groups, false);
+    names_file_given_ = read_string(*s, "names_file", path, settings_.names_file);
     read_string_array(*s, "interfaces", path, settings_.interfaces);
     read_string_array(*s, "lan_interfaces", path, settings_.lan_interfaces);
     read_string_array(*s, "wan_interfaces", path, settings_.wan_interfaces);
@@ -488,10 +729,23 @@ class Loader final : public ConfigReader {
   // "a-<app>" and "p-<protocol>" names in connlabel.conf, for targets with auto_label.
   std::string file_;
   const ResolverFactory& factory_;
+  const LoadOptions& options_;
   CompileContext context_;
   Errors errors_;
   TargetLoad types_;  // each target type's state during this load
   std::map<std::string, std::uint32_t> target_index_;
+  std::vector<std::string> warnings_;
+  std::vector<std::string> criteria_warnings_;
+  std::vector<std::string> mappings_;
+  NdpiNames ndpi_names_;
+  NameTable names_;
+  bool reprocess_flows_ = true;
+  TimeZone zone_;
+  bool zone_set_ = false;
+  bool names_file_given_ = false;
+  bool groups_loaded_ = false;
+  std::string groups_error_;
+  std::map<std::string, AddressGroup> groups_;
   std::set<std::string> invalid_targets_;
   DaemonSettings settings_;
   RuleSet::Parts parts_;
@@ -515,13 +769,13 @@ void offset_to_line_col(std::string_view text, std::size_t offset, std::size_t& 
 }
 
 Expected<LoadedConfig> load_config_text(std::string_view json, const std::string& display_name,
-                                        const ResolverFactory& resolver,
-                                        const RiskLookup& risk_bit) {
-  return Loader(display_name, resolver, risk_bit).load(json);
+                                        const ResolverFactory& resolver, const RiskLookup& risk_bit,
+                                        const LoadOptions& options) {
+  return Loader(display_name, resolver, risk_bit, options).load(json);
 }
 
 Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
-                                        const RiskLookup& risk_bit) {
+                                        const RiskLookup& risk_bit, const LoadOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Expected<LoadedConfig>::failure(
@@ -532,7 +786,7 @@ Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverF
   if (in.bad()) {
     return Expected<LoadedConfig>::failure(path + ": cannot read the actions file");
   }
-  return load_config_text(buffer.str(), path, resolver, risk_bit);
+  return load_config_text(buffer.str(), path, resolver, risk_bit, options);
 }
 
 }  // namespace ctlabeld::actions

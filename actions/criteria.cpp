@@ -13,15 +13,17 @@
 namespace ctlabeld::actions {
 namespace {
 
-enum class FieldType : std::uint8_t { kNumber, kBool, kAddress, kName, kRisks, kConstant };
+enum class FieldType : std::uint8_t { kNumber, kBool, kAddress, kName, kRisks, kConstant, kMac };
 
 // Netify's constant-valued fields: the identifiers each accepts, and the code it compiles to
 // (numbers_of computes the same codes for a flow). Index + 1 is the code; 0 means "none".
 constexpr std::array<std::string_view, 7> kOtherTypes = {
     "other_local",   "other_remote",      "other_multicast", "other_broadcast",
     "other_unknown", "other_unsupported", "other_error"};
-constexpr std::array<std::string_view, 3> kOrigins = {"origin_local", "origin_remote",
+constexpr std::array<std::string_view, 3> kOrigins = {"origin_local", "origin_other",
                                                       "origin_unknown"};
+// The v4 README's name for origin_other.
+constexpr std::string_view kOriginRemoteAlias = "origin_remote";
 constexpr std::uint64_t kOtherLocal = 1, kOtherRemote = 2, kOtherMulticast = 3, kOtherBroadcast = 4;
 constexpr std::uint64_t kOriginLocal = 1, kOriginRemote = 2, kOriginUnknown = 3;
 
@@ -63,6 +65,12 @@ constexpr std::array kFields = {
     FieldInfo{"bytes", Field::kBytes, FieldType::kNumber},
     FieldInfo{"other_type", Field::kOtherType, FieldType::kConstant},
     FieldInfo{"origin", Field::kOrigin, FieldType::kConstant},
+    FieldInfo{"local_mac", Field::kLocalMac, FieldType::kMac},
+    FieldInfo{"other_mac", Field::kOtherMac, FieldType::kMac},
+    FieldInfo{"src_mac", Field::kSrcMac, FieldType::kMac},
+    FieldInfo{"dst_mac", Field::kDstMac, FieldType::kMac},
+    FieldInfo{"iface_nfq_src", Field::kInIface, FieldType::kName},
+    FieldInfo{"iface_nfq_dst", Field::kOutIface, FieldType::kName},
     // Aliases.
     FieldInfo{"vlan", Field::kVlanId, FieldType::kNumber},
     FieldInfo{"detected_application", Field::kApp, FieldType::kName},
@@ -72,6 +80,8 @@ constexpr std::array kFields = {
     FieldInfo{"cat", Field::kCategory, FieldType::kName},
     FieldInfo{"host_server_name", Field::kHostname, FieldType::kName},
     FieldInfo{"hostname", Field::kHostname, FieldType::kName},
+    // No DNS cache here: the name nDPI saw (SNI, HTTP Host, DNS query) stands in.
+    FieldInfo{"dns_hostname", Field::kHostname, FieldType::kName},
     FieldInfo{"interface", Field::kIface, FieldType::kName},
     FieldInfo{"ndpi_risks", Field::kRisks, FieldType::kRisks},
     FieldInfo{"risk_score", Field::kRiskScore, FieldType::kNumber},
@@ -90,8 +100,6 @@ std::string_view unsupported_netify_field(std::string_view lower_name) {
       Unsupported{"application_id", kIds},
       Unsupported{"proto_id", kIds},
       Unsupported{"protocol_id", kIds},
-      Unsupported{"local_mac", "packets are classified without their MAC addresses"},
-      Unsupported{"other_mac", "packets are classified without their MAC addresses"},
       Unsupported{"fwmark", "the conntrack mark is not read; match it in nftables (ct mark)"},
       Unsupported{"ip_nat", "the NAT state is not read; match it in nftables (ct status dnat)"},
       Unsupported{"tunnel_type", "tunnels are not decapsulated"},
@@ -178,7 +186,8 @@ bool is_comparison(TokenKind k) {
 
 bool is_value(TokenKind k) {
   return k == TokenKind::kNumber || k == TokenKind::kString || k == TokenKind::kAddress ||
-         k == TokenKind::kTrue || k == TokenKind::kFalse;
+         k == TokenKind::kTrue || k == TokenKind::kFalse || k == TokenKind::kMac ||
+         k == TokenKind::kGroup;
 }
 
 constexpr std::string_view kNetifyPrefix = "netify.";
@@ -359,6 +368,10 @@ class CriteriaParser {
         iequals(std::string_view(name).substr(0, kNetifyPrefix.size()), kNetifyPrefix)) {
       name.erase(0, kNetifyPrefix.size());
     }
+    bool mapped = false;
+    if (name.find('*') == std::string::npos) {
+      name = checked_name(n.field, lowercase(name), t, mapped);
+    }
     n.a = add_string(name);
     if (name.find('*') != std::string::npos) {
       n.kind = Criteria::NodeKind::kGlob;
@@ -366,7 +379,20 @@ class CriteriaParser {
       n.kind = Criteria::NodeKind::kCompare;
       n.value = Criteria::ValueKind::kName;
     }
-    return add(n);
+    return mapped ? protocol_or_app(n) : add(n);
+  }
+
+  // A Netify protocol is sometimes nDPI's application under a transport protocol: Netify's
+  // "doh" is nDPI's "TLS.DoH_DoT" (protocol tls, app doh_dot). A mapped protocol name therefore
+  // holds when either part of nDPI's answer has it; != when neither has.
+  std::uint32_t protocol_or_app(const Criteria::Node& n) {
+    if (n.field != Field::kProtocol) return add(n);
+    Criteria::Node app = n;
+    app.field = Field::kApp;
+    const bool ne = n.op == Criteria::CmpOp::kNe;
+    const std::uint32_t a = add(n);
+    const std::uint32_t b = add(app);
+    return binary(ne ? Criteria::NodeKind::kAnd : Criteria::NodeKind::kOr, a, b);
   }
 
   std::uint32_t field_expression(const Token& name) {
@@ -384,7 +410,8 @@ class CriteriaParser {
     }
     if (info->field == Field::kLocalIp || info->field == Field::kOtherIp ||
         info->field == Field::kLocalPort || info->field == Field::kOtherPort ||
-        info->field == Field::kOtherType || info->field == Field::kOrigin) {
+        info->field == Field::kOtherType || info->field == Field::kOrigin ||
+        info->field == Field::kLocalMac || info->field == Field::kOtherMac) {
       out_.uses_locality_ = true;
     }
     Criteria::Node n;
@@ -443,13 +470,27 @@ class CriteriaParser {
           return fail(op, "'" + field_name + "' is an address; use == (in) or != (not in), not '" +
                               op_text(op.kind) + "'");
         }
-        if (value.kind != TokenKind::kAddress) {
-          return fail(value, "'" + field_name +
-                                 "' is compared with a bare address or network, e.g. " +
-                                 field_name + " == 192.168.1.0/24, found " + describe(value));
-        }
         AddressSet set;
-        set.add(value.cidr);
+        Cidr quoted;
+        if (value.kind == TokenKind::kAddress) {
+          set.add(value.cidr);
+        } else if (value.kind == TokenKind::kString && parse_cidr(value.value, quoted)) {
+          set.add(quoted);  // Netify's v5 document quotes addresses: '192.168.1.10'
+        } else if (const AddressGroup* g = group_of(value)) {
+          if (g->ips.empty()) {
+            return fail(value, "address group '@" + group_name(value) +
+                                   "' has no \"ips\"; add addresses to it or compare a MAC "
+                                   "field (local_mac) with it");
+          }
+          set = g->ips;
+        } else if (error_.empty()) {
+          return fail(value, "'" + field_name + "' is compared with an address or network, e.g. " +
+                                 field_name +
+                                 " == 192.168.1.0/24, or an address group @name, found " +
+                                 describe(value));
+        } else {
+          return 0;
+        }
         out_.sets_.push_back(std::move(set));
         n.value = Criteria::ValueKind::kAddressSet;
         n.a = static_cast<std::uint32_t>(out_.sets_.size() - 1);
@@ -467,6 +508,38 @@ class CriteriaParser {
         return name_value(n, value, field_name);
       case FieldType::kConstant:  // handled by constant_value above
         break;
+      case FieldType::kMac: {
+        if (!equality) {
+          return fail(op, "'" + field_name + "' is a MAC address; use == or !=, not '" +
+                              op_text(op.kind) + "'");
+        }
+        std::vector<Mac> macs;
+        Mac quoted;
+        if (value.kind == TokenKind::kMac) {
+          macs.push_back(value.mac);
+        } else if (value.kind == TokenKind::kString && parse_mac(value.value, quoted)) {
+          macs.push_back(quoted);
+        } else if (const AddressGroup* g = group_of(value)) {
+          if (g->macs.empty()) {
+            return fail(value, "address group '@" + group_name(value) +
+                                   "' has no \"macs\"; add MAC addresses to it or compare an "
+                                   "address field (local_ip) with it");
+          }
+          macs = g->macs;
+        } else if (error_.empty()) {
+          return fail(value, "'" + field_name + "' is compared with a MAC address, e.g. " +
+                                 field_name +
+                                 " == 00:11:22:33:44:55, or an address group @name, "
+                                 "found " +
+                                 describe(value));
+        } else {
+          return 0;
+        }
+        out_.mac_sets_.push_back(std::move(macs));
+        n.value = Criteria::ValueKind::kMacSet;
+        n.a = static_cast<std::uint32_t>(out_.mac_sets_.size() - 1);
+        break;
+      }
       case FieldType::kRisks:
         if (!equality) {
           return fail(op, "'risks' holds nDPI risk names; use == (has) or != (has not), not '" +
@@ -515,10 +588,13 @@ class CriteriaParser {
       return fail(value, "'" + field_name + "' is compared with one of " + list + ", found " +
                              describe(value));
     }
-    const auto it = std::find(allowed.begin(), allowed.end(), value.value);
+    auto it = std::find(allowed.begin(), allowed.end(), value.value);
+    if (!other_type && value.value == kOriginRemoteAlias) it = allowed.begin() + 1;
     if (it == allowed.end()) {
+      std::vector<std::string_view> candidates = allowed;
+      if (!other_type) candidates.push_back(kOriginRemoteAlias);
       return fail(value, "unknown " + field_name + " '" + std::string(value.text) + "'" +
-                             did_you_mean(value.value, allowed) + " (values: " + list + ")");
+                             did_you_mean(value.value, candidates) + " (values: " + list + ")");
     }
     take();
     n.value = Criteria::ValueKind::kNumber;
@@ -544,10 +620,75 @@ class CriteriaParser {
         iequals(text.substr(0, kNetifyPrefix.size()), kNetifyPrefix)) {
       text.remove_prefix(kNetifyPrefix.size());
     }
-    (void)field_name;
+    if ((n.field == Field::kIface || n.field == Field::kInIface || n.field == Field::kOutIface) &&
+        text == "*") {
+      // Generated files test interfaces against '*': no interface has that name; Netify
+      // tolerates it and the user meant "any interface".
+      const bool eq = n.op == Criteria::CmpOp::kEq;
+      warn(value, field_name + (eq ? " == '*'" : " != '*'") +
+                      " compares with the literal '*', which names no interface: matched as " +
+                      (eq ? "any interface (always true)" : "no interface (never true)") +
+                      "; remove the comparison or name an interface such as 'br-lan'");
+      Criteria::Node always;
+      always.kind = eq ? Criteria::NodeKind::kTrue : Criteria::NodeKind::kFalse;
+      return add(always);
+    }
     n.value = Criteria::ValueKind::kName;
-    n.a = add_string(std::string(text));
-    return add(n);
+    bool mapped = false;
+    n.a = add_string(checked_name(n.field, lowercase(text), value, mapped));
+    return mapped ? protocol_or_app(n) : add(n);
+  }
+
+  void warn(const Token& at, const std::string& message) {
+    if (context_.warnings == nullptr) return;
+    context_.warnings->push_back(where_ + ":" + std::to_string(at.line) + ":" +
+                                 std::to_string(at.col) + ": " + message);
+  }
+
+  // A name literal of an app/protocol/category field: nDPI's own name stays; a Netify name the
+  // table maps becomes nDPI's (with a warning); anything else never matches (a warning).
+  std::string checked_name(Field field, std::string name, const Token& at, bool& mapped) {
+    mapped = false;
+    if (context_.ndpi == nullptr || context_.ndpi->empty()) return name;
+    NameKind kind;
+    switch (field) {
+      case Field::kApp: kind = NameKind::kApplication; break;
+      case Field::kProtocol: kind = NameKind::kProtocol; break;
+      case Field::kCategory:
+      case Field::kAppCategory:
+      case Field::kProtocolCategory: kind = NameKind::kCategory; break;
+      default: return name;
+    }
+    NameCheck check = check_name(kind, name, *context_.ndpi, context_.names);
+    if (check.result == NameCheck::Result::kKnown) return name;
+    warn(at, check.message);
+    mapped = check.result == NameCheck::Result::kMapped;
+    if (mapped && context_.mappings != nullptr) {
+      context_.mappings->push_back(where_ + ": " + std::string(to_string(kind)) + " '" + name +
+                                   "' -> '" + check.name + "'");
+    }
+    return check.name;
+  }
+
+  static std::string group_name(const Token& value) {
+    if (value.kind == TokenKind::kGroup) return value.value;
+    return value.value.size() > 1 ? value.value.substr(1) : std::string();
+  }
+
+  // @name (bare or quoted): the group, or null (with an error when the name was a group).
+  const AddressGroup* group_of(const Token& value) {
+    const bool quoted_group =
+        value.kind == TokenKind::kString && value.value.size() > 1 && value.value[0] == '@';
+    if (value.kind != TokenKind::kGroup && !quoted_group) return nullptr;
+    const std::string name = group_name(value);
+    if (!context_.group) {
+      fail(value, "address group '@" + name + "' cannot be resolved here");
+      return nullptr;
+    }
+    std::string why;
+    const AddressGroup* g = context_.group(name, why);
+    if (g == nullptr) fail(value, why);
+    return g;
   }
 
   Criteria& out_;
@@ -646,6 +787,8 @@ std::string_view name_of(Field field, const FlowFacts& f) noexcept {
     case Field::kProtocolCategory: return v.protocol_category;
     case Field::kHostname: return v.hostname;
     case Field::kIface: return f.flow->iface;
+    case Field::kInIface: return f.flow->in_iface;
+    case Field::kOutIface: return f.flow->out_iface;
     default: return {};
   }
 }
@@ -721,7 +864,29 @@ std::size_t addresses_of(Field field, const FlowFacts& f, const Address* out[2])
 bool is_name_field(Field field) noexcept {
   return field == Field::kApp || field == Field::kProtocol || field == Field::kCategory ||
          field == Field::kAppCategory || field == Field::kProtocolCategory ||
-         field == Field::kHostname || field == Field::kIface;
+         field == Field::kHostname || field == Field::kIface || field == Field::kInIface ||
+         field == Field::kOutIface;
+}
+
+// The flow's MAC for a MAC field, or null when the link did not give it.
+const Mac* mac_of(Field field, const FlowFacts& f) noexcept {
+  const classify::FlowView& v = *f.flow;
+  const bool local_is_src = f.local_ip == &v.tuple.src;
+  bool src = true;
+  switch (field) {
+    case Field::kSrcMac: src = true; break;
+    case Field::kDstMac: src = false; break;
+    case Field::kLocalMac: src = local_is_src; break;
+    case Field::kOtherMac: src = !local_is_src; break;
+    default: return nullptr;
+  }
+  if (src) return v.has_src_mac ? &v.src_mac : nullptr;
+  return v.has_dst_mac ? &v.dst_mac : nullptr;
+}
+
+bool is_mac_field(Field field) noexcept {
+  return field == Field::kSrcMac || field == Field::kDstMac || field == Field::kLocalMac ||
+         field == Field::kOtherMac;
 }
 
 bool compare_numbers(Criteria::CmpOp op, std::uint64_t a, std::uint64_t b) noexcept {
@@ -740,6 +905,7 @@ bool compare_numbers(Criteria::CmpOp op, std::uint64_t a, std::uint64_t b) noexc
 
 bool Criteria::present(Field field, const FlowFacts& facts) const noexcept {
   if (is_name_field(field)) return !is_placeholder(name_of(field, facts));
+  if (is_mac_field(field)) return mac_of(field, facts) != nullptr;
   const Address* addrs[2] = {};
   const std::size_t n_addrs = addresses_of(field, facts, addrs);
   if (n_addrs > 0) {
@@ -764,6 +930,13 @@ bool Criteria::compare(const Node& n, const FlowFacts& facts) const noexcept {
     case ValueKind::kName: return iequals(name_of(n.field, facts), strings_[n.a]) != negate;
     case ValueKind::kRegex: return regexes_[n.a].search(name_of(n.field, facts)) != negate;
     case ValueKind::kRiskMask: return ((facts.verdict->risks & n.number) != 0) != negate;
+    case ValueKind::kMacSet: {
+      // A flow without the MAC (no link header) satisfies neither == nor !=: nothing is known.
+      const Mac* mac = mac_of(n.field, facts);
+      if (mac == nullptr) return false;
+      const auto& set = mac_sets_[n.a];
+      return (std::find(set.begin(), set.end(), *mac) != set.end()) != negate;
+    }
     case ValueKind::kAddressSet: {
       const Address* addrs[2] = {};
       const std::size_t count = addresses_of(n.field, facts, addrs);

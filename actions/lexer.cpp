@@ -97,8 +97,10 @@ class Lexer {
         return fail("unexpected '|'; logical or is '||' or 'or'");
       case '\'':
       case '"': return string(t, c);
+      case '@': return group(t);
       default: break;
     }
+    if (mac(t)) return true;
     if (compact(t) || address(t)) return error_.empty();
     if (!error_.empty()) return false;
     if (std::isdigit(static_cast<unsigned char>(c))) return number(t);
@@ -150,6 +152,35 @@ class Lexer {
     }
     t.value += ':';
     t.value += name;
+    return true;
+  }
+
+  // aa:bb:cc:dd:ee:ff: tried before addresses, as it is no valid IPv6 (six groups, no "::").
+  bool mac(Token& t) {
+    if (pos_ + 17 > text_.size()) return false;
+    if (pos_ + 17 < text_.size() && (is_ident_char(text_[pos_ + 17]) || text_[pos_ + 17] == ':')) {
+      return false;
+    }
+    Mac m;
+    if (!parse_mac(text_.substr(pos_, 17), m) || text_[pos_ + 2] != ':') return false;
+    t.kind = TokenKind::kMac;
+    t.mac = m;
+    t.value = lowercase(text_.substr(pos_, 17));
+    pos_ += 17;
+    return true;
+  }
+
+  // @iot-devices: a name from Netify's address-groups file.
+  bool group(Token& t) {
+    std::size_t end = pos_ + 1;
+    while (end < text_.size() &&
+           (is_ident_char(text_[end]) || text_[end] == '-' || text_[end] == '.')) {
+      ++end;
+    }
+    if (end == pos_ + 1) return fail("expected an address group name after '@', e.g. @iot-devices");
+    t.kind = TokenKind::kGroup;
+    t.value = std::string(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end;
     return true;
   }
 
@@ -222,7 +253,13 @@ class Lexer {
 
   bool ident(Token& t) {
     const std::size_t start = pos_;
-    while (pos_ < text_.size() && is_ident_char(text_[pos_])) ++pos_;
+    // '-' between word characters stays in the word: the language has no subtraction, and an
+    // unquoted interface name (br-lan) then gets the parser's "quote names" hint.
+    while (pos_ < text_.size() &&
+           (is_ident_char(text_[pos_]) ||
+            (text_[pos_] == '-' && pos_ + 1 < text_.size() && is_ident_char(text_[pos_ + 1])))) {
+      ++pos_;
+    }
     t.value = lowercase(text_.substr(start, pos_ - start));
     if (t.value == "and") {
       t.kind = TokenKind::kAnd;

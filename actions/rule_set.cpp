@@ -27,6 +27,16 @@ int compare_normalized(std::string_view stored, std::string_view raw) noexcept {
   return stored.size() < raw.size() ? -1 : 1;
 }
 
+// The packet path throws nothing: a zone lookup failure (which the date library reports by
+// exception, e.g. tzdata removed under a running daemon) counts as closed.
+bool schedule_open(const Schedule& schedule, SysSeconds now) noexcept {
+  try {
+    return schedule.open(now);
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace
 
 bool Exemptions::exempt(const FlowFacts& facts) const noexcept {
@@ -70,6 +80,7 @@ const unsigned* AutoLabels::find(std::string_view raw_name) const noexcept {
 RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
   for (std::size_t i = 0; i < parts_.actions.size(); ++i) {
     if (parts_.actions[i].enabled) enabled_actions_.push_back(static_cast<std::uint16_t>(i));
+    if (parts_.actions[i].enabled && !parts_.actions[i].schedule.empty()) has_windows_ = true;
   }
   for (const auto& t : parts_.targets) {
     if (!t.enabled || !t.supported || t.ops == nullptr || t.ops->add_managed == nullptr) continue;
@@ -84,6 +95,28 @@ Evaluation RuleSet::make_evaluation() const {
 }
 
 void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const noexcept {
+  evaluate(flow, out,
+           has_windows_ ? std::chrono::time_point_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now())
+                        : SysSeconds{});
+}
+
+bool RuleSet::windows_open(std::uint16_t index, SysSeconds t) const {
+  if (index >= parts_.actions.size()) return false;
+  return parts_.actions[index].schedule.open(t);
+}
+
+std::optional<SysSeconds> RuleSet::next_window_edge(SysSeconds t) const {
+  std::optional<SysSeconds> next;
+  for (const std::uint16_t index : enabled_actions_) {
+    const auto edge = parts_.actions[index].schedule.next_edge(t);
+    if (edge && (!next || *edge < *next)) next = edge;
+  }
+  return next;
+}
+
+void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out,
+                       SysSeconds now) const noexcept {
   out.matched_actions.clear();
   out.labels.reset();
   out.log_errors = false;
@@ -91,10 +124,15 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const no
   if (!parts_.exemptions.empty() && parts_.exemptions.exempt(facts)) return;
   for (const std::uint16_t index : enabled_actions_) {
     const Action& action = parts_.actions[index];
-    if (!action.interfaces.empty() && std::find(action.interfaces.begin(), action.interfaces.end(),
-                                                flow.iface) == action.interfaces.end()) {
+    // "interface" names the capture source or the packet's input interface (NFLOG's indev).
+    if (!action.interfaces.empty() &&
+        std::find(action.interfaces.begin(), action.interfaces.end(), flow.iface) ==
+            action.interfaces.end() &&
+        (flow.in_iface.empty() || std::find(action.interfaces.begin(), action.interfaces.end(),
+                                            flow.in_iface) == action.interfaces.end())) {
       continue;
     }
+    if (!action.schedule.empty() && !schedule_open(action.schedule, now)) continue;
     bool matched = false;
     for (const auto& c : action.criteria) {
       if (c.matches(facts)) {
@@ -110,6 +148,7 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const no
       if (!target.enabled || !target.supported || target.ops->effect == nullptr) continue;
       target.ops->effect(target, parts_, facts, out);
     }
+    if (action.halt_on_match) break;
   }
 }
 
@@ -175,6 +214,13 @@ std::string RuleSet::summary() const {
     out << "    targets:";
     for (const auto& t : a.target_names) out << " " << t;
     out << "\n";
+    if (a.halt_on_match)
+      out << "    halt_on_match: yes (later actions are skipped when it matches)\n";
+    if (!a.schedule.empty()) {
+      out << "    time_of_day (" << a.schedule.zone().name() << "):";
+      for (const auto& w : a.schedule.windows()) out << " [" << format_window(w) << "]";
+      out << "\n";
+    }
   }
   out << "targets (" << parts_.targets.size() << "):\n";
   for (const auto& t : parts_.targets) {

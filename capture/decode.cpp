@@ -251,6 +251,10 @@ DecodeStatus decode_ethernet(const std::uint8_t* p, std::uint32_t avail,
   if (avail < 14) return DecodeStatus::kTruncated;
   const std::uint16_t type = load_be16(p + 12);
   if (type <= kEtherMaxLength) return DecodeStatus::kNotIp;  // 802.3 + LLC: STP, CDP, ...
+  std::memcpy(out.dst_mac.bytes.data(), p, 6);
+  std::memcpy(out.src_mac.bytes.data(), p + 6, 6);
+  out.has_dst_mac = true;
+  out.has_src_mac = true;
   return decode_ethertype(type, p + 14, avail - 14, out);
 }
 
@@ -274,9 +278,13 @@ DecodeStatus decode_nflog(const std::uint8_t* p, std::uint32_t avail, DecodedPac
   constexpr std::uint8_t kAfInet = 2;
   constexpr std::uint8_t kAfInet6 = 10;
   constexpr std::uint16_t kTlvPayload = 9;  // NFULA_PAYLOAD
+  constexpr std::uint16_t kTlvIndev = 4;    // NFULA_IFINDEX_INDEV: __be32
+  constexpr std::uint16_t kTlvOutdev = 5;   // NFULA_IFINDEX_OUTDEV: __be32
+  constexpr std::uint16_t kTlvHwaddr = 8;   // NFULA_HWADDR: __be16 length, pad, 8 address bytes
   if (avail < 4) return DecodeStatus::kTruncated;
   const std::uint8_t family = p[0];
   if (family != kAfInet && family != kAfInet6) return DecodeStatus::kNotIp;
+  out.nflog = true;
   std::uint32_t off = 4;
   while (true) {
     if (avail - off < 4) {
@@ -286,6 +294,17 @@ DecodeStatus decode_nflog(const std::uint8_t* p, std::uint32_t avail, DecodedPac
     const std::uint32_t tlv_len = load_host16(p + off);
     const std::uint16_t tlv_type = load_host16(p + off + 2);
     if (tlv_len < 4) return DecodeStatus::kMalformed;
+    // Attribute values are in network order (the kernel writes them with htonl/htons); a value
+    // cut by the snaplen is skipped, not read.
+    const bool whole = avail - off >= tlv_len;
+    if (tlv_type == kTlvIndev && tlv_len >= 8 && whole) {
+      out.in_ifindex = load_be32(p + off + 4);
+    } else if (tlv_type == kTlvOutdev && tlv_len >= 8 && whole) {
+      out.out_ifindex = load_be32(p + off + 4);
+    } else if (tlv_type == kTlvHwaddr && tlv_len >= 16 && whole && load_be16(p + off + 4) == 6) {
+      std::memcpy(out.src_mac.bytes.data(), p + off + 8, 6);
+      out.has_src_mac = true;
+    }
     if (tlv_type == kTlvPayload) {
       // The payload may be cut by the snaplen; decode what was captured.
       const std::uint32_t payload_len = std::min(tlv_len - 4, avail - off - 4);

@@ -2,6 +2,7 @@
 // The nDPI classifier: per-packet DPI until a final verdict, give-up on limits and expiry.
 #include "ctlabeld/classify/classifier.hpp"
 
+#include <algorithm>
 #include <ndpi/ndpi_api.h>
 
 #include <cctype>
@@ -250,6 +251,7 @@ void Classifier::process(const capture::DecodedPacket& packet, std::uint32_t sou
   } else {
     table_.touch(*flow);
   }
+  if (packet.has_src_mac || packet.nflog) note_link(*flow, packet, sender_is_lo);
   ++stats_.packets;
   stats_.bytes += packet.wire_len;
   ++flow->packets;
@@ -434,9 +436,51 @@ Verdict Classifier::verdict_of(const FlowRecord& flow) const noexcept {
   return v;
 }
 
+// Each side's MAC as first seen (a packet's source MAC is its sender's; on Ethernet its
+// destination MAC is the other side's next hop), and the initiator's in/out interfaces.
+void Classifier::note_link(FlowRecord& flow, const capture::DecodedPacket& packet,
+                           bool sender_is_lo) noexcept {
+  const bool from_initiator = sender_is_lo == flow.initiator_is_lo;
+  const std::uint8_t sender_bit = from_initiator ? kLinkInitiatorMac : kLinkResponderMac;
+  const std::uint8_t receiver_bit = from_initiator ? kLinkResponderMac : kLinkInitiatorMac;
+  Mac& sender = from_initiator ? flow.initiator_mac : flow.responder_mac;
+  Mac& receiver = from_initiator ? flow.responder_mac : flow.initiator_mac;
+  if (packet.has_src_mac && (flow.link_flags & sender_bit) == 0) {
+    sender = packet.src_mac;
+    flow.link_flags |= sender_bit;
+  }
+  if (packet.has_dst_mac && (flow.link_flags & receiver_bit) == 0) {
+    receiver = packet.dst_mac;
+    flow.link_flags |= receiver_bit;
+  }
+  if (packet.nflog) {
+    flow.link_flags |= kLinkNflog;
+    if ((flow.link_flags & kLinkInterfaces) == 0 &&
+        (packet.in_ifindex != 0 || packet.out_ifindex != 0)) {
+      // A reply arrives where the initiator's packets leave.
+      flow.in_ifindex = from_initiator ? packet.in_ifindex : packet.out_ifindex;
+      flow.out_ifindex = from_initiator ? packet.out_ifindex : packet.in_ifindex;
+      flow.link_flags |= kLinkInterfaces;
+    }
+  }
+}
+
 FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict) const noexcept {
   FlowView view;
   view.id = table_.id_of(flow);
+  const std::string_view iface = flow.source < config_.source_names.size()
+                                     ? std::string_view(config_.source_names[flow.source])
+                                     : std::string_view();
+  view.src_mac = flow.initiator_mac;
+  view.dst_mac = flow.responder_mac;
+  view.has_src_mac = (flow.link_flags & kLinkInitiatorMac) != 0;
+  view.has_dst_mac = (flow.link_flags & kLinkResponderMac) != 0;
+  if ((flow.link_flags & kLinkNflog) == 0) {
+    view.in_iface = iface;
+  } else {
+    view.in_iface = interface_name(flow.in_ifindex);
+    view.out_iface = interface_name(flow.out_ifindex);
+  }
   view.tuple = flow.initiator_tuple();
   view.verdict = &verdict;
   view.packets = flow.packets;
@@ -445,6 +489,29 @@ FlowView Classifier::view_of(const FlowRecord& flow, const Verdict& verdict) con
   view.first_seen_us = flow.first_seen_us;
   view.last_seen_us = flow.last_seen_us;
   return view;
+}
+
+Expected<KnownNames> known_names(const std::string& protos_file) {
+  ClassifierConfig config;
+  config.protos_file = protos_file;
+  config.max_flows = 16;  // the names are wanted, not a flow table
+  auto made = Classifier::create(config);
+  if (!made) return Expected<KnownNames>::failure(made.errors());
+  return made.value()->known_names();
+}
+
+KnownNames Classifier::known_names() const {
+  KnownNames out;
+  for (const auto& p : names_->protocols) {
+    if (!p.empty() &&
+        std::find(out.protocols.begin(), out.protocols.end(), p) == out.protocols.end()) {
+      out.protocols.push_back(p);
+    }
+  }
+  for (const auto& c : names_->categories) {
+    if (!c.empty()) out.categories.push_back(c);  // nDPI leaves ids 33-98 unnamed
+  }
+  return out;
 }
 
 std::optional<unsigned> risk_bit_by_name(std::string_view name) {

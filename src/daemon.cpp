@@ -59,11 +59,39 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
 
 // Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads
 // it.
-Expected<actions::LoadedConfig> load_config(const std::string& path) {
+// --strict, and nDPI's own names for the name checks (with --protos, else the file's).
+Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
   if (auto perms = check_config_permissions(path); !perms) {
     return Expected<actions::LoadedConfig>::failure(perms.errors());
   }
-  return actions::load_config_file(path, make_resolver, classify::risk_bit_by_name);
+  actions::LoadOptions options;
+  options.strict = opt.strict;
+  options.ndpi_names = [&opt](const std::string& protos_file) {
+    actions::NdpiNames names;
+    auto known = classify::known_names(opt.protos_file.empty() ? protos_file : opt.protos_file);
+    if (known) {
+      names.protocols = std::move(known->protocols);
+      names.categories = std::move(known->categories);
+    }
+    return names;  // a bad protos file is reported where the classifiers load it
+  };
+  return actions::load_config_file(path, make_resolver, classify::risk_bit_by_name, options);
+}
+
+// --check: what each capture source can tell the MAC criteria.
+std::string mac_note(const std::string& source) {
+  if (source.rfind("nflog:", 0) == 0) {
+    return source +
+           ": the sender's MAC only where the input device has one (NFLOG's hardware address); "
+           "no destination MAC; iface_nfq_src/iface_nfq_dst from NFLOG's indev/outdev";
+  }
+  if (source == "any") {
+    return source + ": no MAC addresses (Linux cooked capture); iface_nfq_src/dst unknown";
+  }
+  return source +
+         ": both MACs on Ethernet links, none on raw-IP links (tun, wireguard, PPP); "
+         "iface_nfq_src is " +
+         source + ", iface_nfq_dst unknown";
 }
 
 bool file_exists(const std::string& path) {
@@ -115,7 +143,7 @@ std::optional<int> load_startup_config(const Options& opt, Startup& s) {
     return 1;
   }
   if (!s.config_path.empty()) {
-    auto loaded = load_config(s.config_path);
+    auto loaded = load_config(s.config_path, opt);
     if (!loaded) {
       print_errors(loaded.errors());
       std::fprintf(stderr, "ctlabeld: %s: %zu error(s); nothing was started\n",
@@ -123,8 +151,18 @@ std::optional<int> load_startup_config(const Options& opt, Startup& s) {
       return 1;
     }
     s.config = std::move(loaded.value());
+    if (!opt.check) {
+      for (const auto& w : s.config->warnings) spdlog::warn("{}", w);
+    }
   }
   if (opt.check) {
+    for (const auto& w : s.config->warnings) std::printf("warning: %s\n", w.c_str());
+    if (!s.config->name_mappings.empty()) {
+      std::printf("Netify names matched as nDPI's:\n");
+      for (const auto& m : s.config->name_mappings) std::printf("  %s\n", m.c_str());
+    }
+    const auto& sources = opt.interfaces.empty() ? s.config->settings.interfaces : opt.interfaces;
+    for (const auto& source : sources) std::printf("capture %s\n", mac_note(source).c_str());
     std::fputs(s.config->rules->summary().c_str(), stdout);
     std::printf("%s: OK\n", s.config_path.c_str());
     return 0;
@@ -230,14 +268,15 @@ Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
 
 // SIGHUP: build and check the new rules here, off the packet path; the workers switch (and
 // re-evaluate their flows) at their next batch. On failure the old rules stay.
-void reload(const std::string& config_path, RulesHolder& rules, std::uint64_t& reloads,
-            std::uint64_t& reload_failures) {
+void reload(const std::string& config_path, const Options& opt, RulesHolder& rules,
+            std::uint64_t& reloads, std::uint64_t& reload_failures) {
   if (config_path.empty()) {
     spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
     return;
   }
-  auto loaded = load_config(config_path);
+  auto loaded = load_config(config_path, opt);
   if (loaded) {
+    for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
     rules.publish(loaded->rules);
     ++reloads;
     spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());
@@ -254,7 +293,8 @@ void write_stats(const std::string& path, const StatsReport& report) {
 }
 
 // Step 6: the main thread owns the signals until the input ends or a stop is asked for.
-void signal_loop(const Startup& s, const sigset_t& signals, Pipeline& pipeline, RulesHolder& rules,
+void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, Pipeline& pipeline,
+                 RulesHolder& rules,
                  std::uint64_t& reloads, std::uint64_t& reload_failures,
                  const std::function<StatsReport()>& report) {
   auto next_stats = Clock::now() + s.settings.stats_interval;
@@ -268,7 +308,7 @@ void signal_loop(const Startup& s, const sigset_t& signals, Pipeline& pipeline, 
       stopping = true;
     } else if (sig == SIGHUP) {
       sd_notify("RELOADING=1");
-      reload(s.config_path, rules, reloads, reload_failures);
+      reload(s.config_path, opt, rules, reloads, reload_failures);
       sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
       spdlog::info("statistics:\n{}", format_summary(report()));
@@ -349,7 +389,7 @@ int run(const Options& opt) {
                  opt.dry_run ? "dry run (no labels written)" : "writing conntrack labels");
     sd_notify("READY=1\nSTATUS=capturing");
   }
-  signal_loop(s, signals, pipeline, rules, reloads, reload_failures, report);
+  signal_loop(opt, s, signals, pipeline, rules, reloads, reload_failures, report);
 
   // Shut down in pipeline order: capture, workers (ending every flow and handing over every
   // waiting change), then the writer.

@@ -21,6 +21,7 @@ enum LongOnly : int {
   kStatsInterval,
   kMaxDpiPackets,
   kMaxFlows,
+  kStrict,
 };
 
 template <typename T>
@@ -43,8 +44,11 @@ rules can match them with `ct label NAME`.
   -r, --read FILE         read a pcap/pcapng file as fast as possible, then exit (repeatable);
                           prints a summary on stderr
   -n, --dry-run           classify and evaluate actions, but write no conntrack labels
-      --check             validate the config (and connlabel.conf), print a summary, exit
-                          0 if valid, 1 with every error otherwise
+      --check             validate the config (and connlabel.conf), print its warnings, the
+                          Netify names mapped to nDPI's and a summary; exit 0 if valid, 1 with
+                          every error otherwise
+      --strict            treat what Netify tolerates (undefined targets and labels, '*'
+                          interface tests, names nDPI cannot detect) as errors, not warnings
       --flows FILE|-      write one JSON object per flow (JSON Lines) to FILE or stdout
       --protos FILE       nDPI protocols file to load (nDPI's format)
                           [default: the config's setting, else none]
@@ -74,6 +78,7 @@ Expected<Options> parse_options(int argc, char** argv) {
       {"read", required_argument, nullptr, 'r'},
       {"dry-run", no_argument, nullptr, 'n'},
       {"check", no_argument, nullptr, kCheck},
+      {"strict", no_argument, nullptr, kStrict},
       {"flows", required_argument, nullptr, kFlows},
       {"protos", required_argument, nullptr, kProtos},
       {"log-level", required_argument, nullptr, 'l'},
@@ -101,6 +106,7 @@ Expected<Options> parse_options(int argc, char** argv) {
       case 'r': o.read_files.emplace_back(optarg); break;
       case 'n': o.dry_run = true; break;
       case kCheck: o.check = true; break;
+      case kStrict: o.strict = true; break;
       case kFlows: o.flows_file = optarg; break;
       case kProtos: o.protos_file = optarg; break;
       case 'l': o.log_level = optarg; break;

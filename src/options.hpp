@@ -17,6 +17,7 @@ struct Options {
   std::vector<std::string> read_files;      // -r, repeatable
   bool dry_run = false;                     // -n: classify and evaluate, write no labels
   bool check = false;                       // --check: validate the config and exit
+  bool strict = false;                      // --strict: config warnings are errors
   std::string flows_file;                   // --flows FILE|-
   std::string protos_file;                  // --protos FILE
   std::string log_level;                    // -l

@@ -85,9 +85,10 @@ void read_label(const Value& v, const std::string& path, CtlabelLoad& l, Ctlabel
   if (!bit) {
     const unsigned hint = free_bit(l);
     l.taken_for_hint.insert(hint);
-    in.error(path, "label '" + name + "' is not defined in " + conf_path(l) + "; add the line \"" +
-                       std::to_string(hint) + " " + name + "\" (any free bit 0-" +
-                       std::to_string(l.max_bits) + ") to that file");
+    // Netify tolerates it: the label is skipped, the target's other labels still apply.
+    in.warn(path, "label '" + name + "' is not defined in " + conf_path(l) +
+                      ": this label is not set; add the line \"" + std::to_string(hint) + " " +
+                      name + "\" (any free bit 0-" + std::to_string(l.max_bits) + ") to that file");
     return;
   }
   if (*bit > l.max_bits) {

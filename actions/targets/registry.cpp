@@ -2,6 +2,7 @@
 // The one table of target types. A new type: its module in actions/targets/<type>.cpp and its row
 // here (replacing its "ignored" row).
 #include <algorithm>
+#include <charconv>
 
 #include "target_type.hpp"
 
@@ -16,11 +17,67 @@ void read_ignored(const rapidjson::Value& obj, const std::string&, TargetLoad&,
   if (it != obj.MemberEnd() && it->value.IsBool()) target.enabled = it->value.GetBool();
 }
 
-const TargetTypeOps kCtmark = ignored_target_type("ctmark");
+// Netify v5's ctmark keys: mark and mask as decimal or 0x hex strings (or numbers), shift
+// 0-31. The mark write itself belongs to the target types issue; the keys are checked now.
+void read_ctmark(const rapidjson::Value& t, const std::string& path, TargetLoad& load,
+                 CtlabelTarget& target, ConfigReader& in) {
+  read_ignored(t, path, load, target, in);
+  in.check_keys(t, path, {"target_type", "target_enabled", "mark", "mask", "shift"});
+  for (const char* key : {"mark", "mask"}) {
+    const auto it = t.FindMember(key);
+    if (it == t.MemberEnd()) continue;
+    const rapidjson::Value& v = it->value;
+    bool ok = v.IsUint() || (v.IsUint64() && v.GetUint64() <= 0xffffffffu);
+    if (v.IsString()) {
+      const std::string_view text(v.GetString(), v.GetStringLength());
+      const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+      const char* begin = text.data() + (hex ? 2 : 0);
+      const char* end = text.data() + text.size();
+      std::uint32_t x = 0;
+      const auto [ptr, ec] = std::from_chars(begin, end, x, hex ? 16 : 10);
+      ok = !text.empty() && begin != end && ptr == end && ec == std::errc();
+    }
+    if (!ok) {
+      in.error(path + "." + key,
+               std::string("expected a 32-bit value as a decimal or 0x hex string, e.g. \"") +
+                   (key[2] == 'r' ? "0x10" : "0xff") + "\", found " +
+                   (v.IsString() ? "'" + std::string(v.GetString()) + "'" : json_type_name(v)));
+    }
+  }
+  std::uint64_t shift = 0;
+  in.read_uint(t, "shift", path, 0, 31, shift);
+}
+
+// Types that can do nothing on this system: loaded with a warning that says so.
+void read_sink(const rapidjson::Value& t, const std::string& path, TargetLoad& load,
+               CtlabelTarget& target, ConfigReader& in) {
+  read_ignored(t, path, load, target, in);
+  in.warn(path,
+          "target type 'sink' sends match records to a Netify sink plugin, which ctlabeld "
+          "does not have: this target does nothing; remove it from the actions that name it");
+}
+
+void read_pftable(const rapidjson::Value& t, const std::string& path, TargetLoad& load,
+                  CtlabelTarget& target, ConfigReader& in) {
+  read_ignored(t, path, load, target, in);
+  in.warn(path,
+          "target type 'pftable' is for BSD pf tables: on Linux this target does nothing; use "
+          "an nftset target instead");
+}
+
+TargetTypeOps with_reader(TargetTypeOps ops,
+                          void (*reader)(const rapidjson::Value&, const std::string&, TargetLoad&,
+                                         CtlabelTarget&, ConfigReader&)) {
+  ops.read_target = reader;
+  return ops;
+}
+
+const TargetTypeOps kCtmark = with_reader(ignored_target_type("ctmark"), &read_ctmark);
 const TargetTypeOps kIpset = ignored_target_type("ipset");
 const TargetTypeOps kLog = ignored_target_type("log");
 const TargetTypeOps kNftset = ignored_target_type("nftset");
-const TargetTypeOps kPftable = ignored_target_type("pftable");
+const TargetTypeOps kPftable = with_reader(ignored_target_type("pftable"), &read_pftable);
+const TargetTypeOps kSink = with_reader(ignored_target_type("sink"), &read_sink);
 
 }  // namespace
 
@@ -33,8 +90,8 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 }
 
 const std::vector<const TargetTypeOps*>& target_types() {
-  static const std::vector<const TargetTypeOps*> types = {&kCtlabelType, &kCtmark, &kIpset,
-                                                          &kLog,         &kNftset, &kPftable};
+  static const std::vector<const TargetTypeOps*> types = {
+      &kCtlabelType, &kCtmark, &kIpset, &kLog, &kNftset, &kPftable, &kSink};
   return types;
 }
 

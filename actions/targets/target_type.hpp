@@ -40,6 +40,8 @@ class ConfigReader {
  public:
   virtual ~ConfigReader() = default;
   virtual void error(const std::string& path, const std::string& message) = 0;
+  // What Netify tolerates: a warning (an error under --strict / ctlabeld.strict).
+  virtual void warn(const std::string& path, const std::string& message) = 0;
   // Unknown keys (with a "did you mean") and keys given twice are errors.
   virtual void check_keys(const rapidjson::Value& obj, const std::string& path,
                           const std::vector<std::string_view>& allowed) = 0;

@@ -41,6 +41,21 @@ struct DaemonSettings {
   bool promiscuous = false;
   int snaplen = defaults::kSnaplen;
   int buffer_bytes = defaults::kPcapBufferBytes;
+  // Warnings (what Netify tolerates) become errors; --strict sets it too.
+  bool strict = false;
+  // Netify's address groups for @name literals; read only when a criteria uses one.
+  std::string address_groups = defaults::kAddressGroupsFile;
+  // Netify -> nDPI 4.2 name table; "" for none.
+  std::string names_file = defaults::kNamesFile;
+};
+
+// What the caller adds to the file: --strict, and nDPI's own names for the name checks.
+struct LoadOptions {
+  bool strict = false;
+  // The lowercase names nDPI 4.2 can produce, given the protos file the config names (its
+  // custom names count too). Unset, or returning no names: the name checks are skipped (tests of
+  // other things, the fuzzer).
+  std::function<NdpiNames(const std::string& protos_file)> ndpi_names;
 };
 
 struct LoadedConfig {
@@ -49,6 +64,13 @@ struct LoadedConfig {
   std::string connlabel_conf;  // target_globals.ctlabel.connlabel_conf
   unsigned max_bits = defaults::kMaxLabelBit;
   std::shared_ptr<const LabelResolver> labels;
+  bool reprocess_flows = true;  // Netify v5: false = a reload applies to new flows only
+  // One line each, "<file>: <json.path>: warning: ... ; <fix>"; empty under strict (they are
+  // errors then).
+  std::vector<std::string> warnings;
+  // For --check: each Netify name mapped to nDPI's ("actions.x.criteria: 'netify.amazon-prime'
+  // -> 'amazonvideo'").
+  std::vector<std::string> name_mappings;
 };
 
 // Builds the label map for target_globals.ctlabel.connlabel_conf and max_bits; the conntrack
@@ -59,10 +81,11 @@ using ResolverFactory = std::function<Expected<std::unique_ptr<LabelResolver>>(
 // Messages: "<file>:<line>:<col>: JSON syntax error: ..." for syntax, "<file>: <json.path>: ..."
 // for everything else, all of them at once.
 Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
-                                        const RiskLookup& risk_bit);
+                                        const RiskLookup& risk_bit,
+                                        const LoadOptions& options = {});
 Expected<LoadedConfig> load_config_text(std::string_view json, const std::string& display_name,
-                                        const ResolverFactory& resolver,
-                                        const RiskLookup& risk_bit);
+                                        const ResolverFactory& resolver, const RiskLookup& risk_bit,
+                                        const LoadOptions& options = {});
 
 // Byte offset -> 1-based line and column, for RapidJSON's error offsets.
 void offset_to_line_col(std::string_view text, std::size_t offset, std::size_t& line,

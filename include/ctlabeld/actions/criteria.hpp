@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ctlabeld/actions/address_set.hpp"
+#include "ctlabeld/actions/names.hpp"
 #include "ctlabeld/actions/regex.hpp"
 #include "ctlabeld/classify/flow_view.hpp"
 #include "ctlabeld/common/expected.hpp"
@@ -21,8 +22,26 @@ namespace ctlabeld::actions {
 // this library needs no nDPI headers.
 using RiskLookup = std::function<std::optional<unsigned>(std::string_view)>;
 
+// A Netify address group (@name): addresses and networks, and MAC addresses.
+struct AddressGroup {
+  AddressSet ips;
+  std::vector<Mac> macs;
+};
+// Finds a group by name; on failure returns null and says why in `error` (with the fix).
+using GroupLookup = std::function<const AddressGroup*(std::string_view name, std::string& error)>;
+
 struct CompileContext {
+  CompileContext() = default;
+  explicit CompileContext(RiskLookup risk) : risk_bit(std::move(risk)) {}
   RiskLookup risk_bit;  // may be empty: then any risk name is an error
+  // Name checks (see names.hpp): skipped while `ndpi` is null or empty.
+  const NdpiNames* ndpi = nullptr;
+  const NameTable* names = nullptr;
+  GroupLookup group;  // empty: @names are an error
+  // What Netify tolerates and ctlabeld warns about, "<where>:<line>:<col>: <text>"; and the
+  // Netify names mapped to nDPI's, for --check. Null: dropped.
+  std::vector<std::string>* warnings = nullptr;
+  std::vector<std::string>* mappings = nullptr;
 };
 
 enum class Field : std::uint8_t {
@@ -53,7 +72,13 @@ enum class Field : std::uint8_t {
   kPackets,
   kBytes,
   kOtherType,  // Netify's other_type: other_local, other_remote, other_multicast, ...
-  kOrigin,     // Netify's origin: origin_local, origin_remote, origin_unknown
+  kOrigin,     // Netify's origin: origin_local, origin_other (origin_remote), origin_unknown
+  kSrcMac,
+  kDstMac,
+  kLocalMac,
+  kOtherMac,
+  kInIface,   // iface_nfq_src: the packet's input interface
+  kOutIface,  // iface_nfq_dst: the packet's output interface
 };
 
 // Which side is "local". The initiator (src) when it is in the local networks — so when both
@@ -79,7 +104,7 @@ class Criteria {
  public:
   enum class NodeKind : std::uint8_t { kTrue, kFalse, kAnd, kOr, kNot, kCompare, kPresent, kGlob };
   enum class CmpOp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
-  enum class ValueKind : std::uint8_t { kNumber, kName, kRegex, kAddressSet, kRiskMask };
+  enum class ValueKind : std::uint8_t { kNumber, kName, kRegex, kAddressSet, kRiskMask, kMacSet };
   struct Node {
     NodeKind kind = NodeKind::kTrue;
     Field field = Field::kIpVersion;
@@ -114,6 +139,7 @@ class Criteria {
   std::vector<std::string> strings_;  // lowercase
   std::vector<Regex> regexes_;
   std::vector<AddressSet> sets_;
+  std::vector<std::vector<Mac>> mac_sets_;
   bool uses_locality_ = false;
 };
 

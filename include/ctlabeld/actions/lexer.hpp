@@ -33,6 +33,8 @@ enum class TokenKind : std::uint8_t {
   kSemicolon,
   kTrue,
   kFalse,
+  kMac,    // aa:bb:cc:dd:ee:ff (value = as written)
+  kGroup,  // @name: a Netify address group (value = the name without '@')
 };
 
 struct Token {
@@ -43,6 +45,7 @@ struct Token {
   std::uint64_t number = 0;
   std::string value;  // string contents; compact value; lowercase ident
   Cidr cidr{};
+  Mac mac{};
 };
 
 struct LexResult {

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ctlabeld/actions/address_set.hpp"
 #include "ctlabeld/actions/criteria.hpp"
+#include "ctlabeld/actions/time_window.hpp"
 #include "ctlabeld/classify/flow_view.hpp"
 #include "ctlabeld/common/label_resolver.hpp"
 #include "ctlabeld/common/labels.hpp"
@@ -61,6 +63,10 @@ struct Action {
   std::vector<std::string> interfaces;
   std::string interface_text = "*";
   std::string interface_note;
+  // Netify v5: stop evaluating later actions (file order) once this one matches.
+  bool halt_on_match = false;
+  // Netify v5 time_of_day: the action applies only while its schedule is open.
+  Schedule schedule;
 };
 
 // Label bit lookup for auto_label: "a-<app>" / "p-<protocol>" names that connlabel.conf defines,
@@ -96,7 +102,18 @@ class RuleSet {
 
   // Clears `out`, then fills it: every enabled action whose criteria match and whose
   // exemptions (its own and the top-level ones) do not, and the bits of its enabled targets.
+  // Actions run in file order; one with halt_on_match that matches ends the evaluation. An
+  // action with time_of_day windows applies only while they are open at `now`; the overload
+  // without `now` reads the system clock, and only when some action has windows.
   void evaluate(const classify::FlowView& flow, Evaluation& out) const noexcept;
+  void evaluate(const classify::FlowView& flow, Evaluation& out, SysSeconds now) const noexcept;
+
+  // time_of_day: whether action `index` may apply at t (true for actions without windows), and
+  // the first instant after t at which any action's windows open or close (nullopt: never), so
+  // the daemon can re-evaluate live flows at the edge.
+  [[nodiscard]] bool windows_open(std::uint16_t index, SysSeconds t) const;
+  [[nodiscard]] std::optional<SysSeconds> next_window_edge(SysSeconds t) const;
+  [[nodiscard]] bool has_windows() const noexcept { return has_windows_; }
   [[nodiscard]] Evaluation make_evaluation() const;
 
   // Union of every bit an enabled ctlabel target may set, auto_label bits included: the mask
@@ -117,6 +134,7 @@ class RuleSet {
   Parts parts_;
   LabelBits managed_;
   std::vector<std::uint16_t> enabled_actions_;
+  bool has_windows_ = false;
 };
 
 }  // namespace ctlabeld::actions

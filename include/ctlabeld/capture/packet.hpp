@@ -53,6 +53,16 @@ struct DecodedPacket {
   std::uint16_t l3_len = 0;          // captured bytes from l3 (clamped to 65535)
   std::uint16_t l4_payload_len = 0;  // bytes of TCP/UDP payload captured
   std::uint8_t tcp_flags = 0;        // for TCP: the flags byte (FIN=1, SYN=2, RST=4, ACK=16)
+  // Link-layer facts for the MAC and interface criteria. Ethernet gives both MACs; NFLOG gives
+  // the sender's hardware address (NFULA_HWADDR, when the input device has one) and the input
+  // and output interface indexes (NFULA_IFINDEX_INDEV/OUTDEV; 0 when absent).
+  Mac src_mac{};
+  Mac dst_mac{};
+  bool has_src_mac = false;
+  bool has_dst_mac = false;
+  bool nflog = false;  // from an NFLOG group: in/out_ifindex are the kernel's
+  std::uint32_t in_ifindex = 0;
+  std::uint32_t out_ifindex = 0;
 };
 
 // Decodes one captured frame. Never reads past data[caplen). Returns kOk and fills `out`,

@@ -73,6 +73,8 @@ struct ClassifierStats {
   std::uint64_t dpi_peak = 0;    // the most flows that held nDPI state at once
 };
 
+struct KnownNames;
+
 class Classifier {
  public:
   static Expected<std::unique_ptr<Classifier>> create(const ClassifierConfig& config);
@@ -98,6 +100,8 @@ class Classifier {
     });
   }
 
+  [[nodiscard]] KnownNames known_names() const;
+
   [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const FlowTableStats& table_stats() const noexcept { return table_.stats(); }
   [[nodiscard]] const ClassifierConfig& config() const noexcept { return config_; }
@@ -114,6 +118,8 @@ class Classifier {
   FlowRecord& admit(const capture::DecodedPacket& packet, const FlowKey& key, std::uint64_t hash,
                     bool sender_is_lo, std::uint32_t source, FlowEvents& events) noexcept;
   void inspect(FlowRecord& flow, const capture::DecodedPacket& packet, FlowEvents& events) noexcept;
+  static void note_link(FlowRecord& flow, const capture::DecodedPacket& packet,
+                        bool sender_is_lo) noexcept;
   void finalize(FlowRecord& flow, FlowEvents& events) noexcept;
   // Announces the end of a flow and frees what hangs off its record (not the record itself).
   void release(FlowRecord& flow, EndReason reason, FlowEvents& events) noexcept;
@@ -139,5 +145,14 @@ class Classifier {
 std::optional<unsigned> risk_bit_by_name(std::string_view name);
 // nDPI's name for a risk bit ("" if none).
 std::string_view risk_name(unsigned bit);
+
+// Every application/protocol and category name nDPI 4.2 can put in a verdict (lowercase, as
+// Verdict holds them), with the protos file's own names: what criteria literals are checked
+// against.
+struct KnownNames {
+  std::vector<std::string> protocols;
+  std::vector<std::string> categories;
+};
+Expected<KnownNames> known_names(const std::string& protos_file);
 
 }  // namespace ctlabeld::classify

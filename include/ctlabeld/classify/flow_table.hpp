@@ -56,6 +56,13 @@ inline constexpr std::size_t kTimeoutClasses = 4;
 inline constexpr std::uint32_t kNoIndex = 0xffffffffu;
 
 // The compact per-flow record. nDPI's heavy state hangs off `dpi` only while classifying.
+enum LinkFlag : std::uint8_t {
+  kLinkInitiatorMac = 1,
+  kLinkResponderMac = 2,
+  kLinkNflog = 4,       // seen through NFLOG: the interface indexes are the kernel's
+  kLinkInterfaces = 8,  // in_ifindex/out_ifindex are set
+};
+
 struct FlowRecord {
   FlowKey key;
   // The initiator's tuple fields that the key does not keep in order.
@@ -86,6 +93,13 @@ struct FlowRecord {
   std::uint32_t generation = 0;  // this record's use of its slot: FlowId::generation
   ndpi_flow_struct* dpi = nullptr;
   char* hostname = nullptr;  // malloc'd, NUL-terminated; null when none
+  // Link-layer facts (classifier-owned), for the MAC and interface criteria: each side's MAC as
+  // first seen, and the initiator's input/output interface indexes from NFLOG.
+  Mac initiator_mac{};
+  Mac responder_mac{};
+  std::uint8_t link_flags = 0;  // LinkFlag bits
+  std::uint32_t in_ifindex = 0;
+  std::uint32_t out_ifindex = 0;
 
   [[nodiscard]] FlowTuple initiator_tuple() const noexcept;
 };

@@ -37,6 +37,15 @@ struct FlowView {
   std::string_view iface;           // capture source name ("eth0", "nflog:5", a file path)
   std::uint64_t first_seen_us = 0;  // packet time
   std::uint64_t last_seen_us = 0;
+  // The initiator's (src) and responder's (dst) MAC addresses where the link gave them.
+  Mac src_mac{};
+  Mac dst_mac{};
+  bool has_src_mac = false;
+  bool has_dst_mac = false;
+  // The initiator's packets' input and output interface: NFLOG's indev/outdev resolved to
+  // names; on interface capture the capture interface is the input and the output is unknown.
+  std::string_view in_iface;
+  std::string_view out_iface;
 };
 
 }  // namespace ctlabeld::classify

@@ -37,5 +37,7 @@ inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
 // daemon
 inline constexpr const char* kConfigFile = "/etc/ctlabeld/actions.json";
 inline constexpr std::chrono::seconds kStatsInterval{60};
+inline constexpr const char* kAddressGroupsFile = "/etc/netifyd/address-groups.json";
+inline constexpr const char* kNamesFile = "/etc/ctlabeld/netify-names.tsv";
 
 }  // namespace ctlabeld::defaults

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace ctlabeld {
 
@@ -73,5 +74,20 @@ struct FlowTuple {
   std::uint8_t icmp_code = 0;
   std::uint16_t icmp_id = 0;
 };
+
+// An Ethernet (EUI-48) address, for Netify's local_mac/other_mac criteria.
+struct Mac {
+  std::array<std::uint8_t, 6> bytes{};
+  friend bool operator==(const Mac&, const Mac&) = default;
+};
+
+// "aa:bb:cc:dd:ee:ff" (or '-' separated, any case); false when the text is not one.
+[[nodiscard]] bool parse_mac(std::string_view text, Mac& out) noexcept;
+std::string to_string(const Mac& mac);
+
+// The name of interface `ifindex` ("" for 0 or an index no interface has), resolved once per
+// thread and index with if_indextoname: a worker makes one system call per new interface, and
+// the view stays valid for the thread's life. A renamed interface keeps its first name.
+std::string_view interface_name(std::uint32_t ifindex) noexcept;
 
 }  // namespace ctlabeld

@@ -359,9 +359,9 @@ const ErrorRow kErrorRows[] = {
      "conntrack mark is not read; match it in nftables (ct mark)"},
     {"origin == origin_remot;",
      "actions.zoom.criteria:1:11: unknown origin 'origin_remot'; did you mean 'origin_remote'? "
-     "(values: origin_local, origin_remote, origin_unknown)"},
+     "(values: origin_local, origin_other, origin_unknown)"},
     {"origin < 3;",
-     "actions.zoom.criteria:1:8: 'origin' is one of origin_local, origin_remote, "
+     "actions.zoom.criteria:1:8: 'origin' is one of origin_local, origin_other, "
      "origin_unknown; use == or !=, not '<'"},
     {"other_type == 'other_local';",
      "actions.zoom.criteria:1:15: 'other_type' is compared with one of other_local, "
@@ -414,9 +414,9 @@ const ErrorRow kErrorRows[] = {
      "actions.zoom.criteria:1:10: 'bytes' is a number; compare it with a number, found '1.2.3.4'"},
     {"src_ip < 10.0.0.1;",
      "actions.zoom.criteria:1:8: 'src_ip' is an address; use == (in) or != (not in), not '<'"},
-    {"src_ip == '10.0.0.1';",
-     "actions.zoom.criteria:1:11: 'src_ip' is compared with a bare address or network, e.g. "
-     "src_ip == 192.168.1.0/24, found '10.0.0.1'"},
+    {"src_ip == 'ten';",
+     "actions.zoom.criteria:1:11: 'src_ip' is compared with an address or network, e.g. "
+     "src_ip == 192.168.1.0/24, or an address group @name, found 'ten'"},
     {"local_ip == 10.0.0.0/33;",
      "actions.zoom.criteria:1:13: invalid prefix length in '10.0.0.0/33' (IPv4 allows 0-32)"},
     {"detection_guessed > 0;",

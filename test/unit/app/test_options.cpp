@@ -20,33 +20,20 @@ ctlabeld::Expected<Options> parse(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("every documented option parses") {
-  auto o = parse({"-c",
-                  "a.json",
-                  "-i",
-                  "eth0",
-                  "--interface",
-                  "nflog:5",
-                  "-r",
-                  "x.pcap",
-                  "--read",
-                  "y.pcap",
-                  "-n",
-                  "--check",
-                  "--flows",
-                  "-",
-                  "--protos",
-                  "p.txt",
-                  "-l",
-                  "debug",
-                  "--workers",
-                  "3",
-                  "--stats-file",
-                  "/run/s.json",
-                  "--stats-interval",
-                  "5",
-                  "--max-dpi-packets",
-                  "16",
-                  "--max-flows",
+  auto o = parse({"-c",          "a.json",
+                  "-i",          "eth0",
+                  "--interface", "nflog:5",
+                  "-r",          "x.pcap",
+                  "--read",      "y.pcap",
+                  "-n",          "--check",
+                  "--strict",    "--flows",
+                  "-",           "--protos",
+                  "p.txt",       "-l",
+                  "debug",       "--workers",
+                  "3",           "--stats-file",
+                  "/run/s.json", "--stats-interval",
+                  "5",           "--max-dpi-packets",
+                  "16",          "--max-flows",
                   "1000"});
   REQUIRE(o.ok());
   CHECK(o->config_file == "a.json");
@@ -55,6 +42,7 @@ TEST_CASE("every documented option parses") {
   CHECK(o->read_files == std::vector<std::string>{"x.pcap", "y.pcap"});
   CHECK(o->dry_run);
   CHECK(o->check);
+  CHECK(o->strict);
   CHECK(o->flows_file == "-");
   CHECK(o->protos_file == "p.txt");
   CHECK(o->log_level == "debug");
@@ -96,8 +84,8 @@ TEST_CASE("mistakes are reported together, each naming the option") {
 TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
   for (const char* name :
-       {"--config", "--interface", "--read", "--dry-run", "--check", "--flows", "--protos",
-        "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
+       {"--config", "--interface", "--read", "--dry-run", "--check", "--strict", "--flows",
+        "--protos", "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
     CHECK(usage.find(name) != std::string::npos);
   }
 }

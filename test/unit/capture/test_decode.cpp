@@ -632,4 +632,57 @@ TEST_CASE("decode: status names and supported links", "[capture][decode]") {
   }
 }
 
+TEST_CASE("decode: link facts for the MAC and interface criteria", "[capture][decode]") {
+  const Bytes ip = ipv4(17, udp(5353, 53, 4));
+  SECTION("Ethernet gives both MACs, no interface indexes") {
+    const Bytes frame = cat({ethernet(0x0800), ip});
+    DecodedPacket out;
+    REQUIRE(decode(LinkType::kEthernet, frame.data(), static_cast<std::uint32_t>(frame.size()),
+                   static_cast<std::uint32_t>(frame.size()), 0, out) == DecodeStatus::kOk);
+    CHECK(out.has_dst_mac);
+    CHECK(out.has_src_mac);
+    CHECK(to_string(out.dst_mac) == "01:02:03:04:05:06");
+    CHECK(to_string(out.src_mac) == "07:08:09:0a:0b:0c");
+    CHECK_FALSE(out.nflog);
+    CHECK(out.in_ifindex == 0);
+  }
+  SECTION("NFLOG gives indev, outdev and the sender's hardware address") {
+    Bytes indev, outdev, hw;
+    put32(indev, 7);  // __be32
+    put32(outdev, 9);
+    put16(hw, 6);  // hw_addrlen (__be16), pad, 8 address bytes
+    put16(hw, 0);
+    for (const int b : {0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00}) {
+      put8(hw, static_cast<std::uint8_t>(b));
+    }
+    Bytes frame = cat({nflog_header(2), nflog_tlv(4, indev), nflog_tlv(5, outdev), nflog_tlv(8, hw),
+                       nflog_tlv(9, ip)});
+    DecodedPacket out;
+    REQUIRE(decode(LinkType::kNflog, frame.data(), static_cast<std::uint32_t>(frame.size()),
+                   static_cast<std::uint32_t>(frame.size()), 0, out) == DecodeStatus::kOk);
+    CHECK(out.nflog);
+    CHECK(out.in_ifindex == 7);
+    CHECK(out.out_ifindex == 9);
+    CHECK(out.has_src_mac);
+    CHECK(to_string(out.src_mac) == "02:00:00:00:00:0a");
+    CHECK_FALSE(out.has_dst_mac);
+  }
+  SECTION("NFLOG without those attributes (an output hook, a tun device)") {
+    Bytes frame = cat({nflog_header(2), nflog_tlv(9, ip)});
+    DecodedPacket out;
+    REQUIRE(decode(LinkType::kNflog, frame.data(), static_cast<std::uint32_t>(frame.size()),
+                   static_cast<std::uint32_t>(frame.size()), 0, out) == DecodeStatus::kOk);
+    CHECK(out.nflog);
+    CHECK(out.in_ifindex == 0);
+    CHECK_FALSE(out.has_src_mac);
+  }
+  SECTION("raw IP has no link facts") {
+    DecodedPacket out;
+    REQUIRE(decode(LinkType::kRaw, ip.data(), static_cast<std::uint32_t>(ip.size()),
+                   static_cast<std::uint32_t>(ip.size()), 0, out) == DecodeStatus::kOk);
+    CHECK_FALSE(out.has_src_mac);
+    CHECK_FALSE(out.nflog);
+  }
+}
+
 }  // namespace ctlabeld::capture::test

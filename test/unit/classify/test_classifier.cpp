@@ -264,3 +264,70 @@ TEST_CASE(
   CHECK(c->stats().dpi_packets == dpi_before);
   CHECK(r.events.size() == 1);
 }
+
+namespace {
+// Records the FlowView of the last flow that ended, with its own copy of the strings.
+struct ViewRecorder : FlowEvents {
+  FlowView view;
+  std::string in, out;
+  void on_verdict(const FlowView&, bool) override {}
+  void on_end(const FlowView& flow, EndReason) override {
+    view = flow;
+    view.verdict = nullptr;  // not kept past the call
+    in = std::string(view.in_iface);
+    out = std::string(view.out_iface);
+  }
+};
+ClassifierConfig with_source(std::string name) {
+  ClassifierConfig cfg;
+  cfg.source_names = {std::move(name)};
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("link facts: each side's MAC and the initiator's interfaces, oriented") {
+  auto c = make(with_source("nflog:5"));
+  ViewRecorder r;
+  // The responder's NFLOG packet comes first (the SYN was missed): its indev is the initiator's
+  // outdev. ifindex 1 is the loopback in every namespace.
+  Packet synack = make_packet(kProtoTcp, 1, 40000, 2, 443, 0, {}, 0x12);
+  std::swap(synack.decoded.tuple.src, synack.decoded.tuple.dst);
+  std::swap(synack.decoded.tuple.src_port, synack.decoded.tuple.dst_port);
+  synack.decoded.nflog = true;
+  synack.decoded.in_ifindex = 1;
+  synack.decoded.out_ifindex = 0;
+  REQUIRE(parse_mac("02:00:00:00:00:02", synack.decoded.src_mac));
+  synack.decoded.has_src_mac = true;
+  Packet ack = make_packet(kProtoTcp, 1, 40000, 2, 443, 10, {}, 0x10);
+  ack.decoded.nflog = true;
+  ack.decoded.in_ifindex = 9999;  // ignored: the interfaces are already known
+  REQUIRE(parse_mac("02:00:00:00:00:01", ack.decoded.src_mac));
+  ack.decoded.has_src_mac = true;
+  Recorder ignore;
+  feed(*c, synack, ignore);
+  capture::DecodedPacket d = ack.decoded;
+  d.l3 = ack.bytes.data();
+  d.l3_len = static_cast<std::uint16_t>(ack.bytes.size());
+  c->process(d, 0, ignore);
+  c->flush(r);
+  CHECK(r.view.has_src_mac);
+  CHECK(r.view.has_dst_mac);
+  CHECK(to_string(r.view.src_mac) == "02:00:00:00:00:01");  // the client's
+  CHECK(to_string(r.view.dst_mac) == "02:00:00:00:00:02");  // the server's
+  CHECK(r.in.empty());   // the initiator's input: the reply's output, unknown here
+  CHECK(r.out == "lo");  // the initiator's output: where the reply came in
+
+  SECTION("interface capture: the capture source is the input, MACs from Ethernet") {
+    auto c2 = make(with_source("eth0"));
+    ViewRecorder r2;
+    Packet p = make_packet(kProtoUdp, 1, 1000, 2, 2000, 0, kNoise);
+    REQUIRE(parse_mac("02:00:00:00:00:01", p.decoded.src_mac));
+    REQUIRE(parse_mac("02:00:00:00:00:fe", p.decoded.dst_mac));
+    p.decoded.has_src_mac = p.decoded.has_dst_mac = true;
+    feed(*c2, p, ignore);
+    c2->flush(r2);
+    CHECK(r2.in == "eth0");
+    CHECK(r2.out.empty());
+    CHECK(to_string(r2.view.dst_mac) == "02:00:00:00:00:fe");
+  }
+}
