@@ -97,7 +97,8 @@ struct Counters {
 };
 
 struct Options {
-  std::size_t max_batch = 4096;             // element messages per transaction
+  std::size_t max_batch =
+      1024;  // element messages per transaction (larger: no faster, more memory)
   int socket_buffer = 16 << 20;             // send and receive buffer (SO_*BUFFORCE), bytes
   std::chrono::milliseconds timeout{2000};  // for the kernel's answer to a transaction
   // Refresh timeouts by re-adding the element (kernels that update an existing element's
