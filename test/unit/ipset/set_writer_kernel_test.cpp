@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <regex>
 #include <string>
 #include <vector>
@@ -88,6 +91,23 @@ std::vector<MemberResult> apply_all(SetWriter& writer, const std::vector<Request
 
 Request add(SetHandle set, const MemberFields& m, int ttl = 900) {
   return Request{SetOp::kAdd, set, m, std::chrono::seconds(ttl)};
+}
+
+// Captures what the ipset stage logs from now on.
+std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> capture_log() {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  if (auto existing = spdlog::get("ipset")) {
+    existing->sinks().push_back(sink);
+  } else {
+    spdlog::register_logger(std::make_shared<spdlog::logger>("ipset", sink));
+  }
+  return sink;
+}
+
+std::size_t logged(spdlog::sinks::ringbuffer_sink_mt& sink, const std::string& text) {
+  std::size_t n = 0;
+  for (const auto& line : sink.last_formatted()) n += line.find(text) != std::string::npos ? 1 : 0;
+  return n;
 }
 
 }  // namespace
@@ -207,6 +227,7 @@ TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest", "
   }
   auto box = sandbox();
   auto writer = open_writer();
+  const auto log = capture_log();
   SetSpec spec = managed("nfa.small.v4", Type::kHashIp);
   spec.max_elements = 10;
   const SetHandle set = attach(writer, spec);
@@ -226,6 +247,9 @@ TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest", "
   CHECK(full == 5);
   CHECK(writer.counters().set_full == 5);
   CHECK(count_of(listing("nfa.small.v4"), "\n192\\.0\\.2\\.[0-9]+ timeout") == 10);
+  const auto more = apply_all(writer, {add(set, member("10.3.0.1", 17, 53, "192.0.2.200"))});
+  CHECK(more[0].outcome == MemberOutcome::kSetFull);
+  CHECK(logged(*log, "ipset nfa.small.v4 is full (maxelem 10)") == 1);
 }
 
 TEST_CASE("ipset: self-checks name a missing set, another type or family, missing support",
