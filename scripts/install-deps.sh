@@ -7,8 +7,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 build_pkgs=(build-essential cmake pkg-config
   libpcap-dev libndpi-dev libnetfilter-conntrack-dev libmnl-dev rapidjson-dev libspdlog-dev
-  libcap-dev ccache)
-test_pkgs=(catch2 nftables conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
+  libcap-dev ccache libnftnl-dev libipset-dev)
+test_pkgs=(catch2 nftables ipset conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
   clang libclang-rt-14-dev clang-format procps time)
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${test_pkgs[@]}")

@@ -102,7 +102,7 @@ struct Options {
   int socket_buffer = 16 << 20;             // send and receive buffer (SO_*BUFFORCE), bytes
   std::chrono::milliseconds timeout{2000};  // for the kernel's answer to a transaction
   // Refresh timeouts by re-adding the element (kernels that update an existing element's
-  // timeout: Linux 6.10 on). Unset: probe the kernel at open (probe_timeout_refresh).
+  // timeout: Linux 6.12 on). Unset: probe the kernel at open (probe_timeout_refresh).
   std::optional<bool> refresh_in_place;
 };
 

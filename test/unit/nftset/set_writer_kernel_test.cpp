@@ -378,7 +378,7 @@ TEST_CASE("nftset: this kernel refreshes an element's timeout in place; delete+a
   auto box = sandbox();
   create_netify_set();
   auto writer = open_writer();
-  // Linux 6.10 and later update an existing element's timeout on a plain add (this machine runs
+  // Linux 6.12 and later update an existing element's timeout on a plain add (this machine runs
   // a newer kernel); the probe says so and the writer uses it.
   const auto release = run("uname -r").output;
   INFO("kernel " << release);
