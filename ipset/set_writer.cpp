@@ -254,6 +254,7 @@ struct SetWriter::State {
   std::vector<bool> full_logged;
   Counters counters;
   std::vector<std::byte> buffer;
+  std::vector<char> in = std::vector<char>(256 * 1024);  // answers; an error copies its message
 
   // Runs one libipset command on `name` after `prepare` set its options; the report on failure.
   template <typename Prepare>
@@ -380,8 +381,8 @@ struct SetWriter::State {
     std::vector<bool> answered(groups.size(), false);
     std::size_t pending = groups.size();
     int whole = 0;
+    bool lost = false;
     if (mnl_socket_sendto(socket.get(), buffer.data(), used) < 0) whole = errno;
-    std::vector<char> in(256 * 1024);
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     const int fd = mnl_socket_get_fd(socket.get());
     while (whole == 0 && pending > 0) {
@@ -389,9 +390,12 @@ struct SetWriter::State {
       const ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == ENOBUFS) continue;  // lost answers: unanswered groups fail below
+        if (errno == ENOBUFS) {  // answers were dropped: the unanswered groups fail below
+          lost = true;
+          continue;
+        }
         if (errno != EAGAIN && errno != EWOULDBLOCK) break;
-        if (std::chrono::steady_clock::now() > deadline) break;
+        if (lost || std::chrono::steady_clock::now() > deadline) break;
         pollfd pfd{fd, POLLIN, 0};
         (void)::poll(&pfd, 1, 10);
         continue;
@@ -400,8 +404,8 @@ struct SetWriter::State {
       for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(in.data());
            mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
         if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-        if (nlh->nlmsg_seq < first || nlh->nlmsg_seq >= first + groups.size()) continue;
-        const std::size_t g = nlh->nlmsg_seq - first;
+        const std::size_t g = nlh->nlmsg_seq - first;  // unsigned: right across the wrap
+        if (g >= groups.size()) continue;
         if (answered[g]) continue;
         const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
         errors[g] = -err->error;
@@ -412,7 +416,8 @@ struct SetWriter::State {
     }
     for (std::size_t g = 0; g < groups.size(); ++g) {
       Group& group = groups[g];
-      const int error = whole != 0 ? whole : (answered[g] ? errors[g] : ETIMEDOUT);
+      const int error =
+          whole != 0 ? whole : (answered[g] ? errors[g] : (lost ? ENOBUFS : ETIMEDOUT));
       if (error == 0) {
         for (const auto i : group.indices) results[i] = {MemberOutcome::kApplied, 0};
         continue;
@@ -483,6 +488,7 @@ Expected<SetWriter> SetWriter::open(const Options& options) {
   std::call_once(types_loaded, [] { ipset_load_types(); });
   auto state = std::make_unique<State>();
   state->options = options;
+  state->seq = options.first_seq;
   state->options.elements_per_message =
       std::clamp<std::size_t>(options.elements_per_message, 1, 1024);
   state->options.messages_per_send = std::max<std::size_t>(1, options.messages_per_send);

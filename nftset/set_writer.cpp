@@ -147,7 +147,7 @@ Answers exchange(mnl_socket* socket, const Batch& batch, std::uint32_t begin_seq
       if (seq == begin_seq) {
         answers.batch_error = -err->error;
         answers.complete = true;
-      } else if (seq >= first && seq <= last) {
+      } else if (seq - first < count) {  // unsigned: right across the wrap of the counter
         answers.errors[seq - first] = -err->error;
         if (seq == last) answers.complete = true;
       }
@@ -488,6 +488,7 @@ Expected<SetWriter> SetWriter::open(const Options& options) {
   state->options = options;
   state->options.max_batch = std::max<std::size_t>(1, options.max_batch);
   state->socket = std::move(socket.value());
+  state->seq = options.first_seq;
   if (!state->elem) return Expected<SetWriter>::failure("nftset: out of memory");
   if (options.refresh_in_place) {
     state->refresh_in_place = *options.refresh_in_place;

@@ -82,6 +82,7 @@ struct Options {
   int socket_buffer = 8 << 20;  // bytes (SO_*BUFFORCE)
   std::chrono::milliseconds timeout{2000};
   AddPath path = AddPath::kNetlink;
+  std::uint32_t first_seq = 1;  // netlink sequence numbers start here (tests: near the wrap)
 };
 
 class SetWriter {

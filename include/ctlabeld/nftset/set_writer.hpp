@@ -104,6 +104,7 @@ struct Options {
   // Refresh timeouts by re-adding the element (kernels that update an existing element's
   // timeout: Linux 6.12 on). Unset: probe the kernel at open (probe_timeout_refresh).
   std::optional<bool> refresh_in_place;
+  std::uint32_t first_seq = 1;  // netlink sequence numbers start here (tests: near the wrap)
 };
 
 // Does this kernel restart an existing element's timeout when the element is added again?

@@ -184,7 +184,10 @@ TEST_CASE("ipset: one failing element does not lose the others of its message", 
     return;
   }
   auto box = sandbox();
-  auto writer = open_writer();
+  Options options;
+  options.elements_per_message = 16;    // several messages, some failing, per sendmsg
+  options.first_seq = 0xffffffffu - 2;  // and sequence numbers wrapping among them
+  auto writer = open_writer(options);
   const SetHandle ip = attach(writer, managed("nfa.ip.v4", Type::kHashIp));
   const SetHandle ipport = attach(writer, managed("nfa.ipport.v4", Type::kHashIpPort));
   const SetHandle gone = attach(writer, managed("nfa.gone.v4", Type::kHashIp));
