@@ -5,38 +5,17 @@
 
 #include <unistd.h>
 
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
-
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "ctlabeld/ipset/set_writer.hpp"
-#include "test/unit/conntrack/kernel_sandbox.hpp"
+#include "test/unit/set_test_support.hpp"
 
 using namespace ctlabeld;
 using namespace ctlabeld::ipset;
-using ctlabeld::test::KernelSandbox;
-using ctlabeld::test::run;
+using namespace ctlabeld::test;
 
 namespace {
-
-bool is_root() { return ::geteuid() == 0; }
-
-std::unique_ptr<KernelSandbox> sandbox() {
-  std::string error;
-  auto box = KernelSandbox::enter("", &error);
-  INFO(error);
-  REQUIRE(box != nullptr);
-  return box;
-}
-
-void sh(const std::string& command) {
-  const auto r = run(command);
-  INFO(command << "\n" << r.output);
-  REQUIRE(r.status == 0);
-}
 
 std::string listing(const std::string& set) {
   const auto r = run("ipset list " + set);
@@ -45,33 +24,8 @@ std::string listing(const std::string& set) {
   return r.output;
 }
 
-std::size_t count_of(const std::string& text, const std::string& pattern) {
-  const std::regex rx(pattern);
-  return static_cast<std::size_t>(
-      std::distance(std::sregex_iterator(text.begin(), text.end(), rx), std::sregex_iterator()));
-}
-
-MemberFields member(const char* local, std::uint8_t proto, std::uint16_t port, const char* other) {
-  MemberFields m;
-  m.ip_version = parse_address(local, m.local_addr);
-  REQUIRE(parse_address(other, m.other_addr) == m.ip_version);
-  m.ip_protocol = proto;
-  m.other_port = port;
-  return m;
-}
-
-SetWriter open_writer(Options options = {}) {
-  auto writer = SetWriter::open(options);
-  INFO(writer.error_text());
-  REQUIRE(writer.ok());
-  return std::move(writer).value();
-}
-
-SetHandle attach(SetWriter& writer, const SetSpec& spec) {
-  auto handle = writer.attach(spec);
-  INFO(handle.error_text());
-  REQUIRE(handle.ok());
-  return handle.value();
+SetWriter open_writer(const Options& options = {}) {
+  return ctlabeld::test::open_writer_with<SetWriter>(options);
 }
 
 SetSpec managed(const std::string& name, Type type, Family family = Family::kIpv4) {
@@ -83,31 +37,8 @@ SetSpec managed(const std::string& name, Type type, Family family = Family::kIpv
   return spec;
 }
 
-std::vector<MemberResult> apply_all(SetWriter& writer, const std::vector<Request>& requests) {
-  std::vector<MemberResult> results(requests.size());
-  writer.apply(requests, results);
-  return results;
-}
-
 Request add(SetHandle set, const MemberFields& m, int ttl = 900) {
   return Request{SetOp::kAdd, set, m, std::chrono::seconds(ttl)};
-}
-
-// Captures what the ipset stage logs from now on.
-std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> capture_log() {
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
-  if (auto existing = spdlog::get("ipset")) {
-    existing->sinks().push_back(sink);
-  } else {
-    spdlog::register_logger(std::make_shared<spdlog::logger>("ipset", sink));
-  }
-  return sink;
-}
-
-std::size_t logged(spdlog::sinks::ringbuffer_sink_mt& sink, const std::string& text) {
-  std::size_t n = 0;
-  for (const auto& line : sink.last_formatted()) n += line.find(text) != std::string::npos ? 1 : 0;
-  return n;
 }
 
 }  // namespace
@@ -154,18 +85,20 @@ TEST_CASE("ipset: the three IP types store Netify's fields, with timeouts, IPv4 
                                       add(six, m6, 120), add(ip, m6)});
     for (std::size_t i = 0; i < 4; ++i) CHECK(results[i].outcome == MemberOutcome::kApplied);
     CHECK(results[4].outcome == MemberOutcome::kRejected);  // IPv6 member, IPv4 set
-    CHECK(count_of(listing("nfa.ip.v4"), "\n192\\.0\\.2\\.10 timeout (900|899)\n") == 1);
-    CHECK(count_of(listing("nfa.ipport.v4"), "\n192\\.0\\.2\\.10,tcp:443 timeout (60|59)\n") == 1);
-    CHECK(count_of(listing("nfa.ipportip.v4"),
-                   "\n10\\.1\\.0\\.2,tcp:443,192\\.0\\.2\\.10 timeout 0\n") == 1);
-    CHECK(count_of(listing("nfa.ipportip.v6"),
-                   "\nfd00::2,udp:8801,2001:db8::10 timeout (120|119)\n") == 1);
+    CHECK(count_of(listing("nfa.ip.v4"),
+                   {"\n192.0.2.10 timeout 900\n", "\n192.0.2.10 timeout 899\n"}) == 1);
+    CHECK(count_of(listing("nfa.ipport.v4"), {"\n192.0.2.10,tcp:443 timeout 60\n",
+                                              "\n192.0.2.10,tcp:443 timeout 59\n"}) == 1);
+    CHECK(count_of(listing("nfa.ipportip.v4"), {"\n10.1.0.2,tcp:443,192.0.2.10 timeout 0\n"}) == 1);
+    CHECK(count_of(listing("nfa.ipportip.v6"), {"\nfd00::2,udp:8801,2001:db8::10 timeout 120\n",
+                                                "\nfd00::2,udp:8801,2001:db8::10 timeout 119\n"}) ==
+          1);
 
     // -exist: adding a present member again is no error and restarts its timeout.
     results = apply_all(writer, {add(ipport, m, 3600)});
     CHECK(results[0].outcome == MemberOutcome::kApplied);
-    CHECK(count_of(listing("nfa.ipport.v4"), "\n192\\.0\\.2\\.10,tcp:443 timeout (3600|3599)\n") ==
-          1);
+    CHECK(count_of(listing("nfa.ipport.v4"), {"\n192.0.2.10,tcp:443 timeout 3600\n",
+                                              "\n192.0.2.10,tcp:443 timeout 3599\n"}) == 1);
 
     results =
         apply_all(writer, {Request{SetOp::kDelete, ip, m, {}}, Request{SetOp::kDelete, ip, m, {}},
@@ -216,8 +149,8 @@ TEST_CASE("ipset: one failing element does not lose the others of its message", 
     CHECK(results[i].outcome == (i == 62 ? MemberOutcome::kRejected : MemberOutcome::kApplied));
   }
   CHECK(results[65].outcome == MemberOutcome::kNoSet);
-  CHECK(count_of(listing("nfa.ip.v4"), "\n192\\.0\\.2\\.[0-9]+ timeout") == 58);
-  CHECK(count_of(listing("nfa.ipport.v4"), "\n198\\.51\\.100\\.[0-9]+,tcp:443 timeout") == 4);
+  CHECK(count_of(listing("nfa.ip.v4"), {"\n192.0.2.# timeout"}) == 58);
+  CHECK(count_of(listing("nfa.ipport.v4"), {"\n198.51.100.#,tcp:443 timeout"}) == 4);
   CHECK(writer.counters().rejected == 3);
   CHECK(writer.counters().no_set == 1);
   CHECK(writer.counters().resends >= 2);
@@ -230,7 +163,7 @@ TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest", "
   }
   auto box = sandbox();
   auto writer = open_writer();
-  const auto log = capture_log();
+  const auto log = capture_log("ipset");
   SetSpec spec = managed("nfa.small.v4", Type::kHashIp);
   spec.max_elements = 10;
   const SetHandle set = attach(writer, spec);
@@ -249,7 +182,7 @@ TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest", "
   CHECK(applied == 10);
   CHECK(full == 5);
   CHECK(writer.counters().set_full == 5);
-  CHECK(count_of(listing("nfa.small.v4"), "\n192\\.0\\.2\\.[0-9]+ timeout") == 10);
+  CHECK(count_of(listing("nfa.small.v4"), {"\n192.0.2.# timeout"}) == 10);
   const auto more = apply_all(writer, {add(set, member("10.3.0.1", 17, 53, "192.0.2.200"))});
   CHECK(more[0].outcome == MemberOutcome::kSetFull);
   CHECK(logged(*log, "ipset nfa.small.v4 is full (maxelem 10)") == 1);
@@ -329,9 +262,9 @@ TEST_CASE("ipset: skbinfo values travel with every member", "[ipset][kernel]") {
           MemberOutcome::kApplied);
   const std::string text = listing("nfa.qos.v4");
   INFO(text);
-  CHECK(count_of(text,
-                 "\n192\\.0\\.2\\.6 timeout (300|299) skbmark 0x10/0xff skbprio 1:10 "
-                 "skbqueue 3\n") == 1);
+  CHECK(count_of(text, {"\n192.0.2.6 timeout 300 skbmark 0x10/0xff skbprio 1:10 skbqueue 3\n",
+                        "\n192.0.2.6 timeout 299 skbmark 0x10/0xff skbprio 1:10 skbqueue 3\n"}) ==
+        1);
 }
 
 TEST_CASE("ipset: managed creation, flush_on_create, flush_on_destroy, hash:mac",

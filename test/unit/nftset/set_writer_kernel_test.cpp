@@ -7,38 +7,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
-
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "ctlabeld/nftset/set_writer.hpp"
-#include "test/unit/conntrack/kernel_sandbox.hpp"
+#include "test/unit/set_test_support.hpp"
 
 using namespace ctlabeld;
 using namespace ctlabeld::nftset;
-using ctlabeld::test::KernelSandbox;
-using ctlabeld::test::run;
+using namespace ctlabeld::test;
 
 namespace {
-
-bool is_root() { return ::geteuid() == 0; }
-
-std::unique_ptr<KernelSandbox> sandbox() {
-  std::string error;
-  auto box = KernelSandbox::enter("", &error);
-  INFO(error);
-  REQUIRE(box != nullptr);
-  return box;
-}
-
-void sh(const std::string& command) {
-  const auto r = run(command);
-  INFO(command << "\n" << r.output);
-  REQUIRE(r.status == 0);
-}
 
 std::string listing(const std::string& set, const std::string& table = "nfa") {
   const auto r = run("nft list set inet " + table + " " + set);
@@ -47,24 +26,9 @@ std::string listing(const std::string& set, const std::string& table = "nfa") {
   return r.output;
 }
 
-std::size_t count_of(const std::string& text, const std::string& pattern) {
-  const std::regex rx(pattern);
-  return static_cast<std::size_t>(
-      std::distance(std::sregex_iterator(text.begin(), text.end(), rx), std::sregex_iterator()));
-}
-
 const std::vector<Field> kNetify = {Field::kLocalAddr, Field::kIpProto, Field::kOtherPort,
                                     Field::kOtherAddr};
 constexpr const char* kNetifyType = "ipv4_addr . inet_proto . inet_service . ipv4_addr";
-
-MemberFields member(const char* local, std::uint8_t proto, std::uint16_t port, const char* other) {
-  MemberFields m;
-  m.ip_version = parse_address(local, m.local_addr);
-  REQUIRE(parse_address(other, m.other_addr) == m.ip_version);
-  m.ip_protocol = proto;
-  m.other_port = port;
-  return m;
-}
 
 SetSpec netify_spec(const std::string& set = "nfa.blocks.v4") {
   SetSpec spec;
@@ -79,45 +43,12 @@ void create_netify_set(const std::string& set = "nfa.blocks.v4", int size = 6553
      std::to_string(size) + "; }'");
 }
 
-SetWriter open_writer(Options options = {}) {
-  auto writer = SetWriter::open(options);
-  INFO(writer.error_text());
-  REQUIRE(writer.ok());
-  return std::move(writer).value();
-}
-
-SetHandle attach(SetWriter& writer, const SetSpec& spec) {
-  auto handle = writer.attach(spec);
-  INFO(handle.error_text());
-  REQUIRE(handle.ok());
-  return handle.value();
-}
-
-std::vector<MemberResult> apply_all(SetWriter& writer, const std::vector<Request>& requests) {
-  std::vector<MemberResult> results(requests.size());
-  writer.apply(requests, results);
-  return results;
+SetWriter open_writer(const Options& options = {}) {
+  return ctlabeld::test::open_writer_with<SetWriter>(options);
 }
 
 Request add(SetHandle set, const MemberFields& m, int ttl = 900) {
   return Request{SetOp::kAdd, set, m, std::chrono::seconds(ttl)};
-}
-
-// Captures what the nftset stage logs from now on.
-std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> capture_log() {
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
-  if (auto existing = spdlog::get("nftset")) {
-    existing->sinks().push_back(sink);
-  } else {
-    spdlog::register_logger(std::make_shared<spdlog::logger>("nftset", sink));
-  }
-  return sink;
-}
-
-std::size_t logged(spdlog::sinks::ringbuffer_sink_mt& sink, const std::string& text) {
-  std::size_t n = 0;
-  for (const auto& line : sink.last_formatted()) n += line.find(text) != std::string::npos ? 1 : 0;
-  return n;
 }
 
 }  // namespace
@@ -150,9 +81,8 @@ TEST_CASE("nftset: adds and deletes elements with timeouts, IPv4 and IPv6", "[nf
   std::string v4_list = listing("nfa.blocks.v4");
   CHECK(v4_list.find("10.1.0.2 . tcp . 443 . 192.0.2.10 timeout 15m") != std::string::npos);
   CHECK(v4_list.find("10.1.0.3 . udp . 8801 . 192.0.2.11") != std::string::npos);
-  CHECK(count_of(v4_list, "10\\.1\\.0\\.3 [^,}]*timeout") == 0);  // ttl 0: no expiry
-  CHECK(listing("nfa.blocks.v6").find("fd00::2 . tcp . 443 . 2001:db8::10 timeout 1m") !=
-        std::string::npos);
+  CHECK(v4_list.find("10.1.0.3 . udp . 8801 . 192.0.2.11 timeout") ==
+        std::string::npos);  // ttl 0: no expiry
 
   results =
       apply_all(writer, {Request{SetOp::kDelete, v4, a, {}}, Request{SetOp::kDelete, v4, a, {}},
@@ -198,7 +128,7 @@ TEST_CASE("nftset: one failing element does not lose the others of its batch", "
   CHECK(results[20].error == ERANGE);
   CHECK(results[50].outcome == MemberOutcome::kNoSet);
   const std::string text = listing("nfa.blocks.v4");
-  CHECK(count_of(text, "10\\.2\\.0\\.[0-9]+ \\. tcp") == 49);
+  CHECK(count_of(text, {"10.2.0.# . tcp . 443 . 192.0.2.1 timeout"}) == 49);
   CHECK(text.find("10.2.0.21 ") == std::string::npos);
   CHECK(writer.counters().rejected == 1);
   CHECK(writer.counters().no_set == 1);
@@ -225,7 +155,7 @@ TEST_CASE("nftset: a full set refuses the excess, counted, and keeps the rest",
     return;
   }
   auto box = sandbox();
-  const auto log = capture_log();
+  const auto log = capture_log("nftset");
   create_netify_set("nfa.blocks.v4", 10);
   auto writer = open_writer();
   SetSpec spec = netify_spec();
@@ -249,7 +179,7 @@ TEST_CASE("nftset: a full set refuses the excess, counted, and keeps the rest",
   CHECK(applied == 10);
   CHECK(full == 5);
   CHECK(writer.counters().set_full == 5);
-  CHECK(count_of(listing("nfa.blocks.v4"), "10\\.3\\.0\\.[0-9]+ \\. udp") == 10);
+  CHECK(count_of(listing("nfa.blocks.v4"), {"10.3.0.# . udp . 53 . 192.0.2.53 timeout"}) == 10);
   // Full stays full: more adds are counted again, the present ones stay.
   const auto more = apply_all(writer, {add(set, member("10.3.1.1", 17, 53, "192.0.2.53"))});
   CHECK(more[0].outcome == MemberOutcome::kSetFull);
@@ -393,10 +323,8 @@ TEST_CASE("nftset: this kernel refreshes an element's timeout in place; delete+a
   std::string text = listing("nfa.blocks.v4");
   INFO(text);
   // Within one jiffy of the write the remaining time still reads as the whole timeout.
-  CHECK(count_of(
-            text,
-            "10\\.5\\.0\\.1 \\. tcp \\. 443 \\. 192\\.0\\.2\\.5 timeout 2h expires (2h|1h59m)") ==
-        1);
+  CHECK(count_of(text, {"10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 2h expires 2h",
+                        "10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 2h expires 1h59m"}) == 1);
   CHECK(writer.counters().transactions == 2);
 
   // The fallback for older kernels: delete and add in one transaction.
@@ -412,10 +340,8 @@ TEST_CASE("nftset: this kernel refreshes an element's timeout in place; delete+a
   // Refreshing an element that expired meanwhile adds it again.
   CHECK(results[1].outcome == MemberOutcome::kApplied);
   text = listing("nfa.blocks.v4");
-  CHECK(
-      count_of(text,
-               "10\\.5\\.0\\.1 \\. tcp \\. 443 \\. 192\\.0\\.2\\.5 timeout 10m expires (10m|9m)") ==
-      1);
+  CHECK(count_of(text, {"10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 10m expires 10m",
+                        "10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 10m expires 9m"}) == 1);
   CHECK(text.find("10.5.0.9 . tcp . 443 . 192.0.2.5 timeout 10m") != std::string::npos);
 }
 
