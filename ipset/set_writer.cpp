@@ -608,6 +608,7 @@ void SetWriter::apply(std::span<const Request> requests, std::span<MemberResult>
                            spec.type != Type::kHashMac
                        ? MemberResult{MemberOutcome::kRejected, EAFNOSUPPORT}
                        : s.libipset_one(spec, requests[i]);
+      if (results[i].outcome == MemberOutcome::kSetFull) s.note_full(requests[i].set);
       s.count(results[i].outcome);
     }
     return;

@@ -31,7 +31,8 @@ enum class SetOp : std::uint8_t {
 
 enum class MemberOutcome : std::uint8_t {
   kApplied,   // the kernel accepted it
-  kAbsent,    // delete of a member that was not there (expired, or removed by someone else)
+  kAbsent,    // delete of a member that was not there (expired, removed by someone else; nftset
+              // answers ENOENT alike when the set itself is gone; ipset's -exist never tells)
   kSetFull,   // the set holds its maximum number of elements (ENFILE / IPSET_ERR_HASH_FULL)
   kNoSet,     // the set (or its table) does not exist
   kRejected,  // the kernel refused this element (wrong family, bad value): not retried

@@ -85,6 +85,7 @@ struct Options {
   std::uint32_t first_seq = 1;  // netlink sequence numbers start here (tests: near the wrap)
 };
 
+// Owned and called by one thread (the target's writer thread); not thread-safe.
 class SetWriter {
  public:
   [[nodiscard]] static Expected<SetWriter> open(const Options& options = {});

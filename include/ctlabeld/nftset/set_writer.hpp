@@ -16,7 +16,6 @@
 #include "ctlabeld/common/set_member.hpp"
 
 struct mnl_socket;
-struct nftnl_set_elem;
 
 namespace ctlabeld::nftset {
 
@@ -111,6 +110,7 @@ struct Options {
 // Checked on a scratch table created and removed here.
 [[nodiscard]] Expected<bool> probe_timeout_refresh(mnl_socket* socket);
 
+// Owned and called by one thread (the target's writer thread); not thread-safe.
 class SetWriter {
  public:
   [[nodiscard]] static Expected<SetWriter> open(const Options& options = {});

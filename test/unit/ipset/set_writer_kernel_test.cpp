@@ -156,36 +156,48 @@ TEST_CASE("ipset: one failing element does not lose the others of its message", 
   CHECK(writer.counters().resends >= 2);
 }
 
-TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest", "[ipset][kernel]") {
+TEST_CASE("ipset: a full set refuses the excess, counted, and keeps the rest; a destroyed set",
+          "[ipset][kernel]") {
   if (!is_root()) {
     WARN("SKIP: not root; kernel tests need CAP_NET_ADMIN");
     return;
   }
   auto box = sandbox();
-  auto writer = open_writer();
   const auto log = capture_log("ipset");
-  SetSpec spec = managed("nfa.small.v4", Type::kHashIp);
-  spec.max_elements = 10;
-  const SetHandle set = attach(writer, spec);
-  std::vector<Request> requests;
-  for (int i = 0; i < 15; ++i) {
-    const std::string other = "192.0.2." + std::to_string(i + 1);
-    requests.push_back(add(set, member("10.3.0.1", 17, 53, other.c_str())));
+  for (const AddPath path : {AddPath::kNetlink, AddPath::kLibipset}) {
+    const bool netlink = path == AddPath::kNetlink;
+    INFO("path " << (netlink ? "netlink" : "libipset"));
+    Options options;
+    options.path = path;
+    auto writer = open_writer(options);
+    const std::string name = netlink ? "nfa.small.v4" : "nfa.small2.v4";
+    SetSpec spec = managed(name, Type::kHashIp);
+    spec.max_elements = 10;
+    const SetHandle set = attach(writer, spec);
+    std::vector<Request> requests;
+    for (int i = 0; i < 15; ++i) {
+      const std::string other = "192.0.2." + std::to_string(i + 1);
+      requests.push_back(add(set, member("10.3.0.1", 17, 53, other.c_str())));
+    }
+    const auto results = apply_all(writer, requests);
+    std::size_t applied = 0;
+    std::size_t full = 0;
+    for (const auto& r : results) {
+      applied += r.outcome == MemberOutcome::kApplied ? 1 : 0;
+      full += r.outcome == MemberOutcome::kSetFull ? 1 : 0;
+    }
+    CHECK(applied == 10);
+    CHECK(full == 5);
+    CHECK(writer.counters().set_full == 5);
+    CHECK(count_of(listing(name), {"\n192.0.2.# timeout"}) == 10);
+    const auto more = apply_all(writer, {add(set, member("10.3.0.1", 17, 53, "192.0.2.200"))});
+    CHECK(more[0].outcome == MemberOutcome::kSetFull);
+    CHECK(logged(*log, "ipset " + name + " is full (maxelem 10)") == 1);
+
+    sh("ipset destroy " + name);
+    const auto gone = apply_all(writer, {add(set, member("10.3.0.1", 17, 53, "192.0.2.201"))});
+    CHECK(gone[0].outcome == MemberOutcome::kNoSet);
   }
-  const auto results = apply_all(writer, requests);
-  std::size_t applied = 0;
-  std::size_t full = 0;
-  for (const auto& r : results) {
-    applied += r.outcome == MemberOutcome::kApplied ? 1 : 0;
-    full += r.outcome == MemberOutcome::kSetFull ? 1 : 0;
-  }
-  CHECK(applied == 10);
-  CHECK(full == 5);
-  CHECK(writer.counters().set_full == 5);
-  CHECK(count_of(listing("nfa.small.v4"), {"\n192.0.2.# timeout"}) == 10);
-  const auto more = apply_all(writer, {add(set, member("10.3.0.1", 17, 53, "192.0.2.200"))});
-  CHECK(more[0].outcome == MemberOutcome::kSetFull);
-  CHECK(logged(*log, "ipset nfa.small.v4 is full (maxelem 10)") == 1);
 }
 
 TEST_CASE("ipset: self-checks name a missing set, another type or family, missing support",
