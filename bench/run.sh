@@ -13,10 +13,10 @@
 # Generated captures go to bench/out/ (git-ignored) and are reused while gen_pcap is unchanged.
 #
 # Sections: mixed file (limit, ndpiReader, ctlabeld with 1..WORKERS workers); elephant file;
-# flow-record memory (SYN flood, --max-dpi-packets 1); actions_bench, label_write_bench,
-# nftset_bench and ipset_bench when built; live (root): bulk TCP client -> router -> server
-# namespaces made and removed here, ctlabeld -n CPU on the router interface vs nflog with
-# `ct packets < 32`, then a labelling run whose stats give the label latency. Then every figure beside issue 6's target, PASS/MISS.
+# flow-record memory (SYN flood, --max-dpi-packets 1); actions_bench and label_write_bench when
+# built; live (root): bulk TCP client -> router -> server namespaces made and removed here,
+# ctlabeld -n CPU on the router interface vs nflog with `ct packets < 32`, then a labelling run
+# whose stats give the label latency. Then every figure beside issue 6's target, PASS/MISS.
 set -euo pipefail
 
 QUICK=${QUICK:-0}
