@@ -82,7 +82,6 @@ class Batch {
   explicit Batch(std::size_t capacity) : buffer_(capacity) {}
   void clear() noexcept { used_ = 0; }
   [[nodiscard]] char* tail() noexcept { return reinterpret_cast<char*>(buffer_.data() + used_); }
-  [[nodiscard]] bool room() const noexcept { return buffer_.size() - used_ >= kMaxMessageBytes; }
   void commit(const nlmsghdr* nlh) noexcept { used_ += NLMSG_ALIGN(nlh->nlmsg_len); }
   [[nodiscard]] const std::byte* data() const noexcept { return buffer_.data(); }
   [[nodiscard]] std::size_t size() const noexcept { return used_; }
@@ -507,6 +506,13 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
   if (!nfproto) {
     return Result::failure("nftset: table family '" + spec.table_family + "' of " + where(spec) +
                            " is not one of inet, ip, ip6, bridge, netdev, arp: fix table_family");
+  }
+  // NFT_NAME_MAXLEN; also what keeps an element message inside its kMaxMessageBytes.
+  constexpr std::size_t kMaxName = 255;
+  if (spec.table.empty() || spec.table.size() > kMaxName || spec.set.empty() ||
+      spec.set.size() > kMaxName) {
+    return Result::failure("nftset: table_name and set_name (family suffix included) of " +
+                           where(spec) + " need 1 to 255 characters: fix them");
   }
   if (spec.fields.empty() || spec.fields.size() > 4 ||
       key_layout(spec.fields, spec.family).key_len > kMaxKeyBytes) {

@@ -229,6 +229,11 @@ TEST_CASE("nftset: self-checks name a missing set, a key type mismatch, a missin
   no_ttl.timeout = false;
   CHECK(writer.attach(no_ttl).ok());
 
+  SetSpec long_name = netify_spec(std::string(300, 's'));
+  auto too_long = writer.attach(long_name);
+  REQUIRE_FALSE(too_long.ok());
+  CHECK(too_long.error_text().find("need 1 to 255 characters") != std::string::npos);
+
   // A set made with `typeof` from the consuming rule's expressions has the same key.
   sh("nft add set inet nfa typed.v4 '{ typeof ip saddr . ip protocol . th dport . ip daddr; "
      "flags timeout; }'");
