@@ -489,8 +489,9 @@ Expected<SetWriter> SetWriter::open(const Options& options) {
   auto state = std::make_unique<State>();
   state->options = options;
   state->seq = options.first_seq;
+  // IPSET_ATTR_ADT is one nested attribute: its 16-bit length caps the elements per message.
   state->options.elements_per_message =
-      std::clamp<std::size_t>(options.elements_per_message, 1, 1024);
+      std::clamp<std::size_t>(options.elements_per_message, 1, 0xffff / kMaxElementBytes);
   state->options.messages_per_send = std::max<std::size_t>(1, options.messages_per_send);
   if (!state->new_session()) return Result::failure("ipset: libipset session: out of memory");
   state->socket.reset(mnl_socket_open(NETLINK_NETFILTER));

@@ -485,7 +485,7 @@ Expected<SetWriter> SetWriter::open(const Options& options) {
   if (!socket) return Expected<SetWriter>::failure(socket.errors());
   auto state = std::make_unique<State>();
   state->options = options;
-  state->options.max_batch = std::max<std::size_t>(1, options.max_batch);
+  state->options.max_batch = std::clamp<std::size_t>(options.max_batch, 1, 1u << 16);
   state->socket = std::move(socket.value());
   state->seq = options.first_seq;
   if (!state->elem) return Expected<SetWriter>::failure("nftset: out of memory");

@@ -77,7 +77,7 @@ enum class AddPath : std::uint8_t {
 };
 
 struct Options {
-  std::size_t elements_per_message = 256;
+  std::size_t elements_per_message = 256;  // at most 409 (one nested attribute holds them)
   std::size_t messages_per_send = 16;
   int socket_buffer = 8 << 20;  // bytes (SO_*BUFFORCE)
   std::chrono::milliseconds timeout{2000};
