@@ -381,6 +381,23 @@ else
   echo "  $BUILD/bench/label_write_bench not built: skipped"
 fi
 
+# nftset and ipset writers (issue 11): element adds per second, 100 k distinct flows, each in a
+# private network namespace the bench program makes itself.
+SET_ADDS_NFT="" SET_ADDS_IPSET=""
+for tool in nftset_bench ipset_bench; do
+  if [[ ! -x $BUILD/bench/$tool ]]; then
+    echo "  $BUILD/bench/$tool not built: skipped"
+  elif [[ $EUID -ne 0 ]]; then
+    echo "  $tool needs root (network namespaces): skipped"
+  else
+    echo "-- $BUILD/bench/$tool"
+    "$BUILD/bench/$tool" >"$TMP/$tool.out" 2>&1 || echo "  $tool failed"
+    sed 's/^/  /' "$TMP/$tool.out"
+  fi
+done
+SET_ADDS_NFT=$(sed -n 's/^nftset element adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
+SET_ADDS_IPSET=$(sed -n 's/^ipset adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
+
 # Live capture CPU: bulk TCP client -> router -> server in namespaces made here; ctlabeld -n in
 # the router, once on the router's interface and once on nflog with `ct packets < 32`.
 LIVE_IF="" LIVE_NFLOG=""
@@ -602,6 +619,8 @@ if [[ -n ${BASELINE:-} ]]; then
   check "1-worker mixed packets/s vs BASELINE=$BASELINE" "$BASE_SPEED" ">=" 0.97 "${BASE_SPEED:+x$BASE_SPEED}"
   check "1-worker mixed peak RSS vs BASELINE=$BASELINE" "$BASE_RSS" "<=" 1.03 "${BASE_RSS:+x$BASE_RSS}"
 fi
+check "nftset element adds/s, batched, 100 k flows (nftset_bench)" "$SET_ADDS_NFT" ">=" 100000
+check "ipset adds/s, 100 k flows (ipset_bench)" "$SET_ADDS_IPSET" ">=" 100000
 check "p99 label latency after the deciding packet (us, live)" "$LAT_P99" "<" 1000 \
   "${LAT_P99:+$LAT_P99 (p50 ${LAT_P50:-?})}"
 v=""; [[ -n $LIVE_IF && -n $LIVE_NFLOG ]] && v=$(calc "$LIVE_IF / ($LIVE_NFLOG > 0 ? $LIVE_NFLOG : 1e-9)" 1)

@@ -8,8 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 build_pkgs=(build-essential cmake pkg-config
   libpcap-dev libndpi-dev libnetfilter-conntrack-dev libmnl-dev rapidjson-dev libspdlog-dev
-  libcap-dev ccache libhowardhinnant-date-dev)
-test_pkgs=(catch2 nftables conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
+  libcap-dev ccache libhowardhinnant-date-dev
+  libnftnl-dev libipset-dev)
+test_pkgs=(catch2 nftables ipset conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
   clang libclang-rt-14-dev clang-format procps time lintian)
 # What scripts/run.sh needs beyond the build: nft (nft-labels.sh) and ip (the default route).
 run_pkgs=(nftables iproute2)
