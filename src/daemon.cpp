@@ -191,7 +191,23 @@ int run(const Options& opt) {
   RulesHolder rules;
   if (config) rules.publish(config->rules);
 
+  // The hash secrets: random per start, so nobody can craft flows that collide in the flow
+  // tables or crowd onto one worker. --hash-seed fixes them (tests and benchmarks).
+  auto secrets = opt.hash_seed ? Expected<HashSecrets>(hash_secrets_from_seed(*opt.hash_seed))
+                               : random_hash_secrets();
+  if (!secrets) {
+    print_errors(secrets.errors());
+    return 1;
+  }
+  if (opt.hash_seed && live) {
+    spdlog::warn(
+        "--hash-seed {}: the flow-hash secrets are fixed, so flows can be crafted to "
+        "collide; use it for tests only",
+        *opt.hash_seed);
+  }
+
   classify::ClassifierConfig ccfg;
+  ccfg.hash_secret = secrets->flows;
   ccfg.max_dpi_packets = opt.max_dpi_packets.value_or(settings.max_dpi_packets);
   ccfg.max_flows = opt.max_flows.value_or(settings.max_flows);
   ccfg.tcp_idle = settings.tcp_idle;
@@ -216,6 +232,7 @@ int run(const Options& opt) {
 
   PipelineOptions popt;
   popt.live = live;
+  popt.routing_secret = secrets->routing;
   popt.live_options.bpf_filter = settings.bpf_filter;
   popt.live_options.promiscuous = settings.promiscuous;
   popt.live_options.snaplen = settings.snaplen;

@@ -31,6 +31,8 @@ struct ClassifierConfig {
   // and its state (about 1 KiB with nDPI's own allocations) is freed; the record stays.
   std::chrono::seconds dpi_idle = defaults::kDpiIdle;
   std::string protos_file;  // nDPI protos format; empty: none
+  // Keys the flow table's hash (HashSecrets::flows). Empty: create() draws a random one.
+  std::optional<SipKey> hash_secret;
 };
 
 // FlowRecord::state bits.
@@ -97,6 +99,8 @@ class Classifier {
 
   [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const FlowTableStats& table_stats() const noexcept { return table_.stats(); }
+  // The flow table, read-only (tests compare layouts).
+  [[nodiscard]] const FlowTable& table() const noexcept { return table_; }
   [[nodiscard]] const ClassifierConfig& config() const noexcept { return config_; }
 
  private:
