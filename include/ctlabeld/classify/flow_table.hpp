@@ -50,7 +50,7 @@ static_assert(sizeof(FlowKey) == 40, "FlowKey must stay packed: keys_equal compa
 // exchanges are keyed by their identifier (as conntrack does), other ICMP by the host pair.
 FlowKey make_key(const FlowTuple& tuple, bool& sender_is_lo) noexcept;
 
-// The keyed hash of a flow key (SipHash-1-3 of the canonical key: two words for IPv4, all five
+// The keyed hash of a flow key (SipHash-1-3 of the canonical key: 15 bytes for IPv4, all 40
 // for IPv6). Symmetric by construction (the key is normalised).
 [[nodiscard]] std::uint64_t hash_key(const FlowKey& key, const SipKey& secret) noexcept;
 

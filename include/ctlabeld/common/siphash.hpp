@@ -85,15 +85,24 @@ template <int kCompression, int kFinalization>
   return s.finish<kFinalization>();
 }
 
-// SipHash-1-3 over whole 64-bit words: the packet path's hash (Rust's and CPython's table hash).
-// Each word is one message block; the length block says how many words there were.
+// SipHash-1-3 of a message given as whole 64-bit words plus its final block (the last 0-7 bytes
+// in the low bits, the message length in bytes in the top byte): the packet path's hash (Rust's
+// and CPython's table hash), with no byte loop. siphash<1, 3> of the same bytes gives the same.
+template <std::size_t N>
+[[nodiscard]] inline std::uint64_t siphash13_words(const SipKey& key,
+                                                   const std::uint64_t (&words)[N],
+                                                   std::uint64_t final_block) noexcept {
+  detail::SipState s(key);
+  for (std::size_t i = 0; i < N; ++i) s.absorb<1>(words[i]);
+  s.absorb<1>(final_block);
+  return s.finish<3>();
+}
+
+// SipHash-1-3 of N whole words (8N bytes).
 template <std::size_t N>
 [[nodiscard]] inline std::uint64_t siphash13_words(const SipKey& key,
                                                    const std::uint64_t (&words)[N]) noexcept {
-  detail::SipState s(key);
-  for (std::size_t i = 0; i < N; ++i) s.absorb<1>(words[i]);
-  s.absorb<1>(static_cast<std::uint64_t>(N * 8) << 56);
-  return s.finish<3>();
+  return siphash13_words(key, words, static_cast<std::uint64_t>(N * 8) << 56);
 }
 
 // The per-start secrets of ctlabeld's hash tables: one for the flow tables, one for choosing a

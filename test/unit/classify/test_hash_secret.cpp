@@ -120,6 +120,26 @@ TEST_CASE("SipHash-2-4 gives the reference vectors; SipHash-1-3 words match its 
   CHECK(siphash<1, 3>(key, msg, 40) != siphash<2, 4>(key, msg, 40));
 }
 
+TEST_CASE("a flow key's hash is SipHash-1-3 of its canonical bytes", "[hash]") {
+  const SipKey secret = hash_secrets_from_seed(9).flows;
+  const FlowKey k4 = key_for(0x12345);
+  // IPv4: the two addresses, the ports, the VLAN and the protocol: 15 bytes.
+  std::uint8_t v4[15];
+  std::memcpy(v4, k4.lo.bytes.data(), 4);
+  std::memcpy(v4 + 4, k4.hi.bytes.data(), 4);
+  std::memcpy(v4 + 8, &k4.lo_port, 2);
+  std::memcpy(v4 + 10, &k4.hi_port, 2);
+  std::memcpy(v4 + 12, &k4.vlan, 2);
+  v4[14] = k4.ip_protocol;
+  CHECK(hash_key(k4, secret) == siphash<1, 3>(secret, v4, sizeof v4));
+  // IPv6: the whole 40-byte key.
+  FlowKey k6 = k4;
+  k6.ip_version = 6;
+  k6.lo.bytes[15] = 1;
+  CHECK(hash_key(k6, secret) == siphash<1, 3>(secret, &k6, sizeof k6));
+  CHECK(hash_key(k4, secret) != hash_key(k4, hash_secrets_from_seed(10).flows));
+}
+
 TEST_CASE("hash secrets: a seed gives the same secrets, random ones differ each time", "[hash]") {
   CHECK(hash_secrets_from_seed(1).flows == hash_secrets_from_seed(1).flows);
   CHECK_FALSE(hash_secrets_from_seed(1).flows == hash_secrets_from_seed(2).flows);
