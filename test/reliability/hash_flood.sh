@@ -80,7 +80,7 @@ LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
 "$CTLABELD" -c "$WORK/actions.json" -i r-c --workers 1 --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
 CTL=$!
 PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; finish; }
+poll 10 grep -qs "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; finish; }
 poll 5 test -s "$STATS" || { fail "no stats file"; finish; }
 
 labels_of_port() {  # labels= of the real connection from client port $1 ("<absent>": none)
