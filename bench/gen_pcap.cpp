@@ -2,8 +2,12 @@
 // Benchmark capture generator: builds large pcaps by replicating the shared captures' flows.
 //
 //   gen_pcap mixed    OUT.pcap [--packets N] [--pcaps DIR]   replicas of every usable capture
-//   gen_pcap elephant OUT.pcap [--packets N] [--pcaps DIR]   a few long TCP flows carry most
-//   packets gen_pcap flood    OUT.pcap [--flows N]   [--pcaps DIR]   one SYN per flow (a scan)
+//   gen_pcap elephant OUT.pcap [--packets N] [--pcaps DIR]   a few long TCP flows, most packets
+//   gen_pcap flood    OUT.pcap [--flows N]   [--pcaps DIR]   one SYN per flow (a scan)
+//   gen_pcap random   OUT.pcap [--flows N]   [--pcaps DIR]   spoofed SYNs at one victim
+//   gen_pcap collide  OUT.pcap [--flows N]   [--pcaps DIR] [--table-flows M]
+//                     the same, crafted to collide under ctlabeld's old unkeyed flow hash
+//                     (bench/old_flow_hash.hpp)
 //
 // Replica k rewrites every IP address through a map that depends only on (address, k), so both
 // directions of a flow stay one flow and no two replicas share an address (see AddressMap).
@@ -30,6 +34,8 @@
 #include <tuple>
 #include <unordered_map>
 #include <vector>
+
+#include "old_flow_hash.hpp"
 
 namespace ctlabeld::bench {
 namespace {
@@ -762,52 +768,58 @@ void generate_elephant(const fs::path& dir, const std::string& path, std::uint64
   print_summary("elephant", path, out, short_flows + long_flows.size(), detail);
 }
 
-// Flood: flow i is one SYN from a scanner to (10.0.0.0 + i / ports, kScanPorts[i % ports]).
-void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t flows) {
-  static constexpr std::array<std::uint16_t, 16> kScanPorts{
-      21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 3306, 3389, 8080};
-  AddressMap map;
-  std::string why;
-  const auto cap = load_capture(dir / "synscan.pcap", map, why);
-  if (!cap) {
-    std::fprintf(stderr, "gen_pcap: flood needs %s/synscan.pcap: %s\n", dir.c_str(), why.c_str());
-    std::exit(2);
-  }
-  // The template: the first complete IPv4 TCP SYN of the real scan.
-  const StoredPacket* tmpl = nullptr;
-  for (const StoredPacket& pkt : cap->packets) {
-    if (pkt.layer_count != 1 || pkt.layers[0].version != 4 || pkt.layers[0].proto != kTcp) continue;
-    const IpLayer& l = pkt.layers[0];
-    if (l.l4_offset == 0 || pkt.caplen != pkt.wire_len || l.l4_offset + 20u > pkt.caplen) continue;
-    if ((cap->bytes[pkt.frame_offset + l.l4_offset + 13] & (kTcpSyn | kTcpAck)) == kTcpSyn) {
-      tmpl = &pkt;
-      break;
+// One SYN of the shared scan, rewritten for each flow of the synthetic floods.
+class SynTemplate {
+ public:
+  explicit SynTemplate(const fs::path& dir) {
+    AddressMap map;
+    std::string why;
+    const auto cap = load_capture(dir / "synscan.pcap", map, why);
+    if (!cap) {
+      std::fprintf(stderr, "gen_pcap: the floods need %s/synscan.pcap: %s\n", dir.c_str(),
+                   why.c_str());
+      std::exit(2);
     }
+    // The template: the first complete IPv4 TCP SYN of the real scan.
+    const StoredPacket* tmpl = nullptr;
+    for (const StoredPacket& pkt : cap->packets) {
+      if (pkt.layer_count != 1 || pkt.layers[0].version != 4 || pkt.layers[0].proto != kTcp)
+        continue;
+      const IpLayer& l = pkt.layers[0];
+      if (l.l4_offset == 0 || pkt.caplen != pkt.wire_len || l.l4_offset + 20u > pkt.caplen)
+        continue;
+      if ((cap->bytes[pkt.frame_offset + l.l4_offset + 13] & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+        tmpl = &pkt;
+        break;
+      }
+    }
+    if (!tmpl) {
+      std::fprintf(stderr, "gen_pcap: no complete IPv4 SYN in synscan.pcap\n");
+      std::exit(2);
+    }
+    const IpLayer& l = tmpl->layers[0];
+    ip_ = l.offset;
+    tcp_ = l.l4_offset;
+    ihl_ = std::size_t{cap->bytes[tmpl->frame_offset + l.offset] & 0x0fu} * 4;
+    frame_.assign(
+        cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset),
+        cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset + tmpl->caplen));
+    wire_len_ = tmpl->wire_len;
   }
-  if (!tmpl) {
-    std::fprintf(stderr, "gen_pcap: no complete IPv4 SYN in synscan.pcap\n");
-    std::exit(2);
-  }
-  const IpLayer& l = tmpl->layers[0];
-  const std::size_t ihl = std::size_t{cap->bytes[tmpl->frame_offset + l.offset] & 0x0fu} * 4;
-  std::vector<std::uint8_t> frame(
-      cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset),
-      cap->bytes.begin() + static_cast<std::ptrdiff_t>(tmpl->frame_offset + tmpl->caplen));
-  std::uint8_t* ip = frame.data() + l.offset;
-  std::uint8_t* tcp = frame.data() + l.l4_offset;
-  const std::size_t tcp_len = tmpl->caplen - l.l4_offset;
-  constexpr std::uint32_t kScanner = 0xc6120001;  // 198.18.0.1 (RFC 2544 benchmarking range)
-  constexpr std::uint32_t kTargets = 0x0a000000;  // 10.0.0.0/8, from 10.0.0.1
-  PcapWriter out(path);
-  for (std::uint64_t i = 0; i < flows; ++i) {
-    const auto target = static_cast<std::uint32_t>(kTargets + 1 + i / kScanPorts.size());
-    store32(ip + 12, kScanner);
-    store32(ip + 16, target);
+
+  // Writes SYN number `i` of a flood (it sets the IP id and the sequence number) at its time.
+  void write(PcapWriter& out, std::uint64_t i, std::uint32_t src, std::uint16_t sport,
+             std::uint32_t dst, std::uint16_t dport) {
+    std::uint8_t* ip = frame_.data() + ip_;
+    std::uint8_t* tcp = frame_.data() + tcp_;
+    const std::size_t tcp_len = frame_.size() - tcp_;
+    store32(ip + 12, src);
+    store32(ip + 16, dst);
     store16(ip + 4, static_cast<std::uint16_t>(i));  // IP id
     store16(ip + 10, 0);
-    store16(ip + 10, internet_checksum(ip, ihl));
-    store16(tcp, static_cast<std::uint16_t>(40000 + i % 20000));
-    store16(tcp + 2, kScanPorts[i % kScanPorts.size()]);
+    store16(ip + 10, internet_checksum(ip, ihl_));
+    store16(tcp, sport);
+    store16(tcp + 2, dport);
     store32(tcp + 4, static_cast<std::uint32_t>(i * 2654435761u));  // sequence numbers
     store16(tcp + 16, 0);
     std::array<std::uint8_t, 12> pseudo{};
@@ -817,8 +829,30 @@ void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t 
     std::uint32_t sum = 0;
     for (std::size_t j = 0; j < pseudo.size(); j += 2) sum += load16(pseudo.data() + j);
     store16(tcp + 16, internet_checksum(tcp, tcp_len, sum));
-    out.write(static_cast<std::int64_t>(i) * kFloodIntervalUs + kStartUs, frame.data(),
-              tmpl->caplen, tmpl->wire_len);
+    out.write(static_cast<std::int64_t>(i) * kFloodIntervalUs + kStartUs, frame_.data(),
+              static_cast<std::uint32_t>(frame_.size()), wire_len_);
+  }
+
+ private:
+  std::vector<std::uint8_t> frame_;
+  std::size_t ip_ = 0;
+  std::size_t tcp_ = 0;
+  std::size_t ihl_ = 0;
+  std::uint32_t wire_len_ = 0;
+};
+
+// Flood: flow i is one SYN from a scanner to (10.0.0.0 + i / ports, kScanPorts[i % ports]).
+void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t flows) {
+  static constexpr std::array<std::uint16_t, 16> kScanPorts{
+      21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 3306, 3389, 8080};
+  SynTemplate syn(dir);
+  constexpr std::uint32_t kScanner = 0xc6120001;  // 198.18.0.1 (RFC 2544 benchmarking range)
+  constexpr std::uint32_t kTargets = 0x0a000000;  // 10.0.0.0/8, from 10.0.0.1
+  PcapWriter out(path);
+  for (std::uint64_t i = 0; i < flows; ++i) {
+    const auto target = static_cast<std::uint32_t>(kTargets + 1 + i / kScanPorts.size());
+    syn.write(out, i, kScanner, static_cast<std::uint16_t>(40000 + i % 20000), target,
+              kScanPorts[i % kScanPorts.size()]);
   }
   out.close();
   print_summary(
@@ -826,12 +860,64 @@ void generate_flood(const fs::path& dir, const std::string& path, std::uint64_t 
       "one SYN per flow from 198.18.0.1 to 10.0.0.0/8 x 16 ports, template from synscan.pcap");
 }
 
+// Spoofed floods at one victim, 10.0.0.1:443: one SYN per flow from a spoofed source address in
+// 198.18.0.0/15 and source port. Candidate c (a bijective scramble of c gives 17 address bits and
+// 15 port bits, so no two candidates are the same flow) is the flow's (address, port).
+//   random:  the first `flows` candidates, pseudo-random and unrelated to any hash.
+//   collide: only candidates whose flow key the OLD unkeyed hash (bench/old_flow_hash.hpp) sends
+//            to the first kCollideWindow home slots of a table holding `table_flows` flows, so
+//            they pile into one probe cluster: the attack the keyed hash defeats.
+constexpr std::uint32_t kVictim = 0x0a000001;  // 10.0.0.1
+constexpr std::uint16_t kVictimPort = 443;
+constexpr std::uint64_t kCollideWindow = 1024;
+
+void generate_spoofed(const fs::path& dir, const std::string& path, std::uint64_t flows,
+                      bool collide, std::uint64_t table_flows) {
+  SynTemplate syn(dir);
+  const std::uint64_t mask = table_mask(table_flows);
+  const std::uint8_t victim[4] = {10, 0, 0, 1};
+  PcapWriter out(path);
+  std::uint64_t tried = 0;
+  std::uint64_t written = 0;
+  for (std::uint64_t c = 0; written < flows; ++c) {
+    if (c > 0xffffffffULL) {
+      std::fprintf(stderr, "gen_pcap: ran out of candidates after %llu flows\n",
+                   static_cast<unsigned long long>(written));
+      std::exit(2);
+    }
+    const auto scrambled = static_cast<std::uint32_t>(c * 0x9e3779b1u + 0x7f4a7c15u);
+    const std::uint32_t src = 0xc6120000u | (scrambled & 0x1ffffu);  // 198.18.0.0/15
+    const auto sport = static_cast<std::uint16_t>(1024 + (scrambled >> 17));
+    ++tried;
+    if (collide) {
+      const std::uint8_t s4[4] = {
+          static_cast<std::uint8_t>(src >> 24), static_cast<std::uint8_t>(src >> 16),
+          static_cast<std::uint8_t>(src >> 8), static_cast<std::uint8_t>(src)};
+      std::uint64_t w[5];
+      ipv4_key_words(s4, sport, victim, kVictimPort, kTcp, w);
+      if ((old_flow_hash(w) & 0xffffffffULL & mask) >= kCollideWindow) continue;
+    }
+    syn.write(out, written++, src, sport, kVictim, kVictimPort);
+  }
+  out.close();
+  std::string detail = "one SYN per flow from spoofed 198.18.0.0/15 sources to 10.0.0.1:443";
+  if (collide) {
+    detail += "; crafted against the old unkeyed hash: every key's home slot is among the first " +
+              std::to_string(kCollideWindow) + " of a table for " + std::to_string(table_flows) +
+              " flows (" + std::to_string(tried) + " candidates tried)";
+  }
+  print_summary(collide ? "collide" : "random", path, out, flows, detail);
+}
+
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: gen_pcap mixed    OUT.pcap [--packets N] [--pcaps DIR]\n"
                "       gen_pcap elephant OUT.pcap [--packets N] [--pcaps DIR]\n"
                "       gen_pcap flood    OUT.pcap [--flows N]   [--pcaps DIR]\n"
-               "defaults: --packets 2500000, --flows 2000000, --pcaps ../shared/pcaps\n");
+               "       gen_pcap random   OUT.pcap [--flows N]   [--pcaps DIR]\n"
+               "       gen_pcap collide  OUT.pcap [--flows N]   [--pcaps DIR] [--table-flows M]\n"
+               "defaults: --packets 2500000, --flows 2000000, --pcaps ../shared/pcaps,\n"
+               "          --table-flows 262144 (ctlabeld's default max_flows)\n");
   std::exit(2);
 }
 
@@ -850,7 +936,7 @@ int run(int argc, char** argv) {
   if (argc < 3) usage();
   const std::string_view mode = argv[1];
   const std::string out = argv[2];
-  std::uint64_t packets = 2'500'000, flows = 2'000'000;
+  std::uint64_t packets = 2'500'000, flows = 2'000'000, table_flows = 262'144;
   fs::path dir = "../shared/pcaps";
   for (int i = 3; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -859,6 +945,8 @@ int run(int argc, char** argv) {
       packets = parse_count(argv[++i]);
     } else if (arg == "--flows") {
       flows = parse_count(argv[++i]);
+    } else if (arg == "--table-flows") {
+      table_flows = parse_count(argv[++i]);
     } else if (arg == "--pcaps") {
       dir = argv[++i];
     } else {
@@ -871,6 +959,8 @@ int run(int argc, char** argv) {
     generate_elephant(dir, out, packets);
   } else if (mode == "flood") {
     generate_flood(dir, out, flows);
+  } else if (mode == "random" || mode == "collide") {
+    generate_spoofed(dir, out, flows, mode == "collide", table_flows);
   } else {
     usage();
   }

@@ -2,7 +2,10 @@
 // The "limit" for bench/run.sh: read a capture with libpcap and hash each packet's 5-tuple, nothing
 // else.
 //
-//   read_hash_limit FILE...
+//   read_hash_limit [--siphash] FILE...
+//
+// --siphash hashes with SipHash-1-3 under a random key (what ctlabeld's flow tables use) instead
+// of the plain mix: the difference of the two times is the keyed hash's cost per packet.
 //
 // It does what any pcap-fed classifier must do at the least (pcap_dispatch, find the IP header,
 // hash the direction-independent 5-tuple into a table), so ctlabeld's time divided by this time
@@ -16,6 +19,8 @@
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "ctlabeld/common/siphash.hpp"
 
 namespace ctlabeld::bench {
 namespace {
@@ -37,18 +42,31 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 
 struct Counters {
   int dlt = 0;
+  bool siphash = false;
+  SipKey key{0x0123456789abcdefULL, 0xfedcba9876543210ULL};
   std::uint64_t packets = 0;
   std::uint64_t not_ip = 0;
   std::vector<std::uint32_t> buckets = std::vector<std::uint32_t>(kBuckets);
 };
 
 // Folds (address, port) pairs so that both directions give the same hash.
-std::uint64_t symmetric_hash(const std::uint8_t* a, const std::uint8_t* b, std::size_t len,
-                             std::uint16_t pa, std::uint16_t pb, std::uint8_t proto) {
+std::uint64_t symmetric_hash(const Counters& c, const std::uint8_t* a, const std::uint8_t* b,
+                             std::size_t len, std::uint16_t pa, std::uint16_t pb,
+                             std::uint8_t proto) {
   const int cmp = std::memcmp(a, b, len);
   if (cmp > 0 || (cmp == 0 && pa > pb)) {
     std::swap(a, b);
     std::swap(pa, pb);
+  }
+  if (c.siphash) {
+    // The canonical tuple as ctlabeld's flow table hashes it: addresses, ports, protocol.
+    std::uint8_t key[37];
+    std::memcpy(key, a, len);
+    std::memcpy(key + len, b, len);
+    std::memcpy(key + 2 * len, &pa, 2);
+    std::memcpy(key + 2 * len + 2, &pb, 2);
+    key[2 * len + 4] = proto;
+    return siphash<1, 3>(c.key, key, 2 * len + 5);
   }
   std::uint64_t h = proto;
   std::uint64_t w = 0;
@@ -106,18 +124,23 @@ void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* p) {
     pa = load16(p + l4);
     pb = load16(p + l4 + 2);
   }
-  ++c.buckets[symmetric_hash(a, b, alen, pa, pb, proto) & (kBuckets - 1)];
+  ++c.buckets[symmetric_hash(c, a, b, alen, pa, pb, proto) & (kBuckets - 1)];
 }
 
 int run(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: read_hash_limit FILE...\n");
+  Counters c;
+  int first = 1;
+  if (argc > 1 && std::strcmp(argv[1], "--siphash") == 0) {
+    c.siphash = true;
+    first = 2;
+  }
+  if (argc <= first) {
+    std::fprintf(stderr, "usage: read_hash_limit [--siphash] FILE...\n");
     return 2;
   }
-  Counters c;
   std::vector<char> file_buffer(std::size_t{1} << 20);
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 1; i < argc; ++i) {
+  for (int i = first; i < argc; ++i) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     // The same 1 MiB stdio buffer ctlabeld's file source uses, so the limit is not slowed by
     // read() syscalls that ctlabeld avoids.

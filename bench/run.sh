@@ -17,10 +17,13 @@
 # commit is built in bench/out/baseline-<sha>/ from `git archive`, a Release build of the ctlabeld
 # target only, reused while present; its 1-worker mixed figure and peak RSS are measured beside
 # this build's, runs interleaved so the machine's noise hits both alike).
+# OLD_CTLABELD (a build from before the keyed flow hash: the hash-flooding rows then show its
+# ratio too).
 # Generated captures go to bench/out/ (git-ignored) and are reused while gen_pcap is unchanged.
 #
 # Sections: mixed file (limit, ndpiReader, ctlabeld with 1..WORKERS workers); elephant file;
-# flow-record memory (SYN flood, --max-dpi-packets 1); actions_bench and label_write_bench when
+# flow-record memory (SYN flood, --max-dpi-packets 1); hash flooding (colliding vs random spoofed
+# SYNs, flow_hash_bench); actions_bench and label_write_bench when
 # built; live (root): bulk TCP client -> router -> server namespaces made and removed here,
 # ctlabeld -n CPU on the router interface vs nflog with `ct packets < 32`, then a labelling run
 # whose stats give the label latency. Then every figure beside issue 6's target, PASS/MISS.
@@ -38,6 +41,7 @@ if [[ $QUICK == 1 ]]; then
 else
   PACKETS=2500000 FLOOD_FLOWS=2000000 LIVE_MB=1024
 fi
+HASH_FLOWS=100000  # the hash-flooding section's floods (issue 15: 100 k SYNs)
 
 CTLABELD=$BUILD/src/ctlabeld
 GEN=$BUILD/bench/gen_pcap
@@ -272,6 +276,13 @@ LIM_M=$(wall_of limit_mixed)
 ND_M=$(wall_of ndpi_mixed)
 ND_M_RSS=$(rss_of ndpi_mixed)
 echo "  read+hash limit:  $(fmt_wall "$LIM_M")  $(calc "$MIXED_PACKETS / $(median "$LIM_M")" 0) packets/s"
+# The same limit hashing with SipHash-1-3 (ctlabeld's keyed flow hash): the keyed hash's cost.
+LIM_SIP=""
+if measure limit_mixed_sip "$LIMIT" --siphash "$MIXED"; then
+  LIM_SIP=$(wall_of limit_mixed_sip)
+  echo "  read+hash limit, SipHash-1-3: $(fmt_wall "$LIM_SIP")" \
+    "($(calc "($(median "$LIM_SIP") - $(median "$LIM_M")) * 1e9 / $MIXED_PACKETS" 1) ns per packet more)"
+fi
 echo "  ndpiReader -q:    $(fmt_wall "$ND_M")  $(calc "$MIXED_PACKETS / $(median "$ND_M")" 0) packets/s," \
   "peak RSS $((ND_M_RSS / 1024)) MiB"
 
@@ -354,6 +365,63 @@ if ((HAVE_CTLABELD)); then
       "(table and allocator overhead included); wall $(fmt_wall "$(wall_of ctl_flood)")"
     grep -E '^flows:' "$TMP/ctl_flood.err" | sed 's/^/  /' || true
   fi
+fi
+
+# Hash flooding (issue 15 item 6): spoofed SYNs at one victim, crafted to collide under the old
+# unkeyed flow hash, against the same number of random spoofed SYNs. ctlabeld's own packets/s
+# (its summary: packet processing, start-up excluded), runs interleaved, medians. OLD_CTLABELD, if
+# set, is a build from before the keyed hash, run the same way for contrast.
+echo
+echo "== hash flooding: $HASH_FLOWS spoofed SYNs at one victim, colliding (old hash) vs random, 1 worker"
+HASH_RANDOM=$OUT/random-$HASH_FLOWS.pcap
+HASH_COLLIDE=$OUT/collide-$HASH_FLOWS.pcap
+gen_mode "$HASH_RANDOM" random --flows "$HASH_FLOWS" >/dev/null
+gen_mode "$HASH_COLLIDE" collide --flows "$HASH_FLOWS" | sed -n 's/^  \(crafted\|one SYN\)/  \1/p'
+pps_of() { sed -n 's/.*packets\/s: \([0-9]*\).*/\1/p' "$1" | tail -n1; }
+HASH_RATIO="" HASH_OLD_RATIO=""
+hash_flood() {  # hash_flood TAG BINARY: sets REPLY to "random_pps collide_pps ratio"
+  local tag=$1 bin=$2 i kind
+  : >"$TMP/$tag-random.pps"
+  : >"$TMP/$tag-collide.pps"
+  for ((i = 0; i < RUNS; ++i)); do
+    for kind in random collide; do
+      local file=$HASH_RANDOM
+      [[ $kind == collide ]] && file=$HASH_COLLIDE
+      "$bin" -r "$file" -n --workers 1 -l warn "${EXTRA[@]}" >/dev/null 2>"$TMP/$tag.err" || {
+        echo "  $bin -r $file failed: $(tail -n 2 "$TMP/$tag.err")" >&2
+        return 1
+      }
+      pps_of "$TMP/$tag.err" >>"$TMP/$tag-$kind.pps"
+    done
+  done
+  local r c
+  r=$(median "$(stats <"$TMP/$tag-random.pps")")
+  c=$(median "$(stats <"$TMP/$tag-collide.pps")")
+  REPLY="$r $c $(calc "$r / ($c > 0 ? $c : 1)")"
+}
+if ((HAVE_CTLABELD)) && hash_flood new "$CTLABELD"; then
+  read -r r c HASH_RATIO <<<"$REPLY"
+  echo "  ctlabeld (keyed hash): random $r packets/s, colliding $c packets/s: random/colliding = ${HASH_RATIO}x" \
+    "(runs: random $(tr '\n' ' ' <"$TMP/new-random.pps")| colliding $(tr '\n' ' ' <"$TMP/new-collide.pps"))"
+fi
+if [[ -n ${OLD_CTLABELD:-} && -x ${OLD_CTLABELD:-} ]] && hash_flood old "$OLD_CTLABELD"; then
+  read -r r c HASH_OLD_RATIO <<<"$REPLY"
+  echo "  $OLD_CTLABELD (old hash): random $r packets/s, colliding $c packets/s: ${HASH_OLD_RATIO}x"
+fi
+HASH_TABLE_OLD="" HASH_NS=""
+if [[ -x $BUILD/bench/flow_hash_bench ]]; then
+  "$BUILD/bench/flow_hash_bench" table "$HASH_RANDOM" "$HASH_COLLIDE" >"$TMP/fhb.out" || echo "  flow_hash_bench table failed"
+  echo "  flow table alone (find+insert per packet, fastest of 5): keyed hash" \
+    "$(field "$TMP/fhb.out" keyed_random_ns) vs $(field "$TMP/fhb.out" keyed_collide_ns) ns" \
+    "(ratio $(field "$TMP/fhb.out" keyed_ratio)); old hash $(field "$TMP/fhb.out" old_random_ns)" \
+    "vs $(field "$TMP/fhb.out" old_collide_ns) ns (ratio $(field "$TMP/fhb.out" old_ratio)," \
+    "$(awk '$1 == "old_probe_evicted" { print $3 }' "$TMP/fhb.out") flows evicted at the probe bound)"
+  HASH_TABLE_OLD=$(field "$TMP/fhb.out" old_ratio)
+  "$BUILD/bench/flow_hash_bench" hash "$MIXED" >"$TMP/fhh.out" || echo "  flow_hash_bench hash failed"
+  HASH_NS="$(field "$TMP/fhh.out" keyed_ns_per_packet) vs $(field "$TMP/fhh.out" old_ns_per_packet)"
+  echo "  hash cost per packet over the mixed file's $(field "$TMP/fhh.out" keys) packets:" \
+    "SipHash-1-3 $(field "$TMP/fhh.out" keyed_ns_per_packet) ns, old unkeyed hash" \
+    "$(field "$TMP/fhh.out" old_ns_per_packet) ns"
 fi
 
 LAT_P99="" LAT_P50=""  # set by the live label run
@@ -624,6 +692,10 @@ check "ipset adds/s, 100 k flows (ipset_bench)" "$SET_ADDS_IPSET" ">=" 100000
 check "p99 label latency after the deciding packet (us, live)" "$LAT_P99" "<" 1000 \
   "${LAT_P99:+$LAT_P99 (p50 ${LAT_P50:-?})}"
 v=""; [[ -n $LIVE_IF && -n $LIVE_NFLOG ]] && v=$(calc "$LIVE_IF / ($LIVE_NFLOG > 0 ? $LIVE_NFLOG : 1e-9)" 1)
+check "hash flood: random/colliding packets/s, keyed hash (1 worker)" "$HASH_RATIO" "<=" 1.5 \
+  "${HASH_RATIO:+${HASH_RATIO}x}${HASH_OLD_RATIO:+ (old build ${HASH_OLD_RATIO}x)}"
+[[ -n $HASH_TABLE_OLD ]] && row "  contrast: old hash in today's bounded table, table alone" "${HASH_TABLE_OLD}x" "" "info"
+[[ -n $HASH_NS ]] && row "  flow hash ns/packet, SipHash-1-3 vs old (mixed)" "$HASH_NS" "" "info"
 check "live CPU per bulk GiB, interface vs nflog head capture" "$v" ">=" 20 "${v:+${v}x less}"
 print_rows
 echo

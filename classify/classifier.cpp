@@ -186,7 +186,14 @@ void Classifier::ModuleDeleter::operator()(ndpi_detection_module_struct* m) cons
   ndpi_exit_detection_module(m);
 }
 
-Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig& config) {
+Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig& given) {
+  ClassifierConfig config = given;
+  if (!config.hash_secret) {
+    // Never an unkeyed table: without a secret from the caller, draw one.
+    auto secrets = random_hash_secrets();
+    if (!secrets) return Expected<std::unique_ptr<Classifier>>::failure(secrets.errors());
+    config.hash_secret = secrets->flows;
+  }
   std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod;
   {
     std::lock_guard<std::mutex> lock(init_mutex());
@@ -219,7 +226,7 @@ Classifier::Classifier(const ClassifierConfig& config,
       mod_(std::move(mod)),
       names_(std::move(names)),
       dpi_pool_(std::make_unique<DpiPool>()),
-      table_(config.max_flows) {}
+      table_(config.max_flows, *config.hash_secret) {}
 
 Classifier::~Classifier() {
   table_.for_each([this](FlowRecord& r) {
@@ -244,7 +251,7 @@ void Classifier::process(const capture::DecodedPacket& packet, std::uint32_t sou
                          FlowEvents& events) noexcept {
   bool sender_is_lo = false;
   const FlowKey key = make_key(packet.tuple, sender_is_lo);
-  const std::uint64_t hash = hash_key(key);
+  const std::uint64_t hash = table_.hash(key);
   FlowRecord* flow = table_.find(key, hash);
   if (flow == nullptr) {
     flow = &admit(packet, key, hash, sender_is_lo, source, events);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The flow table: linear probing with backward-shift deletion over a calloc'd record pool.
+// The flow table: linear probing, bounded to kMaxProbe slots, with backward-shift deletion over
+// a lazily mapped record pool.
 #include "ctlabeld/classify/flow_table.hpp"
 
 #include "ctlabeld/common/icmp.hpp"
@@ -66,19 +67,20 @@ FlowKey make_key(const FlowTuple& t, bool& sender_is_lo) noexcept {
   return k;
 }
 
-std::uint64_t hash_key(const FlowKey& k) noexcept {
-  // Per packet: three independent multiplies of the key's five words, then one avalanche
-  // round (about a third of the instructions of the chained mix above).
+std::uint64_t hash_key(const FlowKey& k, const SipKey& secret) noexcept {
   std::uint64_t w[5];
   std::memcpy(w, &k, sizeof w);
-  const std::uint64_t a = w[0] ^ ((w[2] << 32) | (w[2] >> 32));
-  const std::uint64_t b = w[1] ^ ((w[3] << 32) | (w[3] >> 32));
-  std::uint64_t h =
-      (a * 0x9e3779b97f4a7c15ULL) ^ (b * 0xc2b2ae3d27d4eb4fULL) ^ (w[4] * 0x165667b19e3779f9ULL);
-  h ^= h >> 32;
-  h *= 0xd6e8feb86659fd93ULL;
-  h ^= h >> 32;
-  return h;
+  if (k.ip_version == 4) {
+    // An IPv4 key's addresses fill 4 of their 16 bytes (the rest are zero): hash it as 15 bytes,
+    // the two addresses in one word, then ports, VLAN and protocol with the length (the version
+    // is implied by the length). Two SipHash blocks instead of six; a different length from the
+    // 40-byte IPv6 form, so the two forms cannot be made to collide with each other.
+    const std::uint64_t words[1] = {(w[0] & 0xffffffffULL) | (w[2] << 32)};
+    const std::uint64_t tail = (w[4] & 0x0000ffffffffffffULL) |
+                               (std::uint64_t{k.ip_protocol} << 48) | (std::uint64_t{15} << 56);
+    return siphash13_words(secret, words, tail);
+  }
+  return siphash13_words(secret, w);
 }
 
 FlowTuple FlowRecord::initiator_tuple() const noexcept {
@@ -100,8 +102,10 @@ FlowTuple FlowRecord::initiator_tuple() const noexcept {
   return t;
 }
 
-FlowTable::FlowTable(std::size_t max_flows)
-    : max_flows_(max_flows == 0 ? 1 : max_flows), mask_(round_up_pow2(max_flows_ * 2) - 1) {
+FlowTable::FlowTable(std::size_t max_flows, const SipKey& secret)
+    : max_flows_(max_flows == 0 ? 1 : max_flows),
+      mask_(round_up_pow2(max_flows_ * 2) - 1),
+      secret_(secret) {
   // Anonymous mappings are zero pages until touched: memory grows with flows actually seen.
   pool_ = std::make_unique<HugeRegion>(max_flows_ * sizeof(FlowRecord));
   slot_region_ = std::make_unique<HugeRegion>((mask_ + 1) * sizeof(Slot));
@@ -116,38 +120,68 @@ FlowTable::~FlowTable() = default;
 
 FlowRecord* FlowTable::find(const FlowKey& key, std::uint64_t hash) noexcept {
   const auto h32 = static_cast<std::uint32_t>(hash);
-  for (std::size_t s = h32 & mask_;; s = (s + 1) & mask_) {
+  std::size_t s = h32 & mask_;
+  for (std::size_t probe = 0; probe < kMaxProbe; ++probe, s = (s + 1) & mask_) {
     const Slot& slot = slots_[s];
     if (slot.index == kNoIndex) return nullptr;
     if (slot.hash == h32 && keys_equal(records_[slot.index].key, key)) return &records_[slot.index];
   }
+  return nullptr;  // no record lies further than kMaxProbe from its home
 }
 
-FlowRecord& FlowTable::insert_unchecked(const FlowKey& key, std::uint64_t hash, TimeoutClass cls) {
-  std::uint32_t index;
-  std::uint32_t generation = 1;
-  if (!free_.empty()) {
-    index = free_.back().index;
-    generation = free_.back().generation;
-    free_.pop_back();
-  } else {
-    index = high_water_++;
+std::size_t FlowTable::free_slot(std::uint32_t h32) const noexcept {
+  std::size_t s = h32 & mask_;
+  for (std::size_t probe = 0; probe < kMaxProbe; ++probe, s = (s + 1) & mask_) {
+    if (slots_[s].index == kNoIndex) return s;
   }
+  return kNoSlot;
+}
+
+std::size_t FlowTable::crowded_victim_slot(std::uint32_t h32) const noexcept {
+  std::size_t s = h32 & mask_;
+  std::size_t best = s;
+  for (std::size_t probe = 1; probe < kMaxProbe; ++probe) {
+    s = (s + 1) & mask_;
+    if (records_[slots_[s].index].last_seen_us < records_[slots_[best].index].last_seen_us)
+      best = s;
+  }
+  return best;
+}
+
+std::uint32_t FlowTable::take_index(std::uint32_t& generation) noexcept {
+  if (free_.empty()) {
+    generation = 1;
+    return high_water_++;
+  }
+  const FreeSlot slot = free_.back();
+  free_.pop_back();
+  generation = slot.generation;
+  return slot.index;
+}
+
+FlowRecord& FlowTable::emplace(std::size_t s, std::uint32_t index, std::uint32_t generation,
+                               const FlowKey& key, std::uint32_t h32, TimeoutClass cls) {
   FlowRecord* r = new (&records_[index]) FlowRecord{};
   r->generation = generation;
   r->key = key;
   r->timeout_class = cls;
-  const auto h32 = static_cast<std::uint32_t>(hash);
   r->hash32 = h32;
-  std::size_t s = h32 & mask_;
-  while (slots_[s].index != kNoIndex) s = (s + 1) & mask_;
   slots_[s] = Slot{index, h32};
   lru_push_front(*r);
-  ++size_;
   ++stats_.created;
   stats_.active = size_;
   if (size_ > stats_.peak_active) stats_.peak_active = size_;
   return *r;
+}
+
+std::uint32_t FlowTable::retire(std::uint32_t index) noexcept {
+  FlowRecord& r = records_[index];
+  // Generation 0 means "no flow": skip it when the counter wraps.
+  const std::uint32_t next_generation = r.generation + 1 == 0 ? 1 : r.generation + 1;
+  lru_unlink(r);
+  dpi_unlink(r);
+  r.~FlowRecord();
+  return next_generation;
 }
 
 std::size_t FlowTable::slot_of(const FlowRecord& r) const noexcept {
@@ -159,8 +193,11 @@ std::size_t FlowTable::slot_of(const FlowRecord& r) const noexcept {
 
 void FlowTable::erase(FlowRecord& r) noexcept {
   std::size_t hole = slot_of(r);
-  // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
-  for (std::size_t s = (hole + 1) & mask_; slots_[s].index != kNoIndex; s = (s + 1) & mask_) {
+  // Backward-shift deletion keeps every probe sequence unbroken without tombstones, and never
+  // moves a record further from its home. A record kMaxProbe or more past the hole has its home
+  // after the hole, so the scan stops there.
+  for (std::size_t s = (hole + 1) & mask_;
+       slots_[s].index != kNoIndex && ((s - hole) & mask_) < kMaxProbe; s = (s + 1) & mask_) {
     const std::size_t home = slots_[s].hash & mask_;
     const bool movable = hole <= s ? (home <= hole || home > s) : (home <= hole && home > s);
     if (movable) {
@@ -169,13 +206,8 @@ void FlowTable::erase(FlowRecord& r) noexcept {
     }
   }
   slots_[hole] = Slot{kNoIndex, 0};
-  lru_unlink(r);
-  dpi_unlink(r);
   const std::uint32_t index = index_of(r);
-  // Generation 0 means "no flow": skip it when the counter wraps.
-  const std::uint32_t next_generation = r.generation + 1 == 0 ? 1 : r.generation + 1;
-  r.~FlowRecord();
-  free_.push_back(FreeSlot{index, next_generation});
+  free_.push_back(FreeSlot{index, retire(index)});
   --size_;
   stats_.active = size_;
 }

@@ -125,6 +125,7 @@ struct Startup {
   actions::DaemonSettings settings;  // the one settings struct: config keys, then the options
   bool live = false;
   std::vector<std::string> sources;  // interfaces, or the files to read
+  HashSecrets secrets;               // keys of the flow tables' and the worker routing's hashes
 };
 
 // Step 1: the actions file (the given one, else the default one if present; reading a capture
@@ -212,6 +213,25 @@ bool choose_sources(const Options& opt, Startup& s) {
   return true;
 }
 
+// Step 3b: the hash secrets: random per start, so nobody can craft flows that collide in the
+// flow tables or crowd onto one worker. --hash-seed fixes them (tests and benchmarks).
+bool draw_hash_secrets(const Options& opt, Startup& s) {
+  auto secrets = opt.hash_seed ? Expected<HashSecrets>(hash_secrets_from_seed(*opt.hash_seed))
+                               : random_hash_secrets();
+  if (!secrets) {
+    print_errors(secrets.errors());
+    return false;
+  }
+  if (opt.hash_seed && s.live) {
+    spdlog::warn(
+        "--hash-seed {}: the flow-hash secrets are fixed, so flows can be crafted to "
+        "collide; use it for tests only",
+        *opt.hash_seed);
+  }
+  s.secrets = secrets.value();
+  return true;
+}
+
 // Step 4: the label writer and its start-up self-check (none in a dry run).
 Expected<std::unique_ptr<conntrack::LabelWriter>> start_writer(bool dry_run) {
   if (dry_run) return std::unique_ptr<conntrack::LabelWriter>();
@@ -236,12 +256,14 @@ classify::ClassifierConfig classifier_config(const Startup& s) {
   c.other_idle = s.settings.other_idle;
   c.protos_file = s.settings.protos_file;
   c.source_names = s.sources;
+  c.hash_secret = s.secrets.flows;
   return c;
 }
 
 PipelineOptions pipeline_options(const Startup& s) {
   PipelineOptions p;
   p.live = s.live;
+  p.routing_secret = s.secrets.routing;
   p.live_options.bpf_filter = s.settings.bpf_filter;
   p.live_options.promiscuous = s.settings.promiscuous;
   p.live_options.snaplen = s.settings.snaplen;
@@ -341,6 +363,7 @@ int run(const Options& opt) {
   s.settings = effective_settings(opt, s);
   apply_config_log_level(opt, s);
   if (!choose_sources(opt, s)) return 1;
+  if (!draw_hash_secrets(opt, s)) return 1;
 
   // Keep only CAP_NET_ADMIN and CAP_NET_RAW from here on; it must happen before any thread exists.
   if (auto dropped = drop_capabilities(); !dropped) {

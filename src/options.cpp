@@ -22,6 +22,7 @@ enum LongOnly : int {
   kMaxDpiPackets,
   kMaxFlows,
   kStrict,
+  kHashSeed,
 };
 
 template <typename T>
@@ -59,6 +60,10 @@ rules can match them with `ct label NAME`.
       --max-dpi-packets N give up on nDPI after N packets of a flow [default: 32]
       --max-flows N       flows tracked per worker before the least recently used is
                           evicted [default: 262144]
+      --hash-seed N       derive the flow-hash secrets from N instead of drawing them at
+                          random, so flows land in the same table slots and workers every
+                          run. For tests and benchmarks only: whoever knows N can craft
+                          flows that collide [default: random per start]
       --version           print the version and exit
   -h, --help              print this help and exit
 
@@ -87,6 +92,7 @@ Expected<Options> parse_options(int argc, char** argv) {
       {"stats-interval", required_argument, nullptr, kStatsInterval},
       {"max-dpi-packets", required_argument, nullptr, kMaxDpiPackets},
       {"max-flows", required_argument, nullptr, kMaxFlows},
+      {"hash-seed", required_argument, nullptr, kHashSeed},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -147,6 +153,15 @@ Expected<Options> parse_options(int argc, char** argv) {
                            "' is not a number from 1 to 100000000");
         }
         o.max_flows = n;
+        break;
+      }
+      case kHashSeed: {
+        std::uint64_t n = 0;
+        if (!parse_number(optarg, n)) {
+          errors.push_back(std::string("--hash-seed: '") + optarg +
+                           "' is not a whole number from 0 to 18446744073709551615");
+        }
+        o.hash_seed = n;
         break;
       }
       case ':':

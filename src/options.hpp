@@ -2,6 +2,7 @@
 // The command line: exactly the names the issues fix, parsed into one struct.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ struct Options {
   std::optional<unsigned> stats_interval;   // --stats-interval SECONDS
   std::optional<unsigned> max_dpi_packets;  // --max-dpi-packets N
   std::optional<std::size_t> max_flows;     // --max-flows N
+  std::optional<std::uint64_t> hash_seed;   // --hash-seed N: fixed hash secrets (tests only)
   bool show_version = false;
   bool show_help = false;
 };

@@ -219,7 +219,7 @@ void Pipeline::read_files(std::size_t w) {
 
 std::size_t Pipeline::shard_of(const Address& a, const Address& b) const noexcept {
   if (workers_.size() == 1) return 0;
-  return host_pair_hash(a, b) % workers_.size();
+  return host_pair_hash(a, b, options_.routing_secret) % workers_.size();
 }
 
 void Pipeline::publish_rings(std::size_t producer) noexcept {

@@ -19,6 +19,7 @@
 #include "ctlabeld/capture/file_reader.hpp"
 #include "ctlabeld/capture/packet.hpp"
 #include "ctlabeld/capture/source.hpp"
+#include "ctlabeld/common/siphash.hpp"
 #include "worker.hpp"
 
 namespace ctlabeld::app {
@@ -48,6 +49,7 @@ struct PipelineOptions {
   bool live = false;
   capture::LiveOptions live_options;
   std::size_t ring_bytes = 4u << 20;  // per (source, worker)
+  SipKey routing_secret;              // keys the worker choice (HashSecrets::routing)
 };
 
 class Pipeline {

@@ -55,6 +55,7 @@ classify::Classifier& classifier() {
     classify::ClassifierConfig config;
     config.max_flows = 16;  // small: most inputs with several flows evict
     config.max_dpi_packets = 8;
+    config.hash_secret = hash_secrets_from_seed(0).flows;  // reproducible table layouts
     auto created = classify::Classifier::create(config);
     if (!created) std::abort();
     return std::move(created.value());

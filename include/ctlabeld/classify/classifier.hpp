@@ -34,6 +34,8 @@ struct ClassifierConfig {
   std::string protos_file;  // nDPI protos format; empty: none
   // Capture source names by source index: FlowView::iface.
   std::vector<std::string> source_names;
+  // Keys the flow table's hash (HashSecrets::flows). Empty: create() draws a random one.
+  std::optional<SipKey> hash_secret;
 };
 
 // FlowRecord::state bits.
@@ -104,6 +106,8 @@ class Classifier {
 
   [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const FlowTableStats& table_stats() const noexcept { return table_.stats(); }
+  // The flow table, read-only (tests compare layouts).
+  [[nodiscard]] const FlowTable& table() const noexcept { return table_; }
   [[nodiscard]] const ClassifierConfig& config() const noexcept { return config_; }
 
  private:

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // A bounded, direction-independent flow table: open addressing over a fixed record pool, with
-// one LRU list per idle-timeout class so expiry and eviction are O(1) per flow.
+// one LRU list per idle-timeout class so expiry and eviction are O(1) per flow. Keys come from
+// the network, so the slots are chosen by a keyed hash (SipHash-1-3 with a per-start secret) and
+// no flow is ever more than kMaxProbe slots from its home slot: a lookup's worst case is bounded
+// even if the secret leaked.
 #pragma once
 
 #include <chrono>
@@ -12,6 +15,7 @@
 
 #include "ctlabeld/common/flow_id.hpp"
 #include "ctlabeld/common/net.hpp"
+#include "ctlabeld/common/siphash.hpp"
 
 struct ndpi_flow_struct;
 
@@ -47,8 +51,15 @@ static_assert(sizeof(FlowKey) == 40, "FlowKey must stay packed: keys_equal compa
 // exchanges are keyed by their identifier (as conntrack does), other ICMP by the host pair.
 FlowKey make_key(const FlowTuple& tuple, bool& sender_is_lo) noexcept;
 
-// Symmetric by construction (the key is normalised).
-std::uint64_t hash_key(const FlowKey& key) noexcept;
+// The keyed hash of a flow key (SipHash-1-3 of the canonical key: 15 bytes for IPv4, all 40
+// for IPv6). Symmetric by construction (the key is normalised).
+[[nodiscard]] std::uint64_t hash_key(const FlowKey& key, const SipKey& secret) noexcept;
+
+// The longest probe: a flow sits at most this many slots past its home slot. With a keyed hash
+// at the table's load (at most one half) honest traffic never comes near it; when an insert finds
+// no free slot that close, the least recently used flow among those slots is evicted in its place
+// (FlowTableStats::probe_evicted).
+inline constexpr std::size_t kMaxProbe = 64;
 
 enum class TimeoutClass : std::uint8_t { kTcp = 0, kTcpClosed = 1, kUdp = 2, kOther = 3 };
 inline constexpr std::size_t kTimeoutClasses = 4;
@@ -110,19 +121,27 @@ struct FlowTableStats {
   std::uint64_t evicted = 0;
   std::size_t active = 0;
   std::size_t peak_active = 0;
+  std::uint64_t probe_evicted = 0;  // of `evicted`: evicted because kMaxProbe slots were full
 };
 
 class FlowTable {
  public:
-  explicit FlowTable(std::size_t max_flows);
+  // `secret` keys the slot hash: draw it at random per start (random_hash_secrets()).
+  FlowTable(std::size_t max_flows, const SipKey& secret);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
+  // The hash this table places `key` by (pass it to find and insert).
+  [[nodiscard]] std::uint64_t hash(const FlowKey& key) const noexcept {
+    return hash_key(key, secret_);
+  }
   // Finds the record for `key`, or nullptr.
   [[nodiscard]] FlowRecord* find(const FlowKey& key, std::uint64_t hash) noexcept;
   // Inserts a new record. When the table is full, `evict` is called with the least recently
   // used flow (oldest last_seen across the classes) before it is removed; then the new one goes in.
+  // Likewise when no slot within kMaxProbe of the key's home is free: then the victim is the least
+  // recently used flow in those slots, and the new record takes its slot.
   template <typename EvictFn>
   FlowRecord& insert(const FlowKey& key, std::uint64_t hash, TimeoutClass cls, EvictFn&& evict);
   // Moves a record to the front of its LRU list (call on every packet).
@@ -146,6 +165,9 @@ class FlowTable {
   [[nodiscard]] FlowId id_of(const FlowRecord& r) const noexcept {
     return FlowId{index_of(r), r.generation};
   }
+  // The slot a record occupies (its place in the table's layout; tests compare layouts).
+  [[nodiscard]] std::size_t slot_of(const FlowRecord& r) const noexcept;
+
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return max_flows_; }
   [[nodiscard]] FlowTableStats& stats() noexcept { return stats_; }
@@ -159,7 +181,19 @@ class FlowTable {
   [[nodiscard]] std::uint32_t index_of(const FlowRecord& r) const noexcept {
     return static_cast<std::uint32_t>(&r - records_);
   }
-  FlowRecord& insert_unchecked(const FlowKey& key, std::uint64_t hash, TimeoutClass cls);
+  static constexpr std::size_t kNoSlot = ~std::size_t{0};
+  // The first free slot within kMaxProbe of the home slot of `h32`, or kNoSlot.
+  [[nodiscard]] std::size_t free_slot(std::uint32_t h32) const noexcept;
+  // When free_slot found none: the slot, among those kMaxProbe, of the least recently used flow.
+  [[nodiscard]] std::size_t crowded_victim_slot(std::uint32_t h32) const noexcept;
+  // Builds a new record at pool index `index` and puts it in slot `s`.
+  FlowRecord& emplace(std::size_t s, std::uint32_t index, std::uint32_t generation,
+                      const FlowKey& key, std::uint32_t h32, TimeoutClass cls);
+  // Unlinks and destroys the record at pool index `index` (its slot is the caller's business);
+  // returns the generation the index's next record gets.
+  [[nodiscard]] std::uint32_t retire(std::uint32_t index) noexcept;
+  // A pool index for a new record, and that record's generation.
+  [[nodiscard]] std::uint32_t take_index(std::uint32_t& generation) noexcept;
   [[nodiscard]] FlowRecord* oldest_overall() noexcept;
   // The two ends of an intrusive list threaded through the records.
   struct ListEnds {
@@ -173,10 +207,10 @@ class FlowTable {
   void unlink(ListEnds& ends, FlowRecord& r) noexcept;
   void lru_push_front(FlowRecord& r) noexcept;
   void lru_unlink(FlowRecord& r) noexcept;
-  [[nodiscard]] std::size_t slot_of(const FlowRecord& r) const noexcept;
 
   std::size_t max_flows_;
   std::size_t mask_;
+  SipKey secret_;
   // Both arrays live in huge-page-advised anonymous mappings: the record pool's pages become
   // resident only as records are first used.
   std::unique_ptr<HugeRegion> pool_;
@@ -205,7 +239,22 @@ FlowRecord& FlowTable::insert(const FlowKey& key, std::uint64_t hash, TimeoutCla
     erase(*victim);
     ++stats_.evicted;
   }
-  return insert_unchecked(key, hash, cls);
+  const auto h32 = static_cast<std::uint32_t>(hash);
+  if (const std::size_t s = free_slot(h32); s != kNoSlot) {
+    ++size_;
+    std::uint32_t generation = 0;
+    const std::uint32_t index = take_index(generation);
+    return emplace(s, index, generation, key, h32, cls);
+  }
+  // Every slot a lookup would probe is taken: replace the least recently used of them. The slot
+  // stays occupied throughout, so no other flow's probe sequence changes.
+  const std::size_t s = crowded_victim_slot(h32);
+  const std::uint32_t index = slots_[s].index;
+  evict(records_[index]);
+  const std::uint32_t generation = retire(index);
+  ++stats_.evicted;
+  ++stats_.probe_evicted;
+  return emplace(s, index, generation, key, h32, cls);
 }
 
 template <typename Fn>

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "ctlabeld/common/siphash.hpp"
+
 namespace ctlabeld {
 
 // An IPv4 or IPv6 address. IPv4 occupies bytes [0,4) and the rest stay zero, so one
@@ -29,20 +31,28 @@ struct Address {
   friend auto operator<=>(const Address&, const Address&) = default;
 };
 
-// A symmetric hash of two hosts: the same whichever sends. Picks a packet's worker, so every
+// A symmetric keyed hash of two hosts: the same whichever sends. Picks a packet's worker, so every
 // flow between two hosts meets one nDPI module, whose caches (4.2 learns a Zoom server from a
 // TLS flow for the same hosts' UDP/8801 flows) are per module. Live capture and files alike.
-[[nodiscard]] inline std::uint64_t host_pair_hash(const Address& a, const Address& b) noexcept {
-  auto fold = [](const Address& x) noexcept {
-    std::uint64_t w[2];
-    std::memcpy(w, x.bytes.data(), sizeof w);
-    return (w[0] ^ (w[1] * 0xc2b2ae3d27d4eb4fULL)) * 0x9e3779b97f4a7c15ULL;
-  };
-  const std::uint64_t x = fold(a);
-  const std::uint64_t y = fold(b);
-  std::uint64_t h = (x + y) ^ (x ^ y) >> 17;  // both terms are symmetric
-  h *= 0xbf58476d1ce4e5b9ULL;
-  return h ^ (h >> 31);
+// Keyed with a per-start secret (HashSecrets::routing), so that nobody can choose addresses that
+// all land on one worker. Symmetric because the pair is put in a fixed order before hashing.
+[[nodiscard]] inline std::uint64_t host_pair_hash(const Address& a, const Address& b,
+                                                  const SipKey& key) noexcept {
+  std::uint64_t x[2];
+  std::uint64_t y[2];
+  std::memcpy(x, a.bytes.data(), sizeof x);
+  std::memcpy(y, b.bytes.data(), sizeof y);
+  const bool swap = x[0] > y[0] || (x[0] == y[0] && x[1] > y[1]);
+  const std::uint64_t* lo = swap ? y : x;
+  const std::uint64_t* hi = swap ? x : y;
+  if ((x[1] | y[1] | ((x[0] | y[0]) >> 32)) == 0) {
+    // Both fit in 4 bytes (IPv4): one word. A different length from the 32-byte form, so the two
+    // forms cannot be made to collide with each other.
+    const std::uint64_t words[1] = {lo[0] | (hi[0] << 32)};
+    return siphash13_words(key, words);
+  }
+  const std::uint64_t words[4] = {lo[0], lo[1], hi[0], hi[1]};
+  return siphash13_words(key, words);
 }
 
 // Text form of an address ("192.0.2.1", "2001:db8::1") for logs and JSON.

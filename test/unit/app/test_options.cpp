@@ -34,7 +34,8 @@ TEST_CASE("every documented option parses") {
                   "/run/s.json", "--stats-interval",
                   "5",           "--max-dpi-packets",
                   "16",          "--max-flows",
-                  "1000"});
+                  "1000",          "--hash-seed",
+                  "18446744073709551615"});
   REQUIRE(o.ok());
   CHECK(o->config_file == "a.json");
   CHECK(o->config_given);
@@ -51,6 +52,8 @@ TEST_CASE("every documented option parses") {
   CHECK(o->stats_interval == 5u);
   CHECK(o->max_dpi_packets == 16u);
   CHECK(o->max_flows == 1000u);
+  CHECK(o->hash_seed == 18446744073709551615u);
+  CHECK_FALSE(parse({"-n"})->hash_seed.has_value());  // default: random secrets
 }
 
 TEST_CASE("long forms, help and version") {
@@ -67,6 +70,8 @@ TEST_CASE("mistakes are reported together, each naming the option") {
       {{"--max-dpi-packets", "300"}, "--max-dpi-packets: '300' is not a number from 1 to 255"},
       {{"--stats-interval", "-1"},
        "--stats-interval: '-1' is not a whole number of seconds above 0"},
+      {{"--hash-seed", "-3"},
+       "--hash-seed: '-3' is not a whole number from 0 to 18446744073709551615"},
       {{"--bogus"}, "unknown option --bogus (see --help)"},
       {{"-r"}, "option -r needs a value (see --help)"},
       {{"stray.pcap"}, "unexpected argument 'stray.pcap' (to read a file use -r FILE; see --help)"},
@@ -85,7 +90,8 @@ TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
   for (const char* name :
        {"--config", "--interface", "--read", "--dry-run", "--check", "--strict", "--flows",
-        "--protos", "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
+        "--protos", "--log-level", "--version", "--help", "--workers", "--stats-file",
+         "--hash-seed"}) {
     CHECK(usage.find(name) != std::string::npos);
   }
 }

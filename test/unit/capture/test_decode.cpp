@@ -44,6 +44,7 @@ struct OkCase {
 };
 
 constexpr std::uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmp6 = 58, kGre = 47;
+const SipKey kRouting = hash_secrets_from_seed(7).routing;
 constexpr std::uint8_t kSyn = 0x02, kAck = 0x10, kPsh = 0x08;
 
 Expect udp_v4(std::uint16_t sport, std::uint16_t dport, std::uint16_t vlan = 0) {
@@ -319,7 +320,8 @@ TEST_CASE("peek_addresses agrees with decode wherever it answers, at every lengt
       ++peeked;
       if (status != DecodeStatus::kOk) continue;  // counted by the peeked owner; nothing to compare
       // The worker a peek picks is the worker the decoded packet would pick.
-      CHECK(host_pair_hash(a, b) == host_pair_hash(out.tuple.src, out.tuple.dst));
+      CHECK(host_pair_hash(a, b, kRouting) ==
+            host_pair_hash(out.tuple.src, out.tuple.dst, kRouting));
       CHECK(((a == out.tuple.src && b == out.tuple.dst) ||
              (a == out.tuple.dst && b == out.tuple.src)));
     }
@@ -331,21 +333,49 @@ TEST_CASE("host_pair_hash is the same both ways and differs between pairs", "[ca
   const Address a = Address::from_v4(kV4Src);
   const Address b = Address::from_v4(kV4Dst);
   const Address c = Address::from_v6(kV6Src);
-  CHECK(host_pair_hash(a, b) == host_pair_hash(b, a));
-  CHECK(host_pair_hash(a, c) == host_pair_hash(c, a));
-  CHECK(host_pair_hash(a, b) != host_pair_hash(a, c));
-  CHECK(host_pair_hash(a, a) != host_pair_hash(b, b));
+  CHECK(host_pair_hash(a, b, kRouting) == host_pair_hash(b, a, kRouting));
+  CHECK(host_pair_hash(a, c, kRouting) == host_pair_hash(c, a, kRouting));
+  CHECK(host_pair_hash(a, b, kRouting) != host_pair_hash(a, c, kRouting));
+  CHECK(host_pair_hash(a, a, kRouting) != host_pair_hash(b, b, kRouting));
   // Spread over two and three workers: 2,000 pairs land within 10% of an even split.
   std::size_t two[2] = {}, three[3] = {};
   for (std::uint32_t i = 0; i < 2000; ++i) {
     const std::uint8_t x[4] = {10, 0, static_cast<std::uint8_t>(i >> 8),
                                static_cast<std::uint8_t>(i)};
-    const std::uint64_t h = host_pair_hash(Address::from_v4(x), b);
+    const std::uint64_t h = host_pair_hash(Address::from_v4(x), b, kRouting);
     ++two[h % 2];
     ++three[h % 3];
   }
   for (auto n : two) CHECK(n > 900);
   for (auto n : three) CHECK(n > 600);
+}
+
+TEST_CASE("host_pair_hash is keyed: another secret sends the same pairs to other workers",
+          "[capture][decode]") {
+  // A flood from many spoofed sources to one victim: which worker each source lands on must
+  // depend on the per-start secret, so no fixed list of sources can pick one worker.
+  const SipKey other = hash_secrets_from_seed(8).routing;
+  const Address victim = Address::from_v4(kV4Dst);
+  const Address victim6 = Address::from_v6(kV6Dst);
+  std::size_t moved = 0;
+  std::size_t moved6 = 0;
+  for (std::uint32_t i = 0; i < 1000; ++i) {
+    const std::uint8_t x[4] = {198, 18, static_cast<std::uint8_t>(i >> 8),
+                               static_cast<std::uint8_t>(i)};
+    const Address src = Address::from_v4(x);
+    moved += host_pair_hash(src, victim, kRouting) % 2 != host_pair_hash(src, victim, other) % 2;
+    Address src6 = Address::from_v6(kV6Src);
+    src6.bytes[14] = static_cast<std::uint8_t>(i >> 8);
+    src6.bytes[15] = static_cast<std::uint8_t>(i);
+    CHECK(host_pair_hash(src6, victim6, kRouting) == host_pair_hash(victim6, src6, kRouting));
+    moved6 +=
+        host_pair_hash(src6, victim6, kRouting) % 2 != host_pair_hash(src6, victim6, other) % 2;
+  }
+  // Independent secrets: about half the sources change worker (binomial, 1000 draws).
+  CHECK(moved > 400);
+  CHECK(moved < 600);
+  CHECK(moved6 > 400);
+  CHECK(moved6 < 600);
 }
 
 TEST_CASE("decode: every truncation of every valid frame is safe and judged", "[capture][decode]") {

@@ -12,6 +12,8 @@ using namespace ctlabeld::classify;
 
 namespace {
 
+const SipKey kSecret = hash_secrets_from_seed(1).flows;
+
 FlowTuple tcp4(std::uint8_t a, std::uint16_t sport, std::uint8_t b, std::uint16_t dport) {
   FlowTuple t;
   t.ip_version = 4;
@@ -42,7 +44,7 @@ TEST_CASE("a flow has one key whichever way its packets go") {
     const FlowKey b = make_key(reversed(t), b_lo);
     CHECK(a == b);
     CHECK(a_lo != b_lo);
-    CHECK(hash_key(a) == hash_key(b));
+    CHECK(hash_key(a, kSecret) == hash_key(b, kSecret));
   }
 }
 
@@ -85,11 +87,11 @@ TEST_CASE("ICMP echo is keyed by its identifier, other ICMP by the host pair") {
 }
 
 TEST_CASE("the initiator tuple comes back oriented as first sent") {
-  FlowTable table(8);
+  FlowTable table(8, kSecret);
   bool lo = false;
   const FlowTuple t = tcp4(9, 40000, 1, 443);
   const FlowKey k = make_key(t, lo);
-  FlowRecord& r = table.insert(k, hash_key(k), TimeoutClass::kTcp, [](FlowRecord&) {});
+  FlowRecord& r = table.insert(k, table.hash(k), TimeoutClass::kTcp, [](FlowRecord&) {});
   r.initiator_is_lo = lo;
   const FlowTuple back = r.initiator_tuple();
   CHECK(back.src == t.src);
@@ -100,7 +102,7 @@ TEST_CASE("the initiator tuple comes back oriented as first sent") {
 
 TEST_CASE("the table agrees with a std::map model under random inserts and erases") {
   constexpr std::size_t kCapacity = 512;
-  FlowTable table(kCapacity);
+  FlowTable table(kCapacity, kSecret);
   std::map<std::uint32_t, bool> model;  // flow id -> present
   std::mt19937 rng(12345);
   auto key_of = [](std::uint32_t id) {
@@ -113,10 +115,10 @@ TEST_CASE("the table agrees with a std::map model under random inserts and erase
   for (int step = 0; step < 20000; ++step) {
     const auto id = static_cast<std::uint32_t>(rng() % 2000);
     const FlowKey k = key_of(id);
-    FlowRecord* r = table.find(k, hash_key(k));
+    FlowRecord* r = table.find(k, table.hash(k));
     REQUIRE((r != nullptr) == (model.count(id) == 1));
     if (r == nullptr) {
-      table.insert(k, hash_key(k), TimeoutClass::kTcp, [&](FlowRecord& victim) {
+      table.insert(k, table.hash(k), TimeoutClass::kTcp, [&](FlowRecord& victim) {
         ++evictions;
         for (auto it = model.begin(); it != model.end(); ++it) {
           if (key_of(it->first) == victim.key) {
@@ -137,19 +139,19 @@ TEST_CASE("the table agrees with a std::map model under random inserts and erase
   CHECK(table.stats().evicted == evictions);
   for (const auto& [id, present] : model) {
     const FlowKey k = key_of(id);
-    CHECK(table.find(k, hash_key(k)) != nullptr);
+    CHECK(table.find(k, table.hash(k)) != nullptr);
   }
 }
 
 TEST_CASE("eviction picks the least recently used flow across timeout classes") {
-  FlowTable table(3);
+  FlowTable table(3, kSecret);
   bool lo = false;
   std::vector<FlowRecord*> recs;
   const TimeoutClass classes[] = {TimeoutClass::kTcp, TimeoutClass::kUdp, TimeoutClass::kOther};
   for (std::uint8_t i = 0; i < 3; ++i) {
     const FlowKey k = make_key(tcp4(i, 1, 1, 1), lo);
     FlowRecord& r =
-        table.insert(k, hash_key(k), classes[i], [](FlowRecord&) { FAIL("no eviction yet"); });
+        table.insert(k, table.hash(k), classes[i], [](FlowRecord&) { FAIL("no eviction yet"); });
     recs.push_back(&r);
   }
   recs[0]->last_seen_us = 300;
@@ -158,22 +160,22 @@ TEST_CASE("eviction picks the least recently used flow across timeout classes") 
   const FlowKey victim_key = recs[1]->key;
   const FlowKey k = make_key(tcp4(50, 1, 1, 1), lo);
   bool called = false;
-  table.insert(k, hash_key(k), TimeoutClass::kTcp, [&](FlowRecord& v) {
+  table.insert(k, table.hash(k), TimeoutClass::kTcp, [&](FlowRecord& v) {
     called = true;
     CHECK(v.key == victim_key);
   });
   CHECK(called);
-  CHECK(table.find(victim_key, hash_key(victim_key)) == nullptr);
+  CHECK(table.find(victim_key, table.hash(victim_key)) == nullptr);
   CHECK(table.stats().evicted == 1);
 }
 
 TEST_CASE("touch keeps the LRU order per class") {
-  FlowTable table(8);
+  FlowTable table(8, kSecret);
   bool lo = false;
   const FlowKey a = make_key(tcp4(1, 1, 1, 1), lo);
   const FlowKey b = make_key(tcp4(2, 1, 1, 1), lo);
-  FlowRecord& ra = table.insert(a, hash_key(a), TimeoutClass::kUdp, [](FlowRecord&) {});
-  FlowRecord& rb = table.insert(b, hash_key(b), TimeoutClass::kUdp, [](FlowRecord&) {});
+  FlowRecord& ra = table.insert(a, table.hash(a), TimeoutClass::kUdp, [](FlowRecord&) {});
+  FlowRecord& rb = table.insert(b, table.hash(b), TimeoutClass::kUdp, [](FlowRecord&) {});
   CHECK(table.oldest(TimeoutClass::kUdp) == &ra);
   table.touch(ra);
   CHECK(table.oldest(TimeoutClass::kUdp) == &rb);
