@@ -31,6 +31,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 4096;  // per readable event: one client cannot hog the loop
 constexpr std::size_t kShrinkAbove = 64 * 1024;
+constexpr std::size_t kLinesPerTurn = 16;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -91,6 +92,8 @@ struct Client {
   bool read_closed = false;
   bool close_after_flush = false;
   bool dead = false;
+  bool backlog = false;  // complete lines not yet answered
+  std::uint64_t turn = 0;
   int watch_slot = -1;
   std::uint32_t events = 0;
 
@@ -105,6 +108,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Client>> clients;
   std::uint64_t watch_mask = 0;
   std::uint64_t hub_dropped_seen = 0;
+  std::uint64_t turn = 0;  // loop iterations, to serve each client's backlog once per round
   // Tags for the non-client descriptors in epoll_event.data.ptr.
   char listen_tag = 0, stop_tag = 0, hub_tag = 0;
 
@@ -146,6 +150,10 @@ struct Server::Impl {
           if (!c->dead && (e & (EPOLLHUP | EPOLLERR))) kill(*c);
         }
       }
+      for (auto& c : clients) {  // backlogs whose sockets had nothing new this round
+        if (!c->dead && c->backlog && c->turn != turn) serve_lines(*c, now);
+      }
+      ++turn;
       expire(Clock::now());
       reap();
     }
@@ -153,6 +161,9 @@ struct Server::Impl {
 
   int next_timeout_ms() const {
     if (clients.empty()) return -1;
+    for (const auto& c : clients) {
+      if (c->backlog) return 0;
+    }
     const auto now = Clock::now();
     auto next = now + std::chrono::hours(1);
     for (const auto& c : clients) {
@@ -313,51 +324,70 @@ struct Server::Impl {
   }
 
   void on_readable(Client& c, Clock::time_point now) {
-    char buf[kReadChunk];
-    const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) kill(c);
-      return;
-    }
-    if (n == 0) {
-      c.read_closed = true;
-      // A last line without "\n" still counts (printf status | socat - UNIX:...).
-      if (!c.in.empty() && c.watch_slot < 0) {
-        std::string line;
-        line.swap(c.in);
-        handle_line(c, line, now);
+    if (!c.backlog) {  // lines still waiting are served first: reading more would only pile up
+      char buf[kReadChunk];
+      const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) kill(c);
+        return;
       }
-      c.partial = false;
-      if (c.watch_slot < 0) {
-        c.close_after_flush = true;
-        if (c.pending() == 0) kill(c);
+      if (n == 0) {
+        c.read_closed = true;
+      } else if (c.watch_slot < 0 && !c.close_after_flush) {  // a watch stream ignores input
+        c.in.append(buf, static_cast<std::size_t>(n));
       }
-      if (!c.dead) update_events(c);
-      return;
     }
-    if (c.watch_slot >= 0 || c.close_after_flush) return;  // a stream: input is ignored
-    c.in.append(buf, static_cast<std::size_t>(n));
+    serve_lines(c, now);
+  }
+
+  // Answers at most kLinesPerTurn complete lines, so a client pipelining thousands of requests
+  // waits its turn like the others; the rest stay in `in` as backlog for the next round.
+  void serve_lines(Client& c, Clock::time_point now) {
+    c.turn = turn;
     std::size_t start = 0;
-    for (;;) {
+    for (std::size_t k = 0; k < kLinesPerTurn; ++k) {
       const auto nl = c.in.find('\n', start);
       if (nl == std::string::npos) break;
-      const std::string line = c.in.substr(start, nl - start);
-      start = nl + 1;
-      if (line.size() > settings().max_request_bytes) {
+      if (nl - start > settings().max_request_bytes) {
         oversize(c, now);
         return;
       }
+      const std::string line = c.in.substr(start, nl - start);
+      start = nl + 1;
       c.last_activity = now;
       handle_line(c, line, now);
       if (c.dead || c.watch_slot >= 0) {
         c.in.clear();
         c.partial = false;
+        c.backlog = false;
+        if (!c.dead) update_events(c);
         return;
       }
     }
     c.in.erase(0, start);
+    c.backlog = c.in.find('\n') != std::string::npos;
+    if (c.backlog) return;
     if (c.in.size() > settings().max_request_bytes) {
       oversize(c, now);
+      return;
+    }
+    if (c.read_closed) {
+      // A last line without "\n" still counts (printf status | socat - UNIX:...).
+      if (!c.in.empty() && c.watch_slot < 0) {
+        std::string line;
+        line.swap(c.in);
+        handle_line(c, line, now);
+        if (c.dead) return;
+      }
+      c.partial = false;
+      if (c.watch_slot < 0) {
+        c.close_after_flush = true;
+        if (c.pending() == 0) {
+          kill(c);
+          return;
+        }
+      }
+      update_events(c);
       return;
     }
     if (!c.in.empty() && !c.partial) c.partial_since = now;
