@@ -163,21 +163,22 @@ Expected<std::string> render_reply(std::string_view json_line) {
                                           rapidjson::GetParseError_En(doc.GetParseError()) +
                                           "); run with --json to see it");
   }
-  if (!doc.IsObject() || !doc.HasMember("ok") || !doc["ok"].IsBool()) {
+  const Value& root = doc;  // const: its iterators compare unambiguously in C++20
+  if (!root.IsObject() || !root.HasMember("ok") || !root["ok"].IsBool()) {
     return Expected<std::string>::failure(
         "the daemon's reply has no \"ok\" member; run with --json to see it");
   }
-  if (!doc["ok"].GetBool()) {
+  if (!root["ok"].GetBool()) {
     Errors errors;
-    const auto it = doc.FindMember("errors");
-    if (it != doc.MemberEnd() && it->value.IsArray()) {
+    const auto it = root.FindMember("errors");
+    if (it != root.MemberEnd() && it->value.IsArray()) {
       for (const auto& e : it->value.GetArray()) errors.push_back(cell_text(e));
     }
     if (errors.empty()) errors.emplace_back("the daemon refused the request without a reason");
     return Expected<std::string>::failure(std::move(errors));
   }
-  const auto it = doc.FindMember("result");
-  if (it == doc.MemberEnd()) return std::string();
+  const auto it = root.FindMember("result");
+  if (it == root.MemberEnd()) return std::string();
   std::string out;
   const Value& result = it->value;
   if (result.IsObject()) {
@@ -196,8 +197,9 @@ std::string render_event(std::string_view json_line) {
   rapidjson::Document doc;
   doc.Parse(json_line.data(), json_line.size());
   if (doc.HasParseError() || !doc.IsObject()) return clean(json_line);
+  const Value& root = doc;
   std::string out;
-  for (const auto& m : doc.GetObject()) {
+  for (const auto& m : root.GetObject()) {
     if (!out.empty()) out += ' ';
     out += clean(std::string_view(m.name.GetString(), m.name.GetStringLength()));
     out += '=';
