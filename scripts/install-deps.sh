@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
   libpcap-dev libndpi-dev libnetfilter-conntrack-dev libmnl-dev rapidjson-dev libspdlog-dev
   libcap-dev ccache)
 test_pkgs=(catch2 nftables conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
-  clang libclang-rt-14-dev clang-format procps time)
+  clang libclang-rt-14-dev clang-format procps time prometheus)
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--with-tests" ] && want+=("${test_pkgs[@]}")
 missing=()
