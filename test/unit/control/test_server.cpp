@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "ctlabeld/control/client.hpp"
 #include "ctlabeld/control/server.hpp"
 
 using namespace ctlabeld;
@@ -523,4 +524,84 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   CHECK(read_line(fresh, 1000ms).rfind(R"({"ok":true,"command":"status")", 0) == 0);
   ::close(fresh);
   ::close(good);
+}
+
+namespace {
+
+// Runs `ctlabeld ctl ARGS` in this process with stdout and stderr captured.
+struct CtlRun {
+  int rc = -1;
+  std::string out, err;
+};
+CtlRun run_ctl(std::vector<std::string> args) {
+  args.insert(args.begin(), "ctl");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::FILE* out = std::tmpfile();
+  std::FILE* err = std::tmpfile();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const int saved_out = ::dup(1), saved_err = ::dup(2);
+  ::dup2(::fileno(out), 1);
+  ::dup2(::fileno(err), 2);
+  CtlRun r;
+  r.rc = run_client(static_cast<int>(argv.size()), argv.data());
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::dup2(saved_out, 1);
+  ::dup2(saved_err, 2);
+  ::close(saved_out);
+  ::close(saved_err);
+  for (auto [f, s] : {std::pair{out, &r.out}, std::pair{err, &r.err}}) {
+    std::rewind(f);
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s->append(buf, n);
+    std::fclose(f);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("ctlabeld ctl against a server: tables, --json, errors, a watch stream") {
+  Fixture f;
+  f.start();
+  const std::string& sock = f.settings.path;
+  auto r = run_ctl({"--socket", sock, "status"});
+  CHECK(r.rc == 0);
+  CHECK(r.out == "version       test\nstatus_calls  1\n");
+  r = run_ctl({"--socket", sock, "--json", "status"});
+  CHECK(r.rc == 0);
+  CHECK(r.out == R"({"ok":true,"command":"status","result":{"version":"test","status_calls":2}})"
+                 "\n");
+  r = run_ctl({"--socket", sock, "flows", "app == 'zoom';", "--limit", "2"});
+  CHECK(r.rc == 0);
+  CHECK(r.out ==
+        "ID  CRITERIA        PAD\n"
+        "0   app == 'zoom';\n"
+        "1   app == 'zoom';\n");
+  f.handler.broken = true;
+  r = run_ctl({"--socket", sock, "reload"});
+  CHECK(r.rc == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err == "ctlabeld ctl: a.json:2:3: bad\nctlabeld ctl: a.json:9:1: worse\n");
+
+  // watch: the stream runs until the daemon goes away.
+  CtlRun watched;
+  std::thread client([&] { watched = run_ctl({"--socket", sock, "watch", "zoom"}); });
+  REQUIRE(eventually([&] { return f.hub.subscribed() != 0; }));
+  f.hub.publish(f.handler.audience("zoom"),
+                R"({"event":"verdict","app":"zoom","labels":["zoom"]})");
+  f.hub.publish(f.handler.audience("tls"), R"({"event":"verdict","app":"tls"})");
+  f.hub.publish(f.handler.audience("zoom"), R"({"event":"flow_end","app":"zoom"})");
+  REQUIRE(eventually([&] { return f.server->counters().watch_events_sent == 2; }));
+  f.server.reset();
+  client.join();
+  CHECK(watched.rc == 3);
+  CHECK(watched.out ==
+        "watching  true\n"
+        "event=verdict app=zoom labels=zoom\n"
+        "event=flow_end app=zoom\n");
+  CHECK(watched.err == "ctlabeld ctl: the daemon ended the watch (socket " + sock + ")\n");
 }
