@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 4096;  // per readable event: one client cannot hog the loop
 constexpr std::size_t kShrinkAbove = 64 * 1024;
 constexpr std::size_t kLinesPerTurn = 16;
+constexpr std::chrono::milliseconds kAcceptPause{100};  // after running out of descriptors
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -109,6 +110,8 @@ struct Server::Impl {
   std::uint64_t watch_mask = 0;
   std::uint64_t hub_dropped_seen = 0;
   std::uint64_t turn = 0;  // loop iterations, to serve each client's backlog once per round
+  bool listening = true;
+  Clock::time_point accept_resume;  // when a pause after EMFILE ends
   // Tags for the non-client descriptors in epoll_event.data.ptr.
   char listen_tag = 0, stop_tag = 0, hub_tag = 0;
 
@@ -154,18 +157,20 @@ struct Server::Impl {
         if (!c->dead && c->backlog && c->turn != turn) serve_lines(*c, now);
       }
       ++turn;
+      if (!listening && Clock::now() >= accept_resume) set_listening(true);
       expire(Clock::now());
       reap();
     }
   }
 
   int next_timeout_ms() const {
-    if (clients.empty()) return -1;
+    if (clients.empty() && listening) return -1;
     for (const auto& c : clients) {
       if (c->backlog) return 0;
     }
     const auto now = Clock::now();
     auto next = now + std::chrono::hours(1);
+    if (!listening) next = std::min(next, accept_resume);
     for (const auto& c : clients) {
       if (c->pending() > 0) next = std::min(next, c->write_since + settings().write_timeout);
       if (c->partial) next = std::min(next, c->partial_since + settings().read_timeout);
@@ -180,7 +185,14 @@ struct Server::Impl {
   void accept_clients(Clock::time_point now) {
     for (int k = 0; k < 64; ++k) {
       const int fd = ::accept4(server.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a transient error (EMFILE, ECONNABORTED): retried later
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // The connection stays queued and the socket readable: pause accepting rather than spin.
+          set_listening(false);
+          accept_resume = now + kAcceptPause;
+        }
+        return;  // EAGAIN, ECONNABORTED: nothing (more) to accept now
+      }
       if (clients.size() >= settings().max_clients) {
         refused_too_many.fetch_add(1, std::memory_order_relaxed);
         const std::string msg =
@@ -204,6 +216,15 @@ struct Server::Impl {
       clients.push_back(std::move(c));
       accepted.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+
+  void set_listening(bool on) {
+    if (listening == on) return;
+    listening = on;
+    epoll_event ev{};
+    ev.events = on ? std::uint32_t{EPOLLIN} : std::uint32_t{0};
+    ev.data.ptr = &listen_tag;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, server.listen_fd_, &ev);
   }
 
   void set_events(Client& c, std::uint32_t events) {
