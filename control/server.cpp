@@ -32,6 +32,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 4096;  // per readable event: one client cannot hog the loop
 constexpr std::size_t kShrinkAbove = 64 * 1024;
 constexpr std::size_t kLinesPerTurn = 16;
+// Requests of a client with this much of its replies unsent wait (and its socket is not read)
+// until it reads: a client pipelining requests it never reads costs nothing more, and the write
+// timeout ends it. Watch events have no such brake: a watcher that does not read is dropped when
+// its buffer is full.
+constexpr std::size_t kReplyBackpressure = 64 * 1024;
 constexpr std::chrono::milliseconds kAcceptPause{100};  // after running out of descriptors
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -154,7 +159,7 @@ struct Server::Impl {
         }
       }
       for (auto& c : clients) {  // backlogs whose sockets had nothing new this round
-        if (!c->dead && c->backlog && c->turn != turn) serve_lines(*c, now);
+        if (!c->dead && c->backlog && !stalled(*c) && c->turn != turn) serve_lines(*c, now);
       }
       ++turn;
       if (!listening && Clock::now() >= accept_resume) set_listening(true);
@@ -166,7 +171,7 @@ struct Server::Impl {
   int next_timeout_ms() const {
     if (clients.empty() && listening) return -1;
     for (const auto& c : clients) {
-      if (c->backlog) return 0;
+      if (c->backlog && !stalled(*c)) return 0;
     }
     const auto now = Clock::now();
     auto next = now + std::chrono::hours(1);
@@ -236,9 +241,13 @@ struct Server::Impl {
     ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
   }
 
+  static bool stalled(const Client& c) {
+    return c.watch_slot < 0 && c.pending() > kReplyBackpressure;
+  }
+
   void update_events(Client& c) {
     std::uint32_t e = 0;
-    if (!c.read_closed) e |= EPOLLIN;
+    if (!c.read_closed && !stalled(c)) e |= EPOLLIN;
     if (c.pending() > 0) e |= EPOLLOUT;
     set_events(c, e);
   }
@@ -366,7 +375,7 @@ struct Server::Impl {
   void serve_lines(Client& c, Clock::time_point now) {
     c.turn = turn;
     std::size_t start = 0;
-    for (std::size_t k = 0; k < kLinesPerTurn; ++k) {
+    for (std::size_t k = 0; k < kLinesPerTurn && !stalled(c); ++k) {
       const auto nl = c.in.find('\n', start);
       if (nl == std::string::npos) break;
       if (nl - start > settings().max_request_bytes) {

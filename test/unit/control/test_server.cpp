@@ -336,7 +336,7 @@ TEST_CASE("watch: a stream of the events the filter selects, until the client go
   CHECK(eventually([&] { return f.handler.watchers() == 0 && f.hub.subscribed() == 0; }));
 }
 
-TEST_CASE("bounds: request size, client cap, reply size, a client that does not read") {
+TEST_CASE("bounds: request size, client cap, reply size") {
   Fixture f;
   f.settings.max_clients = 4;
   f.settings.max_output_bytes = 64 * 1024;
@@ -375,20 +375,43 @@ TEST_CASE("bounds: request size, client cap, reply size, a client that does not 
     CHECK(read_line(fd).rfind(R"({"ok":true,"command":"flows")", 0) == 0);
     ::close(fd);
   }
-  SECTION("a client that never reads is dropped when its buffer is full") {
-    f.handler.rows = 8;
-    f.handler.row_pad = 1000;  // ~8 KiB per reply
-    const int fd = connect_to(f.settings.path, true);
-    std::string burst;
-    for (int i = 0; i < 100; ++i) burst += "flows\n";
-    for (int i = 0; i < 20 && f.server->counters().dropped_slow == 0; ++i) {
-      [[maybe_unused]] auto n = ::send(fd, burst.data(), burst.size(), MSG_NOSIGNAL);
-      std::this_thread::sleep_for(10ms);
-    }
-    CHECK(eventually([&] { return f.server->counters().dropped_slow == 1; }));
-    CHECK(eventually([&] { return f.server->counters().clients == 0; }));
-    ::close(fd);
+}
+
+TEST_CASE("clients that do not read: requests wait for the write timeout, watchers are dropped") {
+  Fixture f;
+  f.settings.write_timeout = 500ms;
+  f.settings.max_output_bytes = 256 * 1024;
+  f.start();
+  f.handler.rows = 8;
+  f.handler.row_pad = 1000;  // ~8 KiB per reply
+
+  // Pipelined requests never read: answered until 64 KiB wait unsent, then the client is not
+  // read any more, costs nothing, and the write timeout ends it.
+  const int requester = connect_to(f.settings.path, true);
+  std::string burst;
+  for (int i = 0; i < 100; ++i) burst += "flows\n";
+  for (int i = 0; i < 20; ++i) {
+    [[maybe_unused]] auto n = ::send(requester, burst.data(), burst.size(), MSG_NOSIGNAL);
   }
+  CHECK(eventually([&] { return f.server->counters().timed_out == 1; }, 3000ms));
+  auto c = f.server->counters();
+  CHECK(c.dropped_slow == 0);
+  CHECK(c.peak_buffered_bytes < 256 * 1024);
+  CHECK(c.requests < 2000);  // not all were answered
+  ::close(requester);
+
+  // A watcher that never reads is dropped as soon as its buffer is full.
+  const int watcher = connect_to(f.settings.path, true);
+  send_text(watcher, "watch\n");
+  REQUIRE(eventually([&] { return f.hub.subscribed() != 0; }));
+  const std::string event = R"({"event":"verdict","pad":")" + std::string(4000, 'e') + "\"}";
+  for (int i = 0; i < 2000 && f.server->counters().dropped_slow == 0; ++i) {
+    if (!f.hub.publish(f.hub.subscribed(), event)) std::this_thread::sleep_for(1ms);
+  }
+  CHECK(eventually([&] { return f.server->counters().dropped_slow == 1; }));
+  CHECK(eventually([&] { return f.hub.subscribed() == 0 && f.server->counters().clients == 0; }));
+  CHECK(f.server->counters().timed_out == 1);
+  ::close(watcher);
 }
 
 TEST_CASE("timeouts: an unfinished line, an idle client, a reply never read") {
@@ -427,6 +450,8 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   REQUIRE(good >= 0);
   send_text(good, "status\n");
   REQUIRE(!read_line(good).empty());
+  f.handler.rows = 8;
+  f.handler.row_pad = 1000;
   const long rss_before = rss_kib();
   auto timed_status = [&] {
     const auto t = Clock::now();
@@ -439,26 +464,27 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   for (int i = 0; i < 20; ++i) baseline_ms.push_back(timed_status());
   std::sort(baseline_ms.begin(), baseline_ms.end());
 
-  // One thread drives 100 non-blocking sockets: garbage, endless lines, requests never read.
-  enum Kind { kGarbage, kHuge, kNoRead };
+  // One thread drives 100 non-blocking sockets: random bytes, endless lines, requests never read,
+  // watches never read (while another thread publishes events as fast as it can).
+  enum Kind { kGarbage, kHuge, kNoRead, kWatchNoRead };
   std::atomic<bool> stop{false};
   std::atomic<long> reconnects{0};
   std::thread hostile([&] {
     std::mt19937 rng(7);
     std::vector<std::pair<Kind, int>> socks;
-    for (int i = 0; i < 100; ++i) {
-      socks.emplace_back(static_cast<Kind>(i % 3), connect_to(f.settings.path, true));
-    }
+    for (int i = 0; i < 100; ++i) socks.emplace_back(static_cast<Kind>(i % 4), -1);
     std::string garbage(512, '\0');
     const std::string huge(64 * 1024, 'A');
-    std::string requests;
-    for (int i = 0; i < 200; ++i) requests += "status\n";
+    std::string requests;  // ~8 KiB replies each
+    for (int i = 0; i < 200; ++i) requests += "flows\n";
+    const std::string watch = "watch\n";
     while (!stop.load()) {
       for (auto& [kind, fd] : socks) {
-        if (fd < 0) {
+        const bool fresh = fd < 0;
+        if (fresh) {
           fd = connect_to(f.settings.path, true);
           reconnects.fetch_add(1);
-          continue;
+          if (fd < 0) continue;
         }
         const std::string* data = &requests;
         if (kind == kGarbage) {
@@ -466,6 +492,16 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
           data = &garbage;
         } else if (kind == kHuge) {
           data = &huge;
+        } else if (kind == kWatchNoRead) {
+          data = fresh ? &watch : nullptr;
+        }
+        if (data == nullptr) {  // a silent watcher: notice when the server dropped it
+          char probe;
+          if (::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            ::close(fd);
+            fd = -1;
+          }
+          continue;
         }
         const ssize_t n = ::send(fd, data->data(), data->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN) {
@@ -479,6 +515,14 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
       if (s.second >= 0) ::close(s.second);
     }
   });
+  std::thread publisher([&] {
+    const std::string event = R"({"event":"verdict","pad":")" + std::string(2000, 'e') + "\"}";
+    while (!stop.load()) {
+      if (f.hub.subscribed() == 0 || !f.hub.publish(f.hub.subscribed(), event)) {
+        std::this_thread::sleep_for(100us);
+      }
+    }
+  });
 
   std::vector<double> latencies_ms;
   const auto flood_end = Clock::now() + 4s;
@@ -489,6 +533,7 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   const long rss_during = rss_kib();
   stop = true;
   hostile.join();
+  publisher.join();
 
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const auto c = f.server->counters();
@@ -508,7 +553,8 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   // The hostile kinds were all met and handled.
   CHECK(c.bad_requests > 0);
   CHECK(c.oversized_requests > 0);
-  CHECK(c.dropped_slow > 0);
+  CHECK(c.dropped_slow > 0);  // the silent watchers
+  CHECK(c.watch_events_sent > 0);
   CHECK(c.refused_too_many > 0);
   // Memory: what clients may hold is bounded by the settings, and RSS follows.
   const std::uint64_t bound = f.settings.max_clients * (f.settings.max_output_bytes * 2 +
@@ -518,7 +564,7 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
   CHECK(rss_during - rss_before < static_cast<long>(bound / 1024) + 32 * 1024);
 #endif
   // And afterwards a new client is served at once.
-  REQUIRE(eventually([&] { return f.server->counters().clients == 1; }));
+  REQUIRE(eventually([&] { return f.server->counters().clients == 1; }, 15000ms));
   const int fresh = connect_to(f.settings.path);
   send_text(fresh, "status\n");
   CHECK(read_line(fresh, 1000ms).rfind(R"({"ok":true,"command":"status")", 0) == 0);
