@@ -36,7 +36,7 @@ constexpr std::size_t kLinesPerTurn = 16;
 // until it reads: a client pipelining requests it never reads costs nothing more, and the write
 // timeout ends it. Watch events have no such brake: a watcher that does not read is dropped when
 // its buffer is full.
-constexpr std::size_t kReplyBackpressure = 64 * 1024;
+constexpr std::size_t kReplyBackpressure = defaults::kControlReplyBackpressureBytes;
 constexpr std::chrono::milliseconds kAcceptPause{100};  // after running out of descriptors
 
 std::string errno_text(int err) { return std::strerror(err); }

@@ -37,8 +37,10 @@ inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
 inline constexpr const char* kControlSocket = "/run/ctlabeld/ctlabeld.sock";
 inline constexpr unsigned kControlSocketMode = 0660;
 inline constexpr std::size_t kControlMaxClients = 64;
-inline constexpr std::size_t kControlMaxRequestBytes = 4096;            // one request line
+inline constexpr std::size_t kControlMaxRequestBytes = 4096;           // one request line
 inline constexpr std::size_t kControlClientOutputBytes = 1024 * 1024;  // per client, then dropped
+// Unread replies past which a client's next requests wait (watch events have no such brake).
+inline constexpr std::size_t kControlReplyBackpressureBytes = 64 * 1024;
 inline constexpr std::chrono::seconds kControlIdleTimeout{60};   // connected, no request
 inline constexpr std::chrono::seconds kControlReadTimeout{5};    // a request line left unfinished
 inline constexpr std::chrono::seconds kControlWriteTimeout{10};  // a reply not read at all
