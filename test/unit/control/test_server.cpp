@@ -98,10 +98,12 @@ struct TempDir {
   std::string path;
 };
 
+// -1 on failure. No Catch2 assertions here: the flood's thread calls it, and Catch2 is not
+// thread-safe.
 int connect_to(const std::string& path, bool nonblocking = false) {
   const int fd =
       ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
-  REQUIRE(fd >= 0);
+  if (fd < 0) return -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strcpy(addr.sun_path, path.c_str());
@@ -156,6 +158,14 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
   }
   return pred();
 }
+
+// The longest a well-behaved client may wait during the flood: a second on a loaded 2-core
+// machine; ThreadSanitizer slows everything down about tenfold.
+#if defined(__SANITIZE_THREAD__)
+constexpr double kResponseBoundMs = 5000;
+#else
+constexpr double kResponseBoundMs = 1000;
+#endif
 
 long rss_kib() {
   std::ifstream in("/proc/self/status");
@@ -548,7 +558,7 @@ TEST_CASE("100 hostile clients: a well-behaved client stays answered, memory sta
                                  << c.bad_requests << "; peak buffered "
                                  << c.peak_buffered_bytes / 1024 << " KiB; RSS " << rss_before
                                  << " -> " << rss_during << " KiB");
-  CHECK(max < 1000);  // the bound: a second at worst on a loaded 2-core machine
+  CHECK(max < kResponseBoundMs);
   CHECK(latencies_ms.size() > 20);
   // The hostile kinds were all met and handled.
   CHECK(c.bad_requests > 0);
