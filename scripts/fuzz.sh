@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Bounded fuzzing of the four libFuzzer targets (criteria parser, actions-file loader, packet
-# path, capture files against libpcap), seeded from test/fuzz/seeds, test/data/config and the
-# shared captures. Builds with clang into build-fuzz, runs each target for FUZZ_SECONDS (default
+# Bounded fuzzing of the five libFuzzer targets (criteria parser, actions-file loader, packet
+# path, capture files against libpcap, control-socket requests), seeded from test/fuzz/seeds,
+# test/data/config and the shared captures. Builds with clang into build-fuzz, runs each target for FUZZ_SECONDS (default
 # 60), prints executions and coverage per target, and fails if any target crashes (the
 # reproducer is left in build-fuzz/artifacts/).
-# Usage: scripts/fuzz.sh [TARGET...]   (default: fuzz_criteria fuzz_config fuzz_packet fuzz_pcap_file)
+# Usage: scripts/fuzz.sh [TARGET...]   (default: fuzz_criteria fuzz_config fuzz_packet fuzz_pcap_file
+#   fuzz_control_request)
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (build parallelism, default 2), BUILD_DIR (default build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 build=${BUILD_DIR:-build-fuzz}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_criteria fuzz_config fuzz_packet fuzz_pcap_file)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_criteria fuzz_config fuzz_packet fuzz_pcap_file fuzz_control_request)
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt install clang libclang-rt-14-dev)" >&2; exit 1; }
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -27,6 +28,7 @@ seeds_of() {  # the read-only seed directories of a target
   case $1 in
     fuzz_criteria) echo test/fuzz/seeds/criteria ;;
     fuzz_config) echo test/data/config/good test/data/config/bad ;;
+    fuzz_control_request) echo test/fuzz/seeds/control ;;
     fuzz_packet)
       if [ ! -d "$build/seeds-packet" ]; then
         shopt -s nullglob
@@ -46,7 +48,7 @@ seeds_of() {  # the read-only seed directories of a target
   esac
 }
 max_len_of() {
-  case $1 in fuzz_criteria) echo 512 ;; fuzz_config) echo 4096 ;; fuzz_pcap_file) echo 16384 ;; *) echo 8192 ;; esac
+  case $1 in fuzz_criteria) echo 512 ;; fuzz_config) echo 4096 ;; fuzz_control_request) echo 4200 ;; fuzz_pcap_file) echo 16384 ;; *) echo 8192 ;; esac
 }
 
 failed=0

@@ -3,7 +3,8 @@
 # ThreadSanitizer run of the threaded parts: builds with -DCTLABELD_SANITIZE=thread into
 # build-tsan, then runs test_app (the SPSC ring), the end-to-end router test (live capture thread,
 # workers, label writer, reloads, signals), the conntrack fault test (the writer's error paths
-# under the live daemon) and `ctlabeld -r` with 2 workers over single captures and all of them.
+# under the live daemon), `ctlabeld -r` with 2 workers over single captures and all of them, and
+# the control socket's tests (its thread, the watch queue's producers, 100 hostile clients).
 # Not test_conntrack_writer: its kernel sandbox setns()es back into the original mount namespace,
 # which the kernel refuses to a multithreaded process, and TSan's runtime always runs a
 # background thread (the test aborts in ~KernelSandbox; no race involved).
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-tsan}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTLABELD_SANITIZE=thread -DCTLABELD_TESTS=ON \
   > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" -j "${TSAN_JOBS:-2}" --target ctlabeld test_app
+cmake --build "$build" -j "${TSAN_JOBS:-2}" --target ctlabeld test_app test_control test_control_socket
 
 reports=$PWD/$build/tsan-reports
 rm -rf "$reports"; mkdir -p "$reports"
@@ -35,6 +36,8 @@ run() {  # run NAME COMMAND...: runs, reports its exit status
   fi
 }
 run test_app "$build/test/unit/app/test_app"
+run test_control "$build/test/unit/control/test_control"
+run test_control_socket "$build/test/unit/control/test_control_socket"
 run e2e_router test/integration/e2e_router.sh "$build/src/ctlabeld" .
 run reliability_faults test/reliability/faults.sh "$build/src/ctlabeld" .
 for pcap in zoom.pcap teams.pcap quic.pcap gnutella.pcap ip_fragmented_garbage.pcap; do

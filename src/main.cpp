@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // ctlabeld's entry point: parse the command line and hand over to the daemon.
 #include <cstdio>
+#include <cstring>
 
+#include "ctlabeld/control/client.hpp"
 #include "daemon.hpp"
 #include "options.hpp"
 
@@ -10,6 +12,9 @@
 #endif
 
 int main(int argc, char** argv) {
+  // `ctlabeld ctl ...` is the control-socket client, with its own arguments.
+  if (argc > 1 && std::strcmp(argv[1], "ctl") == 0)
+    return ctlabeld::control::run_client(argc - 1, argv + 1);
   auto options = ctlabeld::app::parse_options(argc, argv);
   if (!options) {
     for (const auto& e : options.errors()) std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());

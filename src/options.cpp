@@ -36,6 +36,7 @@ bool parse_number(const char* text, T& out) {
 
 const char* usage_text() {
   return R"(Usage: ctlabeld [OPTIONS]
+       ctlabeld ctl [--socket PATH] [--json] COMMAND   (ask the running daemon; ctl --help)
 Classify connections with nDPI and label them in conntrack (connlabel bits), so nftables
 rules can match them with `ct label NAME`.
 

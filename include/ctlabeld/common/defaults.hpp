@@ -34,6 +34,21 @@ inline constexpr std::uint32_t kMaxLabelBit = 127;
 inline constexpr const char* kConnlabelConf = "/etc/xtables/connlabel.conf";
 inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
 
+// control/ (the control socket, `ctlabeld ctl` and the metrics file)
+inline constexpr const char* kControlSocket = "/run/ctlabeld/ctlabeld.sock";
+inline constexpr unsigned kControlSocketMode = 0660;
+inline constexpr std::size_t kControlMaxClients = 64;
+inline constexpr std::size_t kControlMaxRequestBytes = 4096;           // one request line
+inline constexpr std::size_t kControlClientOutputBytes = 1024 * 1024;  // per client, then dropped
+// Unread replies past which a client's next requests wait (watch events have no such brake).
+inline constexpr std::size_t kControlReplyBackpressureBytes = 64 * 1024;
+inline constexpr std::chrono::seconds kControlIdleTimeout{60};   // connected, no request
+inline constexpr std::chrono::seconds kControlReadTimeout{5};    // a request line left unfinished
+inline constexpr std::chrono::seconds kControlWriteTimeout{10};  // a reply not read at all
+inline constexpr std::size_t kControlWatchQueue = 4096;  // watch events in flight, all watchers
+inline constexpr std::size_t kControlFlowsLimit = 1000;  // `flows` without --limit
+inline constexpr std::size_t kControlFlowsMaxLimit = 100000;
+
 // daemon
 inline constexpr const char* kConfigFile = "/etc/ctlabeld/actions.json";
 inline constexpr std::chrono::seconds kStatsInterval{60};
