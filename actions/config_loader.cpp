@@ -8,13 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "ctlabeld/actions/edit_distance.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 
 namespace ctlabeld::actions {
 namespace {
@@ -55,6 +54,32 @@ std::string join(const Words& words) {
   return s;
 }
 
+constexpr std::size_t kNotFound = std::string_view::npos;
+
+// The offset of the first '[' or '{' that opens level `max_depth + 1`, outside strings; kNotFound
+// when the text nests no deeper than that. Syntax errors are left to the parser.
+std::size_t nesting_too_deep(std::string_view json, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return kNotFound;
+}
+
 class Loader {
  public:
   Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit)
@@ -63,8 +88,18 @@ class Loader {
   }
 
   Expected<LoadedConfig> load(std::string_view json) {
+    // RapidJSON's recursive parser (and its recursive destructor) would overflow the stack on
+    // deep nesting: refuse that before parsing, and parse iteratively anyway.
+    if (const std::size_t at = nesting_too_deep(json, defaults::kMaxJsonDepth); at != kNotFound) {
+      std::size_t line = 0, col = 0;
+      offset_to_line_col(json, at, line, col);
+      return Expected<LoadedConfig>::failure(
+          file_ + ":" + std::to_string(line) + ":" + std::to_string(col) +
+          ": JSON nested more than " + std::to_string(defaults::kMaxJsonDepth) +
+          " levels deep; an actions file needs about 5: check the brackets");
+    }
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
     if (doc.HasParseError()) {
       std::size_t line = 0, col = 0;
       offset_to_line_col(json, doc.GetErrorOffset(), line, col);
@@ -317,9 +352,10 @@ class Loader {
     if (!bit) {
       const unsigned hint = free_bit();
       taken_for_hint_.insert(hint);
-      error(path, "label '" + name + "' is not defined in " + conf_path() + "; add the line \"" +
-                      std::to_string(hint) + " " + name + "\" (any free bit 0-" +
-                      std::to_string(max_bits_) + ") to that file");
+      const std::string empty = resolver_->all().empty() ? " (the file defines no labels)" : "";
+      error(path, "label '" + name + "' is not defined in " + conf_path() + empty +
+                      "; add the line \"" + std::to_string(hint) + " " + name +
+                      "\" (any free bit 0-" + std::to_string(max_bits_) + ") to that file");
       return;
     }
     if (*bit > max_bits_) {
@@ -669,17 +705,14 @@ Expected<LoadedConfig> load_config_text(std::string_view json, const std::string
 
 Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
                                         const RiskLookup& risk_bit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Expected<LoadedConfig>::failure(
-        path + ": cannot open the actions file: " + std::strerror(errno));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    return Expected<LoadedConfig>::failure(path + ": cannot read the actions file");
-  }
-  return load_config_text(buffer.str(), path, resolver, risk_bit);
+  // One open, on which owner, mode, type and size are checked (common/file_policy).
+  files::ReadPolicy policy;
+  policy.what = "actions file";
+  policy.max_bytes = defaults::kMaxActionsFileBytes;
+  policy.privileged = true;
+  auto text = files::read_all(path, policy);
+  if (!text) return Expected<LoadedConfig>::failure(text.errors());
+  return load_config_text(text.value(), path, resolver, risk_bit);
 }
 
 }  // namespace ctlabeld::actions

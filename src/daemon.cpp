@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -54,12 +55,9 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
   return std::unique_ptr<LabelResolver>(std::move(map.value()));
 }
 
-// Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads
-// it.
+// The loader reads the file through the file policy: one open, checked on its descriptor (owner,
+// mode, regular file, size), so a file others could have written is refused.
 Expected<actions::LoadedConfig> load_config(const std::string& path) {
-  if (auto perms = check_config_permissions(path); !perms) {
-    return Expected<actions::LoadedConfig>::failure(perms.errors());
-  }
   return actions::load_config_file(path, make_resolver, classify::risk_bit_by_name);
 }
 
@@ -82,6 +80,23 @@ sigset_t handled_signals() {
   return set;
 }
 
+// During start-up the signals are blocked (so SIGHUP or SIGUSR1 cannot kill the daemon before
+// its loop runs: they wait for it); a SIGINT or SIGTERM already pending ends start-up here.
+bool stop_requested() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  const timespec now{0, 0};
+  const int sig = sigtimedwait(&stop, nullptr, &now);
+  if (sig != SIGINT && sig != SIGTERM) return false;
+  spdlog::info("received {} during start-up: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  return true;
+}
+
+// Every write to stdout checked: a --check summary cut short by a full disk is an error.
+bool stdout_ok() { return std::fflush(stdout) == 0 && std::ferror(stdout) == 0; }
+
 unsigned default_workers() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
@@ -98,6 +113,10 @@ int run(const Options& opt) {
     return 2;
   }
   setup_logging(opt.log_level);
+  // Block the signals before anything else (they are handled by the loop below, or by
+  // stop_requested() between start-up steps); threads started later inherit the mask.
+  const sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // The config: the given file, else the default one if present. Reading a capture needs none.
   std::string config_path = opt.config_file;
@@ -126,8 +145,14 @@ int run(const Options& opt) {
   if (opt.check) {
     std::fputs(config->rules->summary().c_str(), stdout);
     std::printf("%s: OK\n", config_path.c_str());
+    if (!stdout_ok()) {
+      std::fprintf(stderr, "ctlabeld: --check: writing the summary failed: %s\n",
+                   std::strerror(errno));
+      return 1;
+    }
     return 0;
   }
+  if (stop_requested()) return 0;
   if (!opt.log_level.empty()) {
     // the command line wins over the config's log_level
   } else if (config && !config->settings.log_level.empty()) {
@@ -157,10 +182,6 @@ int run(const Options& opt) {
     print_errors(dropped.errors());
     return 1;
   }
-  // Block the signals before any thread starts: only this thread takes them.
-  const sigset_t signals = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   std::unique_ptr<conntrack::LabelWriter> writer;
   if (!opt.dry_run) {
     auto started = conntrack::LabelWriter::start(conntrack::WriterOptions{});
@@ -169,6 +190,7 @@ int run(const Options& opt) {
       return 1;
     }
     writer = std::move(started.value());
+    if (stop_requested()) return 0;
     const conntrack::SelfCheck check = conntrack::self_check();
     if (!check.message.empty()) {
       if (check.labels_usable_known && !check.labels_usable)
@@ -212,6 +234,7 @@ int run(const Options& opt) {
     }
     workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules,
                                                writer.get(), flows.get(), *source_names));
+    if (stop_requested()) return 0;
   }
 
   PipelineOptions popt;
@@ -282,7 +305,13 @@ int run(const Options& opt) {
   if (live) sd_notify("STOPPING=1");
   // Shut down in pipeline order: capture, workers (ending every flow), then the writer.
   pipeline.stop();
-  if (flows) flows->flush();
+  if (flows) {
+    if (auto st = flows->finish(); !st) {
+      if (live) spdlog::error("{}", st.errors().front());
+      if (!live) std::fprintf(stderr, "ctlabeld: %s\n", st.errors().front().c_str());
+      exit_status = 1;
+    }
+  }
   if (writer) writer->stop();
   const StatsReport final_report = report();
   if (!stats_file.empty()) {

@@ -9,6 +9,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ctlabeld/common/file_policy.hpp"
 #include "flow_output.hpp"
 
 namespace ctlabeld::app {
@@ -228,20 +229,8 @@ std::string format_json(const StatsReport& r) {
 }
 
 Status write_stats_file(const std::string& path, const StatsReport& report) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) {
-    return Status::failure("--stats-file " + path + ": cannot create " + tmp + ": " +
-                           std::strerror(errno));
-  }
-  const std::string json = format_json(report) + "\n";
-  const bool wrote = std::fwrite(json.data(), 1, json.size(), f) == json.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::failure("--stats-file " + path + ": cannot write: " + std::strerror(errno));
-  }
-  return ok_status();
+  // A random O_EXCL temporary name, never a link followed, fsync, rename (common/file_policy).
+  return files::write_atomic(path, format_json(report) + "\n", "--stats-file");
 }
 
 }  // namespace ctlabeld::app

@@ -37,4 +37,11 @@ inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
 inline constexpr const char* kConfigFile = "/etc/ctlabeld/actions.json";
 inline constexpr std::chrono::seconds kStatsInterval{60};
 
+// Files ctlabeld reads (common/file_policy): size caps, far above any real file.
+inline constexpr std::uint64_t kMaxActionsFileBytes = 16 * 1024 * 1024;
+inline constexpr std::uint64_t kMaxConnlabelBytes = 1024 * 1024;
+inline constexpr std::uint64_t kMaxProtosFileBytes = 64 * 1024 * 1024;
+// JSON nesting deeper than this is refused before parsing (a Netify file nests about 5 deep).
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
 }  // namespace ctlabeld::defaults
