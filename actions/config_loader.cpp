@@ -85,6 +85,7 @@ class Loader {
   Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit)
       : file_(std::move(display_name)), factory_(factory) {
     context_.risk_bit = risk_bit;
+    context_.warnings = &warnings_;
   }
 
   Expected<LoadedConfig> load(std::string_view json) {
@@ -142,6 +143,7 @@ class Loader {
     config.connlabel_conf = connlabel_conf_;
     config.max_bits = max_bits_;
     config.labels = resolver_;
+    for (const auto& w : warnings_) config.warnings.push_back(file_ + ": " + w);
     return config;
   }
 
@@ -667,6 +669,7 @@ class Loader {
   const ResolverFactory& factory_;
   CompileContext context_;
   Errors errors_;
+  std::vector<std::string> warnings_;
   unsigned max_bits_ = defaults::kMaxLabelBit;
   std::string connlabel_conf_ = defaults::kConnlabelConf;
   bool default_log_errors_ = false;

@@ -51,13 +51,17 @@ const char* kind_of(mode_t mode) {
   return "not a regular file";
 }
 
-std::string not_regular(const std::string& path, const char* what, mode_t mode) {
+const char* article(const char* word) {
+  return std::string_view("aeiou").find(word[0]) != std::string_view::npos ? "an " : "a ";
+}
+
+std::string not_regular(const std::string& path, const ReadPolicy& policy, mode_t mode) {
   if (S_ISDIR(mode)) {
-    return path + ": is a directory, not a file; give the path of the " + what + " itself";
+    return path + ": is a directory, not a file; give the path of the " + policy.what + " itself";
   }
-  return path + ": is " + kind_of(mode) + ", not a regular file; ctlabeld reads a " + what +
-         " only from a regular file (so no writer can stall it and no device can feed it "
-         "endless bytes): save the content to a file and give that path";
+  return path + ": is " + kind_of(mode) + ", not a regular file; ctlabeld reads " +
+         article(policy.what) + policy.what + " only from a regular file (" + policy.why_regular +
+         "): save the content to a file and give that path";
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {
@@ -155,7 +159,7 @@ struct Walk {
         Fd followed(::openat(dir.get(), name.c_str(), O_PATH | O_CLOEXEC));
         if (followed.valid() && ::fstat(followed.get(), &end) == 0 && !S_ISREG(end.st_mode) &&
             !S_ISDIR(end.st_mode)) {
-          return Result::failure(not_regular(path, policy.what, end.st_mode));
+          return Result::failure(not_regular(path, policy, end.st_mode));
         }
         // A link is as trustworthy as its owner (its mode is always 0777; its directory was
         // checked when it was opened).
@@ -183,7 +187,7 @@ struct Walk {
         dir = std::move(fd);
         shown = entry;
         if (last && want_dir) return OpenedFile{std::move(dir), 0, shown};
-        if (last) return Result::failure(not_regular(path, policy.what, st.st_mode));
+        if (last) return Result::failure(not_regular(path, policy, st.st_mode));
         continue;
       }
       if (!last) {
@@ -191,7 +195,7 @@ struct Walk {
                                " is not a directory");
       }
       if (want_dir) return Result::failure(entry + ": not a directory");
-      if (!S_ISREG(st.st_mode)) return Result::failure(not_regular(path, policy.what, st.st_mode));
+      if (!S_ISREG(st.st_mode)) return Result::failure(not_regular(path, policy, st.st_mode));
       // The real open, of the same name in the same (checked) directory; O_NONBLOCK so that
       // even a FIFO swapped in at this instant could not block, and fstat on what was opened.
       Fd file(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
@@ -208,20 +212,20 @@ struct Walk {
                                " was replaced while it was being opened; refusing it (try again)");
       }
       if (!S_ISREG(opened.st_mode)) {
-        return Result::failure(not_regular(path, policy.what, opened.st_mode));
+        return Result::failure(not_regular(path, policy, opened.st_mode));
       }
       check(entry == path || links == 0 ? path : entry, opened, false);
       if (!errors.empty()) return Result::failure(std::move(errors));
       const auto size = static_cast<std::uint64_t>(opened.st_size);
       if (policy.max_bytes != 0 && size > policy.max_bytes) {
         return Result::failure(path + ": " + std::to_string(size) + " bytes, above the " +
-                               std::to_string(policy.max_bytes) + "-byte limit for a " +
-                               policy.what + "; is this the right file?");
+                               std::to_string(policy.max_bytes) + "-byte limit for " +
+                               article(policy.what) + policy.what + "; is this the right file?");
       }
       return OpenedFile{std::move(file), size, entry};
     }
     if (want_dir) return OpenedFile{std::move(dir), 0, shown};
-    return Result::failure(not_regular(path, policy.what, S_IFDIR));
+    return Result::failure(not_regular(path, policy, S_IFDIR));
   }
 };
 
@@ -296,7 +300,8 @@ Expected<std::string> read_all(const std::string& path, const ReadPolicy& policy
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > cap) {
       return Result::failure(path + ": grew beyond the " + std::to_string(cap) +
-                             "-byte limit for a " + policy.what + " while being read");
+                             "-byte limit for " + article(policy.what) + policy.what +
+                             " while being read");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }

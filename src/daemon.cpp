@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ctlabeld/actions/config.hpp"
+#include "ctlabeld/capture/source.hpp"
 #include "ctlabeld/classify/classifier.hpp"
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/conntrack/label_map.hpp"
@@ -141,6 +142,10 @@ int run(const Options& opt) {
       return 1;
     }
     config = std::move(loaded.value());
+    for (const auto& w : config->warnings) {
+      if (opt.check) std::fprintf(stderr, "warning: %s\n", w.c_str());
+      if (!opt.check) spdlog::warn("{}", w);
+    }
   }
   if (opt.check) {
     std::fputs(config->rules->summary().c_str(), stdout);
@@ -175,6 +180,14 @@ int run(const Options& opt) {
         "set \"ctlabeld\": {\"interfaces\": [...]} in %s, or read a file with -r FILE\n",
         config_path.c_str());
     return 1;
+  }
+
+  // Mistakes no retry could fix end start-up here, before anything says "started".
+  for (const auto& source : sources) {
+    if (auto st = capture::check_source(source, live); !st) {
+      print_errors(st.errors());
+      return 1;
+    }
   }
 
   // Keep only CAP_NET_ADMIN and CAP_NET_RAW from here on; it must happen before any thread exists.
@@ -279,6 +292,7 @@ int run(const Options& opt) {
         // Built and validated here, off the packet path; the workers switch at their next batch.
         auto loaded = load_config(config_path);
         if (loaded) {
+          for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
           rules.publish(loaded->rules);
           ++reloads;
           spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());

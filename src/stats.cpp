@@ -9,6 +9,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ctlabeld/actions/regex.hpp"
 #include "ctlabeld/common/file_policy.hpp"
 #include "flow_output.hpp"
 
@@ -43,6 +44,7 @@ StatsReport gather(const Pipeline& pipeline, const conntrack::LabelWriter* write
   if (writer != nullptr) r.writer = writer->stats();
   r.reloads = reloads;
   r.reload_failures = reload_failures;
+  r.regex_budget_exceeded = actions::Regex::budget_exceeded();
   return r;
 }
 
@@ -106,6 +108,10 @@ std::string format_summary(const StatsReport& r) {
                  "dpi packets: {}  actions matched: {}  label updates: {}  label queue full: {}\n",
                  t.dpi_packets, t.actions_matched, t.label_updates, t.label_queue_full);
   fmt::format_to(o, "peak flows: {}  peak flows in nDPI: {}\n", t.flows_peak, t.dpi_peak);
+  if (r.regex_budget_exceeded != 0) {
+    fmt::format_to(o, "regex searches over the per-flow step budget (counted as no match): {}\n",
+                   r.regex_budget_exceeded);
+  }
   if (const LabelLatency l = label_latency(r, t); l.samples != 0) {
     fmt::format_to(o,
                    "label latency (bucket upper bounds, until {}): p50 {} us / {} packets, p99 {} "
@@ -158,12 +164,12 @@ std::string format_json(const StatsReport& r) {
       t.flows_created, t.verdicts, t.giveups, t.flows_expired, t.flows_evicted, t.flows_active,
       t.actions_matched, t.label_updates, t.label_queue_full);
   const LabelLatency l = label_latency(r, t);
-  fmt::format_to(
-      o,
-      "\"peak_flows\":{},\"peak_dpi_flows\":{},\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
-      "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
-      t.flows_peak, t.dpi_peak, l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples,
-      l.until);
+  fmt::format_to(o,
+                 "\"regex_budget_exceeded\":{},\"peak_flows\":{},\"peak_dpi_flows\":{},\"label_"
+                 "latency\":{{\"p50_us\":{},\"p99_us\":{},"
+                 "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
+                 r.regex_budget_exceeded, t.flows_peak, t.dpi_peak, l.p50_us, l.p99_us,
+                 l.p50_packets, l.p99_packets, l.samples, l.until);
   out += "\"apps\":{";
   bool first = true;
   for (const auto& [app, n] : r.apps()) {

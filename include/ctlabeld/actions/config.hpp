@@ -48,6 +48,9 @@ struct LoadedConfig {
   std::string connlabel_conf;  // target_globals.ctlabel.connlabel_conf
   unsigned max_bits = defaults::kMaxLabelBit;
   std::shared_ptr<const LabelResolver> labels;
+  // "<file>: <json.path>:line:col: ..." for what loads but deserves a look (comparisons that
+  // never match, costly regexes). --check prints them; the daemon logs them at load and reload.
+  std::vector<std::string> warnings;
 };
 
 // Builds the label map for target_globals.ctlabel.connlabel_conf and max_bits; the conntrack

@@ -22,6 +22,9 @@ using RiskLookup = std::function<std::optional<unsigned>(std::string_view)>;
 
 struct CompileContext {
   RiskLookup risk_bit;  // may be empty: then any risk name is an error
+  // When set, compilation appends warnings here ("<where>:line:col: ..."): comparisons that can
+  // never match (or always do) and regexes whose worst-case cost is above Regex::kWarnSteps.
+  std::vector<std::string>* warnings = nullptr;
 };
 
 enum class Field : std::uint8_t {

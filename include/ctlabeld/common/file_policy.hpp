@@ -40,6 +40,8 @@ struct ReadPolicy {
   // and every symbolic link followed must be owned by root or the daemon's user and not be
   // writable by group or others (a directory may be if it is sticky, like /tmp).
   bool privileged = false;
+  // Why only a regular file will do, for the message refusing anything else.
+  const char* why_regular = "so no writer can stall it and no device can feed it endless bytes";
 };
 
 struct OpenedFile {

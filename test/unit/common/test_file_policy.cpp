@@ -80,7 +80,7 @@ TEST_CASE("a FIFO is refused at once instead of blocking", "[files]") {
   REQUIRE_FALSE(text.ok());
   CHECK(text.errors().front() ==
         fifo +
-            ": is a named pipe (FIFO), not a regular file; ctlabeld reads a actions file only "
+            ": is a named pipe (FIFO), not a regular file; ctlabeld reads an actions file only "
             "from a regular file (so no writer can stall it and no device can feed it endless "
             "bytes): save the content to a file and give that path");
 }
@@ -118,7 +118,7 @@ TEST_CASE("a file above the size cap is refused before it is read", "[files]") {
   REQUIRE_FALSE(text.ok());
   CHECK(text.errors().front() ==
         file +
-            ": 5000 bytes, above the 4096-byte limit for a actions file; is this the right "
+            ": 5000 bytes, above the 4096-byte limit for an actions file; is this the right "
             "file?");
   CHECK(files::read_all(file, config_policy(5000)).ok());
 }
