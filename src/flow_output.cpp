@@ -107,8 +107,8 @@ FlowOutput::~FlowOutput() {
 void FlowOutput::fail(int err) {
   if (error_ != 0) return;
   error_ = err != 0 ? err : EIO;
-  spdlog::error("--flows {}: write failed after {} complete line(s): {}; no more flows are written",
-                name_, lines_, std::strerror(error_));
+  spdlog::error("--flows {}: write failed after {} line(s): {}; no more flows are written", name_,
+                lines_, std::strerror(error_));
 }
 
 void FlowOutput::write(const std::string& json_line) {
@@ -143,8 +143,8 @@ Status FlowOutput::finish() {
   }
   if (error_ != 0) {
     return Status::failure("--flows " + name_ + ": write failed after " + std::to_string(lines_) +
-                           " complete line(s): " + std::strerror(error_) +
-                           "; the flow output is incomplete (free space, or write elsewhere)");
+                           " line(s): " + std::strerror(error_) +
+                           "; the output holds only part of them (free space, or write elsewhere)");
   }
   return ok_status();
 }

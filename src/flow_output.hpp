@@ -37,7 +37,7 @@ class FlowOutput {
   void write(const std::string& json_line);
   void flush();
   // Flushes and closes (a file) or flushes (stdout), checking every result. A failure names the
-  // output, the error and how many lines were complete before it.
+  // output, the error and how many lines were written before it.
   [[nodiscard]] Status finish();
 
  private:
