@@ -579,11 +579,10 @@ class CriteriaParser {
         warn(value, "regex " + describe(value) + " costs up to " + std::to_string(steps) +
                         " steps per flow (" + std::to_string(rx.instructions()) +
                         " instructions x " + std::to_string(Regex::kMaxTextBytes + 1) +
-                        " text positions), above the " + std::to_string(Regex::kWarnSteps) +
-                        "-step warning level; a flow's regexes share " +
-                        std::to_string(Regex::kStepsPerFlow) +
-                        " steps, beyond which a regex counts as no match. Simplify it: large "
-                        "{m,n} repetitions are the usual cause");
+                        " text positions), more than the " + std::to_string(Regex::kStepsPerFlow) +
+                        " steps all of a flow's regexes share: on a long host name it is cut "
+                        "short and counts as no match (regex_budget_exceeded). Simplify it: "
+                        "large {m,n} repetitions are the usual cause");
       }
       out_.regexes_.push_back(std::move(rx));
       n.value = Criteria::ValueKind::kRegex;

@@ -485,6 +485,7 @@ bool Regex::search(std::string_view text) const noexcept {
   const std::size_t n_insts = program_.size();
   if (n_insts == 0) return false;
   StepBudget budget;
+  if (!budget.take(1)) return false;  // this flow's budget is already spent
   std::uint16_t mem[4][kMaxInstructions];
   // Only the sparse halves need defined contents, and only for this program's length.
   std::fill_n(mem[1], n_insts, std::uint16_t{0});
@@ -526,7 +527,8 @@ bool Regex::search(std::string_view text) const noexcept {
     add(cur, 0, i);  // unanchored search: a new thread may start at every position
     if (matched) return true;
     if (i == len) return false;
-    // Each live thread is one step at this byte; beyond the budget the search gives up.
+    // Each live thread is one step at this byte (added and, next, advanced); beyond the budget
+    // the search gives up.
     if (!budget.take(cur.size)) return false;
     ThreadList& next = lists[(i + 1) & 1];
     next.size = 0;

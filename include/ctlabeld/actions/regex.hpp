@@ -39,10 +39,11 @@ class Regex {
   }
   // The longest text a criteria regex sees: a host name (nDPI 4.2 keeps 79 bytes of it).
   static constexpr std::size_t kMaxTextBytes = 80;
-  // Steps one flow's evaluation may spend in regexes, all of them together, and the cost of one
-  // regex above which --check warns.
-  static constexpr std::uint64_t kStepsPerFlow = 16384;
-  static constexpr std::uint64_t kWarnSteps = 4096;
+  // Steps one flow's evaluation may spend in regexes, all of them together (about 50 us on this
+  // project's VM; real patterns use a few hundred), and the worst-case cost of one regex above
+  // which --check warns: one that could spend the whole budget alone (about 50 instructions).
+  static constexpr std::uint64_t kStepsPerFlow = 4096;
+  static constexpr std::uint64_t kWarnSteps = kStepsPerFlow;
 
   // While one lives on a thread, every search on that thread draws on one budget of
   // kStepsPerFlow steps (RuleSet::evaluate opens one per flow). Without one, each search has
