@@ -308,6 +308,56 @@ Expected<std::string> read_all(const std::string& path, const ReadPolicy& policy
   return out;
 }
 
+Expected<Fd> open_write(const std::string& path, const char* what) {
+  using Result = Expected<Fd>;
+  const auto slash = path.find_last_of('/');
+  const std::string dir_path = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  auto fail = [&](const std::string& why) {
+    return Result::failure(std::string(what) + " " + path + ": " + why);
+  };
+  if (base.empty() || base == "." || base == "..") return fail("not a file name");
+  ReadPolicy dir_policy;
+  dir_policy.what = "directory";
+  Walk walk(dir_path, dir_policy);
+  auto dir = walk.run(true);
+  if (!dir) return fail("its directory: " + dir.errors().front());
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC;
+  // A link as the last component: judged by its owner and its directory before anything opens.
+  struct stat link {};
+  const bool is_link = ::fstatat(dir->fd.get(), base.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISLNK(link.st_mode);
+  if (is_link) {
+    struct stat parent {};
+    if (::fstat(dir->fd.get(), &parent) != 0) return fail("fstat: " + errno_text(errno));
+    const uid_t euid = ::geteuid();
+    const bool trusted_owner = link.st_uid == 0 || link.st_uid == euid;
+    const bool open_dir = (parent.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+    if (!trusted_owner && open_dir) {
+      return fail("is a symbolic link owned by uid " + std::to_string(link.st_uid) + " in " +
+                  dir->resolved +
+                  ", a directory others can write: refusing to follow it (it could point at any "
+                  "file). Remove it, or write somewhere only root can");
+    }
+  }
+  Fd fd(::openat(dir->fd.get(), base.c_str(), is_link ? kFlags : kFlags | O_NOFOLLOW, 0644));
+  if (!fd.valid()) {
+    if (errno == ENXIO) return fail("a named pipe (FIFO) with no reader; start the reader first");
+    return fail("cannot open for writing: " + errno_text(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail("fstat: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    return fail(std::string("is ") + kind_of(st.st_mode) +
+                "; give a file, a character device or a FIFO");
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return fail("fcntl: " + errno_text(errno));
+  }
+  return fd;
+}
+
 Status write_atomic(const std::string& path, std::string_view data, const char* what) {
   const auto slash = path.find_last_of('/');
   const std::string dir_path = slash == std::string::npos ? "." : path.substr(0, slash + 1);

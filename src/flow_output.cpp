@@ -7,6 +7,8 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
+#include "ctlabeld/common/file_policy.hpp"
+
 namespace ctlabeld::app {
 
 void append_json_string(std::string_view text, std::string& out) {
@@ -91,12 +93,19 @@ void format_flow_json(const FlowLine& line, std::string& out) {
 
 Expected<std::unique_ptr<FlowOutput>> FlowOutput::open(const std::string& path) {
   if (path == "-") return std::unique_ptr<FlowOutput>(new FlowOutput(stdout, false, "stdout"));
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) {
+  // Through the file policy: a link planted at the path is not followed into another file.
+  auto fd = files::open_write(path, "--flows");
+  if (!fd) {
     return Expected<std::unique_ptr<FlowOutput>>::failure(
-        "--flows " + path + ": cannot open for writing: " + std::strerror(errno) +
+        fd.errors().front() +
         "; check the directory exists and is writable, or use '-' for stdout");
   }
+  std::FILE* f = ::fdopen(fd->get(), "w");
+  if (f == nullptr) {
+    return Expected<std::unique_ptr<FlowOutput>>::failure("--flows " + path +
+                                                          ": fdopen: " + std::strerror(errno));
+  }
+  (void)fd->release();  // the FILE owns it now
   return std::unique_ptr<FlowOutput>(new FlowOutput(f, true, path));
 }
 

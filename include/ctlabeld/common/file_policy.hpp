@@ -70,6 +70,14 @@ struct OpenedFile {
 // on any failure the temporary file is removed and `path` is left as it was.
 [[nodiscard]] Status write_atomic(const std::string& path, std::string_view data, const char* what);
 
+// Opens `path` for streaming output (--flows), created 0644 or truncated. The directory is
+// resolved by the same walk; a symbolic link as the last component is followed only when it is
+// owned by root or the daemon's user, or lies in a directory others cannot write (the kernel's
+// protected_symlinks rule, applied whatever the sysctl says), so a link planted in /tmp cannot
+// make a root daemon overwrite another file. A regular file, a character device (/dev/null,
+// /dev/full) or a FIFO with a reader is accepted; a FIFO is never waited for.
+[[nodiscard]] Expected<Fd> open_write(const std::string& path, const char* what);
+
 // What a mode/owner check found wrong with one entry, appended to `errors` (empty when fine).
 // `directory`: a sticky directory may be writable by others. `euid`: the daemon's user.
 void check_owner_mode(const std::string& name, unsigned mode, unsigned uid, bool directory,

@@ -215,3 +215,43 @@ TEST_CASE("write_atomic reports a missing directory and leaves nothing", "[files
   REQUIRE_FALSE(st.ok());
   CHECK(st.errors().front().rfind("--stats-file " + target + ": its directory: ", 0) == 0);
 }
+
+TEST_CASE("open_write: files, devices, and links only when nobody else could have planted them",
+          "[files]") {
+  TempDir dir;
+  const auto victim = dir.write("victim", "precious");
+  const auto out = dir.write("flows.json", "old content that must go");
+  {
+    auto fd = files::open_write(out, "--flows");
+    REQUIRE(fd.ok());
+    REQUIRE(::write(fd->get(), "new", 3) == 3);
+  }
+  CHECK(slurp(out) == "new");
+  CHECK(files::open_write("/dev/full", "--flows").ok());  // a device: its writes fail later
+  auto directory = files::open_write(dir.path().string() + "/", "--flows");
+  CHECK_FALSE(directory.ok());
+
+  // A link of our own in our own directory is followed, as an admin would expect.
+  const std::string own = (dir.path() / "own-link").string();
+  REQUIRE(::symlink(out.c_str(), own.c_str()) == 0);
+  CHECK(files::open_write(own, "--flows").ok());
+
+  if (::geteuid() != 0) {
+    WARN("not root: cannot plant a link as another user; skipped");
+    return;
+  }
+  // Another user's link in a sticky world-writable directory (/tmp): never followed.
+  const fs::path tmp = dir.path() / "tmp";
+  fs::create_directory(tmp);
+  REQUIRE(::chmod(tmp.c_str(), 01777) == 0);
+  const std::string planted = (tmp / "flows.json").string();
+  REQUIRE(::symlink(victim.c_str(), planted.c_str()) == 0);
+  REQUIRE(::lchown(planted.c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+  auto refused = files::open_write(planted, "--flows");
+  REQUIRE_FALSE(refused.ok());
+  INFO(refused.errors().front());
+  CHECK(refused.errors().front().rfind(
+            "--flows " + planted + ": is a symbolic link owned by uid 12345 in " + tmp.string(),
+            0) == 0);
+  CHECK(slurp(victim) == "precious");
+}
