@@ -51,38 +51,38 @@ actions "$GOOD" "$WORK/connlabel.conf"
 # 1. 120,000 levels of nesting: it crashed the JSON parser (stack overflow).
 python3 -c 'import sys; sys.stdout.write("{\"actions\": " + "[" * 120000)' > "$WORK/deep.json"
 chmod 644 "$WORK/deep.json"
-timeout 20 "$CTLABELD" --check -c "$WORK/deep.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/deep.json" > "$WORK/out" 2>&1
 expect "--check, 120,000 levels deep" nonzero $? "$WORK/out" \
   "$WORK/deep.json:1:" "JSON nested more than 64 levels deep"
 
 # 2. Not regular files, refused at once (a FIFO used to block forever, /dev/zero to spin).
 mkdir -m 755 "$WORK/confdir"
-timeout 20 "$CTLABELD" --check -c "$WORK/confdir" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/confdir" > "$WORK/out" 2>&1
 expect "a directory as the actions file" nonzero $? "$WORK/out" \
   "$WORK/confdir: is a directory, not a file; give the path of the actions file itself"
 mkfifo -m 600 "$WORK/fifo.json"
-timeout 20 "$CTLABELD" --check -c "$WORK/fifo.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/fifo.json" > "$WORK/out" 2>&1
 expect "a FIFO as the actions file" nonzero $? "$WORK/out" \
   "$WORK/fifo.json: is a named pipe (FIFO), not a regular file"
 truncate -s 20M "$WORK/huge.json" && chmod 644 "$WORK/huge.json"
-timeout 20 "$CTLABELD" --check -c "$WORK/huge.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/huge.json" > "$WORK/out" 2>&1
 expect "a 20 MB actions file" nonzero $? "$WORK/out" \
   "$WORK/huge.json: 20971520 bytes, above the 16777216-byte limit for an actions file"
 for protos in /dev/zero "$WORK/fifo.json"; do
   actions "$WORK/protos.json" "$WORK/connlabel.conf" "app == 'zoom';" ", \"ctlabeld\": { \"protos_file\": \"$protos\" }"
-  timeout 20 "$CTLABELD" -r "$PCAP" -n -c "$WORK/protos.json" > "$WORK/out" 2>&1
+  timeout -k 5 20 "$CTLABELD" -r "$PCAP" -n -c "$WORK/protos.json" > "$WORK/out" 2>&1
   expect "protos_file $protos" nonzero $? "$WORK/out" "$protos: is a "
 done
 printf '' > "$WORK/empty.conf" && chmod 644 "$WORK/empty.conf"
 actions "$WORK/empty.json" "$WORK/empty.conf"
-timeout 20 "$CTLABELD" --check -c "$WORK/empty.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/empty.json" > "$WORK/out" 2>&1
 expect "an empty connlabel.conf" nonzero $? "$WORK/out" \
   "label 'zoom' is not defined in $WORK/empty.conf (the file defines no labels); add the line \"0 zoom\""
 
 # 5. connlabel.conf is under the same owner/mode policy as the actions file.
 cp "$WORK/connlabel.conf" "$WORK/open.conf" && chmod 666 "$WORK/open.conf"
 actions "$WORK/open.json" "$WORK/open.conf"
-timeout 20 "$CTLABELD" --check -c "$WORK/open.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/open.json" > "$WORK/out" 2>&1
 expect "a world-writable connlabel.conf" nonzero $? "$WORK/out" \
   "$WORK/open.conf: mode 0666 lets group and others write it"
 
@@ -97,27 +97,27 @@ cat > "$WORK/nft.json" <<JSON
 }
 JSON
 chmod 644 "$WORK/nft.json"
-timeout 20 "$CTLABELD" --check -c "$WORK/nft.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/nft.json" > "$WORK/out" 2>&1
 expect "connlabel.conf with '3 best_effort'" 0 $? "$WORK/out" "labels: best_effort=3 video-2=4"
 
 # 8. Every write checked.
-timeout 60 "$CTLABELD" -r "$PCAP" -n -c "$GOOD" --flows /dev/full > "$WORK/out" 2>&1
+timeout -k 5 60 "$CTLABELD" -r "$PCAP" -n -c "$GOOD" --flows /dev/full > "$WORK/out" 2>&1
 expect "--flows /dev/full" 1 $? "$WORK/out" \
   "--flows /dev/full: write failed after" "No space left on device"
-timeout 60 "$CTLABELD" -r "$PCAP" -n -c "$GOOD" --flows - > /dev/full 2> "$WORK/out"
+timeout -k 5 60 "$CTLABELD" -r "$PCAP" -n -c "$GOOD" --flows - > /dev/full 2> "$WORK/out"
 expect "--flows - to a full stdout" 1 $? "$WORK/out" "--flows stdout: write failed after"
-timeout 20 "$CTLABELD" --check -c "$GOOD" > /dev/full 2> "$WORK/out"
+timeout -k 5 20 "$CTLABELD" --check -c "$GOOD" > /dev/full 2> "$WORK/out"
 expect "--check to a full stdout" 1 $? "$WORK/out" "--check: writing the summary failed"
 
 # 9. Specific messages.
-cat "$PCAP" | timeout 20 "$CTLABELD" -r /dev/stdin -n -c "$GOOD" --flows - > "$WORK/out" 2>&1
+cat "$PCAP" | timeout -k 5 20 "$CTLABELD" -r /dev/stdin -n -c "$GOOD" --flows - > "$WORK/out" 2>&1
 expect "-r /dev/stdin from a pipe" 1 $? "$WORK/out" \
   "/dev/stdin: is a named pipe (FIFO), not a regular file; ctlabeld reads a capture file only from a regular file (every worker reads the whole file from its start"
 grep -q '^packets:' "$WORK/out" && fail "-r /dev/stdin: a summary was printed for a refused input"
-timeout 20 "$CTLABELD" -i nflog:99999 -n -c "$GOOD" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" -i nflog:99999 -n -c "$GOOD" > "$WORK/out" 2>&1
 expect "-i nflog:99999" 1 $? "$WORK/out" "NFLOG group '99999' is not a number from 0 to 65535"
 actions "$WORK/never.json" "$WORK/connlabel.conf" "src_port == 70000 || ip_version == 5 || detected_hostname == 'rx:(a?){250}a{250}z';"
-timeout 20 "$CTLABELD" --check -c "$WORK/never.json" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" --check -c "$WORK/never.json" > "$WORK/out" 2>&1
 expect "never-matching comparisons and a costly regex warn" 0 $? "$WORK/out" \
   "warning: $WORK/never.json: actions.a.criteria:1:13: 'src_port' is 0 to 65535, never 70000: this comparison never matches" \
   "'ip_version' is 4 or 6, never 5: this comparison never matches" \
@@ -129,7 +129,7 @@ expect "never-matching comparisons and a costly regex warn" 0 $? "$WORK/out" \
 FIRST=$!
 PIDS+=($FIRST)
 poll 20 grep -q "started" "$WORK/first.log" || fail "first nflog:7 instance did not start"
-timeout 20 "$CTLABELD" -i nflog:7 -n -c "$GOOD" > "$WORK/out" 2>&1
+timeout -k 5 20 "$CTLABELD" -i nflog:7 -n -c "$GOOD" > "$WORK/out" 2>&1
 expect "a second instance on nflog:7" 1 $? "$WORK/out" \
   "capture source 'nflog:7': NFLOG group 7 is already bound by another program (netlink port"
 grep -q "started" "$WORK/out" && fail "the second nflog:7 instance logged 'started'"
