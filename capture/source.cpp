@@ -206,10 +206,13 @@ Status check_source(const std::string& name, bool live) {
       return Status::failure(nflog_busy(name, g, port));
     }
   }
-  if (detail.find("Operation not permitted") != std::string::npos && ::geteuid() == 0) {
+  if (detail.find("Operation not permitted") != std::string::npos) {
     // Root has CAP_NET_ADMIN here, so EPERM means the group is taken (the owner is unknown when
     // /proc/net is hidden, as under the unit's ProcSubset=pid).
-    return Status::failure(nflog_busy(name, groups.front(), 0));
+    if (::geteuid() == 0) return Status::failure(nflog_busy(name, groups.front(), 0));
+    return Status::failure("capture source '" + name + "': cannot bind the NFLOG group (" + detail +
+                           "): another program has bound it (ulogd, tcpdump, another "
+                           "ctlabeld?), or ctlabeld lacks CAP_NET_ADMIN");
   }
   return Status::failure("capture source '" + name + "': cannot bind it: " + detail);
 }
