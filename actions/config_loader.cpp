@@ -11,15 +11,14 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "ctlabeld/actions/edit_distance.hpp"
 #include "targets/target_type.hpp"
 #include "ctlabeld/actions/small_file.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 
 namespace ctlabeld::actions {
 namespace {
@@ -42,6 +41,32 @@ std::string join(const Words& words) {
   return s;
 }
 
+constexpr std::size_t kNotFound = std::string_view::npos;
+
+// The offset of the first '[' or '{' that opens level `max_depth + 1`, outside strings; kNotFound
+// when the text nests no deeper than that. Syntax errors are left to the parser.
+std::size_t nesting_too_deep(std::string_view json, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return kNotFound;
+}
+
 class Loader final : public ConfigReader {
  public:
   Loader(std::string display_name, const ResolverFactory& factory, const RiskLookup& risk_bit,
@@ -57,8 +82,18 @@ class Loader final : public ConfigReader {
   }
 
   Expected<LoadedConfig> load(std::string_view json) {
+    // RapidJSON's recursive parser (and its recursive destructor) would overflow the stack on
+    // deep nesting: refuse that before parsing, and parse iteratively anyway.
+    if (const std::size_t at = nesting_too_deep(json, defaults::kMaxJsonDepth); at != kNotFound) {
+      std::size_t line = 0, col = 0;
+      offset_to_line_col(json, at, line, col);
+      return Expected<LoadedConfig>::failure(
+          file_ + ":" + std::to_string(line) + ":" + std::to_string(col) +
+          ": JSON nested more than " + std::to_string(defaults::kMaxJsonDepth) +
+          " levels deep; an actions file needs about 5: check the brackets");
+    }
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
     if (doc.HasParseError()) {
       std::size_t line = 0, col = 0;
       offset_to_line_col(json, doc.GetErrorOffset(), line, col);
@@ -776,17 +811,14 @@ Expected<LoadedConfig> load_config_text(std::string_view json, const std::string
 
 Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
                                         const RiskLookup& risk_bit, const LoadOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Expected<LoadedConfig>::failure(
-        path + ": cannot open the actions file: " + std::strerror(errno));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    return Expected<LoadedConfig>::failure(path + ": cannot read the actions file");
-  }
-  return load_config_text(buffer.str(), path, resolver, risk_bit, options);
+  // One open, on which owner, mode, type and size are checked (common/file_policy).
+  files::ReadPolicy policy;
+  policy.what = "actions file";
+  policy.max_bytes = defaults::kMaxActionsFileBytes;
+  policy.privileged = true;
+  auto text = files::read_all(path, policy);
+  if (!text) return Expected<LoadedConfig>::failure(text.errors());
+  return load_config_text(text.value(), path, resolver, risk_bit, options);
 }
 
 }  // namespace ctlabeld::actions

@@ -241,6 +241,47 @@ class CriteriaParser {
     return 0;
   }
 
+  void warn(const Token& at, const std::string& message) {
+    if (context_.warnings == nullptr) return;
+    context_.warnings->push_back(where_ + ":" + std::to_string(at.line) + ":" +
+                                 std::to_string(at.col) + ": " + message);
+  }
+
+  // A number no value of the field can take: the comparison is decided before any flow.
+  void warn_out_of_domain(const Token& at, Field field, Criteria::CmpOp op, const std::string& name,
+                          std::uint64_t v) {
+    std::uint64_t max = 0;
+    bool in_domain = true;
+    std::string domain;
+    switch (field) {
+      case Field::kIpVersion:
+        in_domain = v == 4 || v == 6;
+        domain = "4 or 6";
+        break;
+      case Field::kIpProtocol: max = 255; break;
+      case Field::kVlanId: max = 4095; break;
+      case Field::kLocalPort:
+      case Field::kOtherPort:
+      case Field::kSrcPort:
+      case Field::kDstPort:
+      case Field::kAnyPort: max = 65535; break;
+      default: return;
+    }
+    if (max != 0) {
+      in_domain = v <= max;
+      domain = "0 to " + std::to_string(max);
+    }
+    if (in_domain) return;
+    // Out of the domain, == and (for values above it) > and >= never hold; != and < always.
+    bool never = op == Criteria::CmpOp::kEq;
+    if (max != 0) never = never || op == Criteria::CmpOp::kGt || op == Criteria::CmpOp::kGe;
+    const bool always = op == Criteria::CmpOp::kNe ||
+                        (max != 0 && (op == Criteria::CmpOp::kLt || op == Criteria::CmpOp::kLe));
+    if (!never && !always) return;  // e.g. ip_version < 5: a real test
+    warn(at, "'" + name + "' is " + domain + ", never " + std::to_string(v) + ": this comparison " +
+                 (never ? "never matches" : "always matches") + "; check the number");
+  }
+
   std::uint32_t add(const Criteria::Node& node) {
     out_.nodes_.push_back(node);
     return static_cast<std::uint32_t>(out_.nodes_.size() - 1);
@@ -449,6 +490,7 @@ class CriteriaParser {
         }
         n.value = Criteria::ValueKind::kNumber;
         n.number = value.number;
+        warn_out_of_domain(value, n.field, n.op, field_name, value.number);
         break;
       case FieldType::kBool:
         if (!equality) {
@@ -610,6 +652,15 @@ class CriteriaParser {
       if (!rx.compile(text.substr(3), rx_error)) {
         return fail(value, "invalid regular expression " + describe(value) + ": " + rx_error);
       }
+      if (const auto steps = rx.worst_case_steps(Regex::kMaxTextBytes); steps > Regex::kWarnSteps) {
+        warn(value, "regex " + describe(value) + " costs up to " + std::to_string(steps) +
+                        " steps per flow (" + std::to_string(rx.instructions()) +
+                        " instructions x " + std::to_string(Regex::kMaxTextBytes + 1) +
+                        " text positions), more than the " + std::to_string(Regex::kStepsPerFlow) +
+                        " steps all of a flow's regexes share: on a long host name it is cut "
+                        "short and counts as no match (regex_budget_exceeded). Simplify it: "
+                        "large {m,n} repetitions are the usual cause");
+      }
       out_.regexes_.push_back(std::move(rx));
       n.value = Criteria::ValueKind::kRegex;
       n.a = static_cast<std::uint32_t>(out_.regexes_.size() - 1);
@@ -637,12 +688,6 @@ class CriteriaParser {
     bool mapped = false;
     n.a = add_string(checked_name(n.field, lowercase(text), value, mapped));
     return mapped ? protocol_or_app(n) : add(n);
-  }
-
-  void warn(const Token& at, const std::string& message) {
-    if (context_.warnings == nullptr) return;
-    context_.warnings->push_back(where_ + ":" + std::to_string(at.line) + ":" +
-                                 std::to_string(at.col) + ": " + message);
   }
 
   // A name literal of an app/protocol/category field: nDPI's own name stays; a Netify name the

@@ -4,6 +4,7 @@
 #include "ctlabeld/actions/regex.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <memory>
 
@@ -435,9 +436,57 @@ bool Regex::compile(std::string_view pattern, std::string& error) {
   return true;
 }
 
+namespace {
+
+struct BudgetState {
+  bool in_flow = false;
+  std::uint64_t left = Regex::kStepsPerFlow;
+};
+thread_local BudgetState t_budget;
+std::atomic<std::uint64_t> g_budget_exceeded{0};
+
+// Draws on the thread's budget for one search; writes back what is left when done.
+class StepBudget {
+ public:
+  StepBudget() noexcept : left_(t_budget.in_flow ? t_budget.left : Regex::kStepsPerFlow) {}
+  ~StepBudget() {
+    if (t_budget.in_flow) t_budget.left = left_;
+  }
+  StepBudget(const StepBudget&) = delete;
+  StepBudget& operator=(const StepBudget&) = delete;
+  // False (and counted) when `steps` more would exceed the budget.
+  bool take(std::size_t steps) noexcept {
+    if (steps > left_) {
+      left_ = 0;
+      g_budget_exceeded.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    left_ -= steps;
+    return true;
+  }
+
+ private:
+  std::uint64_t left_;
+};
+
+}  // namespace
+
+Regex::FlowBudget::FlowBudget() noexcept {
+  t_budget.in_flow = true;
+  t_budget.left = kStepsPerFlow;
+}
+
+Regex::FlowBudget::~FlowBudget() { t_budget.in_flow = false; }
+
+std::uint64_t Regex::budget_exceeded() noexcept {
+  return g_budget_exceeded.load(std::memory_order_relaxed);
+}
+
 bool Regex::search(std::string_view text) const noexcept {
   const std::size_t n_insts = program_.size();
   if (n_insts == 0) return false;
+  StepBudget budget;
+  if (!budget.take(1)) return false;  // this flow's budget is already spent
   std::uint16_t mem[4][kMaxInstructions];
   // Only the sparse halves need defined contents, and only for this program's length.
   std::fill_n(mem[1], n_insts, std::uint16_t{0});
@@ -479,6 +528,9 @@ bool Regex::search(std::string_view text) const noexcept {
     add(cur, 0, i);  // unanchored search: a new thread may start at every position
     if (matched) return true;
     if (i == len) return false;
+    // Each live thread is one step at this byte (added and, next, advanced); beyond the budget
+    // the search gives up.
+    if (!budget.take(cur.size)) return false;
     ThreadList& next = lists[(i + 1) & 1];
     next.size = 0;
     const unsigned char c = lower(static_cast<unsigned char>(text[i]));

@@ -120,6 +120,8 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out,
   out.matched_actions.clear();
   out.labels.reset();
   out.log_errors = false;
+  // One regex step budget for the whole flow: its evaluation has a bounded worst case.
+  const Regex::FlowBudget regex_budget;
   const FlowFacts facts = FlowFacts::make(flow, parts_.local_networks);
   if (!parts_.exemptions.empty() && parts_.exemptions.exempt(facts)) return;
   for (const std::uint16_t index : enabled_actions_) {

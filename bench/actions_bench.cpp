@@ -196,6 +196,69 @@ int load_or_die(const char* json, LoadedConfig& out) {
   return 0;
 }
 
+// Nanoseconds per call of fn, over at least 0.5 s.
+template <typename Fn>
+double ns_per_call(Fn&& fn) {
+  using Clock = std::chrono::steady_clock;
+  std::size_t calls = 0;
+  const auto start = Clock::now();
+  auto now = start;
+  do {
+    for (int k = 0; k < 64; ++k) fn();
+    calls += 64;
+    now = Clock::now();
+  } while (now - start < std::chrono::milliseconds(500));
+  return std::chrono::duration<double, std::nano>(now - start).count() / static_cast<double>(calls);
+}
+
+// Issue 15 item 7: 20 actions with the costliest regex an attacker's host name can meet. The
+// flow's regexes share one step budget, so the evaluation of one flow has a bounded worst case;
+// without it each of the 20 regexes would run its full (len + 1) x instructions steps.
+void worst_case_per_flow(const Stream& stream, std::size_t& sink) {
+  std::string json = R"({ "targets": { "t": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
+    "actions": {)";
+  for (int i = 0; i < 20; ++i) {
+    if (i != 0) json += ',';
+    json += "\"rx";
+    json += std::to_string(i);
+    json += "\": { \"criteria\": \"detected_hostname == 'rx:(a?){250}a{250}z";
+    json.append(static_cast<std::size_t>(i % 3), 'z');
+    json += "';\", \"targets\": [ \"t\" ] }";
+  }
+  json += "} }";
+  LoadedConfig hostile;
+  if (load_or_die(json.c_str(), hostile) != 0) return;
+  classify::Verdict v = *stream.flows[0].verdict;
+  const std::string name(Regex::kMaxTextBytes - 1, 'a');  // the longest host name nDPI keeps
+  v.hostname = name;
+  classify::FlowView f = stream.flows[0];
+  f.verdict = &v;
+  Evaluation e = hostile.rules->make_evaluation();
+  const std::uint64_t cut_before = Regex::budget_exceeded();
+  const double bounded = ns_per_call([&] {
+    hostile.rules->evaluate(f, e);
+    sink += e.matched_actions.size();
+  });
+  const std::uint64_t cuts = Regex::budget_exceeded() - cut_before;
+  // The unbounded cost, from a pattern that fits the budget whole: ns per VM step on this name.
+  Regex fits;
+  std::string error;
+  if (!fits.compile("(a?){60}a{60}z", error)) return;
+  const double fit_ns = ns_per_call([&] { sink += fits.search(name); });
+  const double ns_per_step = fit_ns / static_cast<double>(fits.worst_case_steps(name.size()));
+  Regex full;
+  if (!full.compile("(a?){250}a{250}z", error)) return;
+  const double unbounded_ns =
+      20.0 * ns_per_step * static_cast<double>(full.worst_case_steps(name.size()));
+  std::printf(
+      "worst case per flow, 20 x rx:(a?){250}a{250}z on a %zu-byte host name: %.1f us per flow "
+      "with the %llu-step flow budget (%llu searches cut); without it %.0f us (20 x %llu steps at "
+      "%.2f ns/step)\n",
+      name.size(), bounded / 1e3, static_cast<unsigned long long>(Regex::kStepsPerFlow),
+      static_cast<unsigned long long>(cuts), unbounded_ns / 1e3,
+      static_cast<unsigned long long>(full.worst_case_steps(name.size())), ns_per_step);
+}
+
 }  // namespace
 
 int main() {
@@ -238,5 +301,6 @@ int main() {
       });
   std::printf("20-action rule set: %.1f ns per flow; labels set per pass: %zu\n", 1e9 / twenty_rate,
               sink % 1000003);
+  worst_case_per_flow(stream, sink);
   return simple_rate >= kTarget ? 0 : 2;
 }

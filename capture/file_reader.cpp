@@ -66,7 +66,9 @@ Expected<FileReader> FileReader::open(const std::string& path) {
                         ? static_cast<std::uint32_t>(snaplen)
                         : kMaxCaplen;
 
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto opened = files::open_read(path, capture_file_policy());
+  if (!opened) return Expected<FileReader>::failure(opened.errors());
+  UniqueFd fd(opened->fd.release());
   std::uint8_t header[kFileHeaderBytes] = {};
   std::uint32_t magic = 0;
   if (fd.get() >= 0 &&

@@ -5,11 +5,15 @@
 #include <pcap/pcap.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ctlabeld/capture/packet.hpp"
 #include "ctlabeld/common/logger.hpp"
@@ -77,8 +81,58 @@ const char* activate_hint(int status) {
     case PCAP_ERROR_IFACE_NOT_UP:
       return "the interface is down; bring it up with `ip link set DEV up`";
     case PCAP_ERROR_RFMON_NOTSUP: return "monitor mode is not supported on this interface";
-    default: return "see the libpcap message above";
+    default: return "libpcap's reason is in parentheses";
   }
+}
+
+// NFLOG group numbers from "nflog" / "nflog:N[,M...]"; nothing for other devices. `error` is
+// set when the text after "nflog:" is not a list of groups 0-65535.
+std::vector<unsigned long> nflog_groups(const std::string& device, std::string& error) {
+  std::vector<unsigned long> groups;
+  if (device == "nflog") return {0};
+  if (device.rfind("nflog:", 0) != 0) return groups;
+  std::string_view rest = std::string_view(device).substr(6);
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    const bool digits = !item.empty() && item.size() <= 9 &&
+                        item.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!digits || std::stoul(std::string(item)) > 65535) {
+      error = "capture source '" + device + "': NFLOG group '" + std::string(item) +
+              "' is not a number from 0 to 65535; use the group of your nft rule's "
+              "`log group N` (for example -i nflog:5)";
+      return {};
+    }
+    groups.push_back(std::stoul(std::string(item)));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return groups;
+}
+
+// The netlink port that has bound NFLOG group `group` in this network namespace, from
+// /proc/net/netfilter/nfnetlink_log ("group portid ..."); 0 when none or unknown.
+unsigned long nflog_owner(unsigned long group) {
+  std::FILE* f = std::fopen("/proc/net/netfilter/nfnetlink_log", "re");
+  if (f == nullptr) return 0;
+  unsigned long g = 0, port = 0;
+  unsigned long owner = 0;
+  char rest[256];
+  while (std::fscanf(f, "%lu %lu", &g, &port) == 2) {
+    if (g == group) owner = port;
+    if (std::fgets(rest, sizeof rest, f) == nullptr) break;
+  }
+  std::fclose(f);
+  return owner;
+}
+
+std::string nflog_busy(const std::string& device, unsigned long group, unsigned long port) {
+  return "capture source '" + device + "': NFLOG group " + std::to_string(group) +
+         " is already bound by another program" +
+         (port != 0 ? " (netlink port " + std::to_string(port) + ")" : std::string()) +
+         " — another ctlabeld, ulogd or `tcpdump -i nflog:" + std::to_string(group) +
+         "`? The kernel gives a group to one reader only: stop that program, or log to another "
+         "group (nft `log group N`) and capture that";
 }
 
 // Each pcap_set_* before activation can only fail with PCAP_ERROR_ACTIVATED or a bad value.
@@ -120,6 +174,48 @@ void on_frame(u_char* user, const pcap_pkthdr* header, const u_char* bytes) noex
 
 }  // namespace
 
+Status check_source(const std::string& name, bool live) {
+  if (!live) {
+    auto opened = files::open_read(name, capture_file_policy());
+    if (!opened) return Status::failure(opened.errors());
+    return ok_status();
+  }
+  std::string error;
+  const auto groups = nflog_groups(name, error);
+  if (!error.empty()) return Status::failure(std::move(error));
+  if (groups.empty()) return ok_status();
+  // Bind the groups once, here, so a group taken by another program is an error at start
+  // instead of a daemon that says "started" and captures nothing.
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap, PacketSource::Closer> probe(pcap_create(name.c_str(), errbuf));
+  if (!probe) return Status::failure("capture source '" + name + "': pcap_create: " + errbuf);
+  if (pcap_activate(probe.get()) >= 0) return ok_status();
+  const std::string detail = pcap_geterr(probe.get());
+  for (const unsigned long g : groups) {
+    if (const unsigned long port = nflog_owner(g); port != 0) {
+      return Status::failure(nflog_busy(name, g, port));
+    }
+  }
+  if (detail.find("Operation not permitted") != std::string::npos) {
+    // Root has CAP_NET_ADMIN here, so EPERM means the group is taken (the owner is unknown when
+    // /proc/net is hidden, as under the unit's ProcSubset=pid).
+    if (::geteuid() == 0) return Status::failure(nflog_busy(name, groups.front(), 0));
+    return Status::failure("capture source '" + name + "': cannot bind the NFLOG group (" + detail +
+                           "): another program has bound it (ulogd, tcpdump, another "
+                           "ctlabeld?), or ctlabeld lacks CAP_NET_ADMIN");
+  }
+  return Status::failure("capture source '" + name + "': cannot bind it: " + detail);
+}
+
+files::ReadPolicy capture_file_policy() {
+  files::ReadPolicy policy;
+  policy.what = "capture file";
+  policy.why_regular =
+      "every worker reads the whole file from its start, and a pipe can be read "
+      "only once";
+  return policy;
+}
+
 void PacketSource::Closer::operator()(pcap* p) const noexcept { pcap_close(p); }
 
 PacketSource::PacketSource(std::unique_ptr<pcap, Closer> handle, std::string name, bool live)
@@ -146,8 +242,13 @@ Expected<PacketSource> PacketSource::open_file(const std::string& path,
   // We open the FILE ourselves to give it a large buffer: libpcap reads a file with two
   // fread()s per record, and stdio's default st_blksize buffer (4 KiB) turns those into a read()
   // syscall every few packets, a sixth of the -r profile on a virtual machine.
-  std::FILE* fp = std::fopen(path.c_str(), "rb");
+  // Through the file policy: a pipe (-r /dev/stdin), a device or a directory is refused with
+  // what it is, before libpcap reads a byte.
+  auto opened = files::open_read(path, capture_file_policy());
+  if (!opened) return Expected<PacketSource>::failure(opened.errors());
+  std::FILE* fp = ::fdopen(opened->fd.get(), "rb");
   if (fp == nullptr) return failure(path + ": " + std::strerror(errno));
+  (void)opened->fd.release();  // the FILE owns it now
   auto buffer = std::make_unique_for_overwrite<char[]>(kFileBufferBytes);
   if (std::setvbuf(fp, buffer.get(), _IOFBF, kFileBufferBytes) != 0)
     buffer.reset();  // default buffer
@@ -194,10 +295,24 @@ Expected<PacketSource> PacketSource::open_live(const std::string& device,
     // For PCAP_ERROR the detail is in pcap_geterr; for the specific codes it may add to it.
     const std::string detail = pcap_geterr(p);
     const std::string summary = pcap_statustostr(status);
+    std::string error;
+    const auto groups = nflog_groups(device, error);
+    if (!error.empty()) return Result::failure(std::move(error));
+    for (const unsigned long g : groups) {
+      if (const unsigned long port = nflog_owner(g); port != 0) {
+        return Result::failure(nflog_busy(device, g, port));
+      }
+    }
     std::string message = "interface '" + device + "': pcap_activate failed: " + summary;
     if (!detail.empty() && detail != summary) message += " (" + detail + ")";
     message += "; ";
-    message += activate_hint(status);
+    if (!groups.empty() && detail.find("Operation not permitted") != std::string::npos) {
+      message +=
+          "the NFLOG group is bound by another program (ulogd, tcpdump, another "
+          "ctlabeld?), or ctlabeld lacks CAP_NET_ADMIN";
+    } else {
+      message += activate_hint(status);
+    }
     return Result::failure(std::move(message));
   }
   if (status > 0) {

@@ -3,9 +3,13 @@
 #include "ctlabeld/classify/classifier.hpp"
 
 #include <algorithm>
+#include <fcntl.h>
 #include <ndpi/ndpi_api.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -13,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "ctlabeld/common/icmp.hpp"
+#include "ctlabeld/common/defaults.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 #include "huge_pages.hpp"
 
 namespace ctlabeld::classify {
@@ -186,6 +192,33 @@ void Classifier::ModuleDeleter::operator()(ndpi_detection_module_struct* m) cons
   ndpi_exit_detection_module(m);
 }
 
+namespace {
+
+Expected<files::Fd> protos_copy(const std::string& path) {
+  using Result = Expected<files::Fd>;
+  files::ReadPolicy policy;
+  policy.what = "protos file";
+  policy.max_bytes = defaults::kMaxProtosFileBytes;
+  policy.privileged = true;
+  auto text = files::read_all(path, policy);
+  if (!text) return Result::failure(text.errors());
+  files::Fd fd(::memfd_create("ctlabeld-protos", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.valid()) return Result::failure(path + ": memfd_create: " + std::strerror(errno));
+  std::string_view rest = text.value();
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return Result::failure(path + ": copying the protos file: " + std::strerror(errno));
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  (void)::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  return fd;
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig& given) {
   ClassifierConfig config = given;
   if (!config.hash_secret) {
@@ -205,7 +238,13 @@ Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig&
     NDPI_BITMASK_SET_ALL(all);
     ndpi_set_protocol_detection_bitmask2(mod.get(), &all);
     if (!config.protos_file.empty()) {
-      if (ndpi_load_protocols_file(mod.get(), config.protos_file.c_str()) < 0) {
+      // Read once through the file policy (regular file, size cap, owner and mode), then handed
+      // to nDPI, which wants a path, as a sealed in-memory copy: nDPI never opens the user's
+      // path, so a FIFO or /dev/zero there cannot block or spin start-up.
+      auto copy = protos_copy(config.protos_file);
+      if (!copy) return Expected<std::unique_ptr<Classifier>>::failure(copy.errors());
+      const std::string fd_path = "/proc/self/fd/" + std::to_string(copy->get());
+      if (ndpi_load_protocols_file(mod.get(), fd_path.c_str()) < 0) {
         return Expected<std::unique_ptr<Classifier>>::failure(
             config.protos_file +
             ": nDPI could not load this protocols file; check that it exists, is readable "

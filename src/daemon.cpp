@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <cstring>
 #include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "ctlabeld/actions/config.hpp"
+#include "ctlabeld/capture/source.hpp"
 #include "ctlabeld/classify/classifier.hpp"
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/conntrack/label_map.hpp"
@@ -57,13 +59,10 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
   return std::unique_ptr<LabelResolver>(std::move(map.value()));
 }
 
-// Refuses a file others could have written (the daemon acts on it with CAP_NET_ADMIN), then loads
-// it.
-// --strict, and nDPI's own names for the name checks (with --protos, else the file's).
+// The loader reads the file through the file policy: one open, checked on its descriptor (owner,
+// mode, regular file, size), so a file others could have written is refused. --strict, and
+// nDPI's own names for the name checks (with --protos, else the file's).
 Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
-  if (auto perms = check_config_permissions(path); !perms) {
-    return Expected<actions::LoadedConfig>::failure(perms.errors());
-  }
   actions::LoadOptions options;
   options.strict = opt.strict;
   options.ndpi_names = [&opt](const std::string& protos_file) {
@@ -112,6 +111,23 @@ sigset_t handled_signals() {
   sigaddset(&set, SIGUSR1);
   return set;
 }
+
+// During start-up the signals are blocked (so SIGHUP or SIGUSR1 cannot kill the daemon before
+// its loop runs: they wait for it); a SIGINT or SIGTERM already pending ends start-up here.
+bool stop_requested() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  const timespec now{0, 0};
+  const int sig = sigtimedwait(&stop, nullptr, &now);
+  if (sig != SIGINT && sig != SIGTERM) return false;
+  spdlog::info("received {} during start-up: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  return true;
+}
+
+// Every write to stdout checked: a --check summary cut short by a full disk is an error.
+bool stdout_ok() { return std::fflush(stdout) == 0 && std::ferror(stdout) == 0; }
 
 unsigned default_workers() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -166,6 +182,11 @@ std::optional<int> load_startup_config(const Options& opt, Startup& s) {
     for (const auto& source : sources) std::printf("capture %s\n", mac_note(source).c_str());
     std::fputs(s.config->rules->summary().c_str(), stdout);
     std::printf("%s: OK\n", s.config_path.c_str());
+    if (!stdout_ok()) {
+      std::fprintf(stderr, "ctlabeld: --check: writing the summary failed: %s\n",
+                   std::strerror(errno));
+      return 1;
+    }
     return 0;
   }
   return std::nullopt;
@@ -357,28 +378,38 @@ int run(const Options& opt) {
     return 2;
   }
   setup_logging(opt.log_level);
+  // Block the signals before anything else (they are handled by the loop below, or by
+  // stop_requested() between start-up steps); threads started later inherit the mask.
+  const sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Startup s;
   if (const auto done = load_startup_config(opt, s)) return *done;
+  if (stop_requested()) return 0;
   s.settings = effective_settings(opt, s);
   apply_config_log_level(opt, s);
   if (!choose_sources(opt, s)) return 1;
   if (!draw_hash_secrets(opt, s)) return 1;
+
+  // Mistakes no retry could fix end start-up here, before anything says "started".
+  for (const auto& source : s.sources) {
+    if (auto st = capture::check_source(source, s.live); !st) {
+      print_errors(st.errors());
+      return 1;
+    }
+  }
 
   // Keep only CAP_NET_ADMIN and CAP_NET_RAW from here on; it must happen before any thread exists.
   if (auto dropped = drop_capabilities(); !dropped) {
     print_errors(dropped.errors());
     return 1;
   }
-  // Block the signals before any thread starts: only this thread takes them.
-  const sigset_t signals = handled_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   auto writer = start_writer(opt.dry_run);
   if (!writer) {
     print_errors(writer.errors());
     return 1;
   }
+  if (stop_requested()) return 0;
   std::unique_ptr<FlowOutput> flows;
   if (!opt.flows_file.empty()) {
     auto opened = FlowOutput::open(opt.flows_file);
@@ -395,6 +426,7 @@ int run(const Options& opt) {
     print_errors(workers.errors());
     return 1;
   }
+  if (stop_requested()) return 0;
   Pipeline pipeline(s.sources, std::move(workers.value()), pipeline_options(s));
 
   const auto started_at = Clock::now();
@@ -418,16 +450,22 @@ int run(const Options& opt) {
   // waiting change), then the writer.
   if (s.live) sd_notify("STOPPING=1");
   pipeline.stop();
-  if (flows) flows->flush();
+  int exit_status = 0;
+  if (flows) {
+    if (auto st = flows->finish(); !st) {
+      if (s.live) spdlog::error("{}", st.errors().front());
+      if (!s.live) std::fprintf(stderr, "ctlabeld: %s\n", st.errors().front().c_str());
+      exit_status = 1;
+    }
+  }
   if (*writer) (*writer)->stop();
   const StatsReport final_report = report();
   if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, final_report);
   if (s.live) {
     spdlog::info("stopped");
-    return 0;
+    return exit_status;
   }
   std::fputs(format_summary(final_report).c_str(), stderr);
-  int exit_status = 0;
   for (const auto& e : pipeline.file_errors()) {
     std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());
     exit_status = 1;

@@ -6,6 +6,9 @@
 #include <cstring>
 
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
+
+#include "ctlabeld/common/file_policy.hpp"
 
 namespace ctlabeld::app {
 
@@ -90,30 +93,70 @@ void format_flow_json(const FlowLine& line, std::string& out) {
 }
 
 Expected<std::unique_ptr<FlowOutput>> FlowOutput::open(const std::string& path) {
-  if (path == "-") return std::unique_ptr<FlowOutput>(new FlowOutput(stdout, false));
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) {
+  if (path == "-") return std::unique_ptr<FlowOutput>(new FlowOutput(stdout, false, "stdout"));
+  // Through the file policy: a link planted at the path is not followed into another file.
+  auto fd = files::open_write(path, "--flows");
+  if (!fd) {
     return Expected<std::unique_ptr<FlowOutput>>::failure(
-        "--flows " + path + ": cannot open for writing: " + std::strerror(errno) +
+        fd.errors().front() +
         "; check the directory exists and is writable, or use '-' for stdout");
   }
-  return std::unique_ptr<FlowOutput>(new FlowOutput(f, true));
+  std::FILE* f = ::fdopen(fd->get(), "w");
+  if (f == nullptr) {
+    return Expected<std::unique_ptr<FlowOutput>>::failure("--flows " + path +
+                                                          ": fdopen: " + std::strerror(errno));
+  }
+  (void)fd->release();  // the FILE owns it now
+  return std::unique_ptr<FlowOutput>(new FlowOutput(f, true, path));
 }
 
 FlowOutput::~FlowOutput() {
-  flush();
-  if (owned_) std::fclose(file_);
+  if (file_ != nullptr) (void)finish();
+}
+
+void FlowOutput::fail(int err) {
+  if (error_ != 0) return;
+  error_ = err != 0 ? err : EIO;
+  spdlog::error("--flows {}: write failed after {} line(s): {}; no more flows are written", name_,
+                lines_, std::strerror(error_));
 }
 
 void FlowOutput::write(const std::string& json_line) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fwrite(json_line.data(), 1, json_line.size(), file_);
-  std::fputc('\n', file_);
+  if (error_ != 0 || file_ == nullptr) return;
+  errno = 0;
+  if (std::fwrite(json_line.data(), 1, json_line.size(), file_) != json_line.size() ||
+      std::fputc('\n', file_) == EOF) {
+    fail(errno);
+    return;
+  }
+  ++lines_;
 }
 
 void FlowOutput::flush() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fflush(file_);
+  if (file_ == nullptr) return;
+  errno = 0;
+  if (std::fflush(file_) != 0) fail(errno);
+}
+
+Status FlowOutput::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (file_ != nullptr) {
+    errno = 0;
+    if (std::fflush(file_) != 0 || std::ferror(file_) != 0) fail(errno);
+    if (owned_) {
+      errno = 0;
+      if (std::fclose(file_) != 0) fail(errno);
+    }
+    file_ = nullptr;
+  }
+  if (error_ != 0) {
+    return Status::failure("--flows " + name_ + ": write failed after " + std::to_string(lines_) +
+                           " line(s): " + std::strerror(error_) +
+                           "; the output holds only part of them (free space, or write elsewhere)");
+  }
+  return ok_status();
 }
 
 }  // namespace ctlabeld::app

@@ -30,15 +30,24 @@ class FlowOutput {
   // "-" is stdout.
   static Expected<std::unique_ptr<FlowOutput>> open(const std::string& path);
   ~FlowOutput();
-  // Writes one complete line; safe from several threads.
+  // Writes one complete line; safe from several threads. After the first failed write (disk
+  // full, closed pipe) nothing more is written: finish() reports it.
   void write(const std::string& json_line);
   void flush();
+  // Flushes and closes (a file) or flushes (stdout), checking every result. A failure names the
+  // output, the error and how many lines were written before it.
+  [[nodiscard]] Status finish();
 
  private:
-  FlowOutput(std::FILE* f, bool owned) : file_(f), owned_(owned) {}
+  FlowOutput(std::FILE* f, bool owned, std::string name)
+      : file_(f), owned_(owned), name_(std::move(name)) {}
+  void fail(int err);  // with mutex_ held
   std::mutex mutex_;
   std::FILE* file_;
   bool owned_;
+  std::string name_;
+  std::uint64_t lines_ = 0;
+  int error_ = 0;  // errno of the first failure
 };
 
 }  // namespace ctlabeld::app

@@ -2,6 +2,8 @@
 // Capability dropping with libcap, and the ownership/mode check for configuration files.
 #include "privileges.hpp"
 
+#include "ctlabeld/common/file_policy.hpp"
+
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -57,37 +59,6 @@ std::size_t thread_count() {
        it.increment(ec))
     ++n;
   return ec ? 0 : n;
-}
-
-std::string octal_mode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
-// Appends what is wrong with one file or directory; `st` is its stat.
-void check_entry(const std::string& name, const struct stat& st, bool directory, uid_t euid,
-                 Errors& errors) {
-  const std::string what = directory ? "directory " + name : name;
-  const bool group_writable = (st.st_mode & S_IWGRP) != 0;
-  const bool others_writable = (st.st_mode & S_IWOTH) != 0;
-  // In a sticky directory only a file's owner may rename or delete it, so others cannot swap ours.
-  const bool sticky_dir = directory && (st.st_mode & S_ISVTX) != 0;
-  if ((group_writable || others_writable) && !sticky_dir) {
-    const char* who = group_writable && others_writable ? "group and others"
-                      : group_writable                  ? "its group"
-                                                        : "others";
-    errors.push_back(
-        what + ": mode " + octal_mode(st.st_mode) + " lets " + who +
-        " write it, so they could change what ctlabeld (privileged) does; refusing the config. "
-        "Fix: chmod go-w " +
-        name);
-  }
-  if (st.st_uid != 0 && st.st_uid != euid) {
-    errors.push_back(what + ": owned by uid " + std::to_string(st.st_uid) +
-                     ", neither root nor the user ctlabeld runs as (uid " + std::to_string(euid) +
-                     "); refusing the config. Fix: chown root " + name);
-  }
 }
 
 }  // namespace
@@ -164,28 +135,12 @@ Status drop_capabilities() {
 }
 
 Status check_config_permissions(const std::string& path) {
-  const uid_t euid = ::geteuid();
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::failure(path + ": cannot check its owner and mode: " + errno_text(errno));
-  }
-  Errors errors;
-  check_entry(path, st, false, euid, errors);
-
-  // Whoever can write a directory above the file can replace the file: check up to '/'.
-  std::error_code ec;
-  const std::filesystem::path real = std::filesystem::canonical(path, ec);
-  if (ec) return Status::failure(path + ": cannot resolve its directory: " + ec.message());
-  for (std::filesystem::path dir = real.parent_path();; dir = dir.parent_path()) {
-    if (::stat(dir.c_str(), &st) != 0) {
-      errors.push_back("directory " + dir.string() +
-                       ": cannot check its owner and mode: " + errno_text(errno));
-    } else {
-      check_entry(dir.string(), st, true, euid, errors);
-    }
-    if (dir == dir.parent_path()) break;
-  }
-  if (!errors.empty()) return Status::failure(std::move(errors));
+  // The same walk every config read does (common/file_policy): on descriptors, links included.
+  files::ReadPolicy policy;
+  policy.what = "config";
+  policy.privileged = true;
+  auto opened = files::open_read(path, policy);
+  if (!opened) return Status::failure(opened.errors());
   return ok_status();
 }
 

@@ -21,8 +21,9 @@ namespace ctlabeld::app {
 
 // Refuses `path` when it, or any directory above it, is writable by group or others (a sticky
 // directory such as /tmp is accepted: others cannot replace a file they do not own there) or is
-// owned by a user other than root or the effective user. Each message names the file, its mode or
-// owner, and the command that fixes it.
+// owned by a user other than root or the effective user, and likewise every symbolic link on the
+// way (by its owner) and every directory of its target: the walk of files::open_read, on
+// descriptors. Each message names the file, its mode or owner, and the command that fixes it.
 [[nodiscard]] Status check_config_permissions(const std::string& path);
 
 }  // namespace ctlabeld::app

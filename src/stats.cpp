@@ -10,6 +10,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "ctlabeld/actions/regex.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 #include "flow_output.hpp"
 
 namespace ctlabeld::app {
@@ -43,6 +45,7 @@ StatsReport gather(const Pipeline& pipeline, const conntrack::LabelWriter* write
   if (writer != nullptr) r.writer = writer->stats();
   r.reloads = reloads;
   r.reload_failures = reload_failures;
+  r.regex_budget_exceeded = actions::Regex::budget_exceeded();
   return r;
 }
 
@@ -135,6 +138,10 @@ std::string format_summary(const StatsReport& r) {
   fmt::format_to(o, "packets: {}  bytes: {}  elapsed: {:.3f}s  packets/s: {:.0f}\n", packets,
                  r.total_bytes(), r.elapsed_s, pps);
   counters_summary(t.counters, out);
+  if (r.regex_budget_exceeded != 0) {
+    fmt::format_to(o, "regex searches over the per-flow step budget (counted as no match): {}\n",
+                   r.regex_budget_exceeded);
+  }
   if (const LabelLatency l = label_latency(r, t); l.samples != 0) {
     fmt::format_to(o,
                    "label latency (bucket upper bounds, until {}): p50 {} us / {} packets, p99 {} "
@@ -180,9 +187,10 @@ std::string format_json(const StatsReport& r) {
   counters_json(t.counters, out);
   const LabelLatency l = label_latency(r, t);
   fmt::format_to(o,
-                 ",\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
+                 ",\"regex_budget_exceeded\":{},\"label_latency\":{{\"p50_us\":{},\"p99_us\":{},"
                  "\"p50_packets\":{},\"p99_packets\":{},\"samples\":{},\"until\":\"{}\"}},",
-                 l.p50_us, l.p99_us, l.p50_packets, l.p99_packets, l.samples, l.until);
+                 r.regex_budget_exceeded, l.p50_us, l.p99_us, l.p50_packets, l.p99_packets,
+                 l.samples, l.until);
   out += "\"apps\":{";
   bool first = true;
   for (const auto& [app, n] : r.apps()) {
@@ -239,20 +247,8 @@ std::string format_json(const StatsReport& r) {
 }
 
 Status write_stats_file(const std::string& path, const StatsReport& report) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) {
-    return Status::failure("--stats-file " + path + ": cannot create " + tmp + ": " +
-                           std::strerror(errno));
-  }
-  const std::string json = format_json(report) + "\n";
-  const bool wrote = std::fwrite(json.data(), 1, json.size(), f) == json.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::failure("--stats-file " + path + ": cannot write: " + std::strerror(errno));
-  }
-  return ok_status();
+  // A random O_EXCL temporary name, never a link followed, fsync, rename (common/file_policy).
+  return files::write_atomic(path, format_json(report) + "\n", "--stats-file");
 }
 
 }  // namespace ctlabeld::app

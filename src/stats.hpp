@@ -23,6 +23,7 @@ struct StatsReport {
   std::optional<conntrack::WriterStats> writer;
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
+  std::uint64_t regex_budget_exceeded = 0;  // regex searches cut short (counted as no match)
 
   [[nodiscard]] std::uint64_t total_packets() const;
   [[nodiscard]] std::uint64_t total_bytes() const;

@@ -86,7 +86,8 @@ void read_label(const Value& v, const std::string& path, CtlabelLoad& l, Ctlabel
     const unsigned hint = free_bit(l);
     l.taken_for_hint.insert(hint);
     // Netify tolerates it: the label is skipped, the target's other labels still apply.
-    in.warn(path, "label '" + name + "' is not defined in " + conf_path(l) +
+    const std::string empty = l.resolver->all().empty() ? " (the file defines no labels)" : "";
+    in.warn(path, "label '" + name + "' is not defined in " + conf_path(l) + empty +
                       ": this label is not set; add the line \"" + std::to_string(hint) + " " +
                       name + "\" (any free bit 0-" + std::to_string(l.max_bits) + ") to that file");
     return;

@@ -9,10 +9,20 @@
 
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 
 struct pcap;  // libpcap's handle; only capture/ includes <pcap.h>
 
 namespace ctlabeld::capture {
+
+// Capture files (-r) are data, not configuration: any owner, no size cap, but a regular file.
+files::ReadPolicy capture_file_policy();
+
+// Start-up checks of one capture source, for mistakes that retrying could never fix: a capture
+// file that is not a regular file (-r /dev/stdin when stdin is a pipe), an "nflog:N" group out
+// of range (0-65535) or already bound by another program. Missing or down interfaces pass: the
+// pipeline waits for them.
+[[nodiscard]] Status check_source(const std::string& name, bool live);
 
 struct LiveOptions {
   int snaplen = defaults::kSnaplen;
@@ -78,10 +88,11 @@ class PacketSource {
   // The selectable fd for a live source (-1 for files).
   [[nodiscard]] int selectable_fd() const noexcept;
 
- private:
   struct Closer {
     void operator()(pcap* p) const noexcept;
   };
+
+ private:
   PacketSource(std::unique_ptr<pcap, Closer> handle, std::string name, bool live);
   // A file's stdio buffer (setvbuf): declared before handle_ so it outlives pcap_close's fclose.
   std::unique_ptr<char[]> file_buffer_;

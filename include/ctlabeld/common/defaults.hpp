@@ -55,4 +55,11 @@ inline constexpr std::chrono::seconds kStatsInterval{60};
 inline constexpr const char* kAddressGroupsFile = "/etc/netifyd/address-groups.json";
 inline constexpr const char* kNamesFile = "/etc/ctlabeld/netify-names.tsv";
 
+// Files ctlabeld reads (common/file_policy): size caps, far above any real file.
+inline constexpr std::uint64_t kMaxActionsFileBytes = 16 * 1024 * 1024;
+inline constexpr std::uint64_t kMaxConnlabelBytes = 1024 * 1024;
+inline constexpr std::uint64_t kMaxProtosFileBytes = 64 * 1024 * 1024;
+// JSON nesting deeper than this is refused before parsing (a Netify file nests about 5 deep).
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
 }  // namespace ctlabeld::defaults

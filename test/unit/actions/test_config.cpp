@@ -216,5 +216,52 @@ TEST_CASE("config: default local networks", "[actions][config]") {
   CHECK(loaded->rules->local_networks().size() == default_local_network_texts().size());
 }
 
+// Issue 15 item 1: about 120,000 levels crashed RapidJSON's recursive parser (--check and
+// SIGHUP alike). Now refused before parsing, with where the limit was crossed.
+TEST_CASE("config: nesting 120,000 levels deep is refused, not a crash", "[actions][config]") {
+  for (const char open : {'[', '{'}) {
+    std::string text = "{\"actions\": ";
+    for (int i = 0; i < 120000; ++i) text += open == '[' ? "[" : "{\"a\":";
+    auto loaded = load_config_text(text, "deep.json", test::file_factory(), test::risk_lookup());
+    REQUIRE_FALSE(loaded.ok());
+    REQUIRE(loaded.errors().size() == 1);
+    CHECK(loaded.errors().front().rfind("deep.json:1:", 0) == 0);
+    CHECK(loaded.errors().front().find("JSON nested more than 64 levels deep") !=
+          std::string::npos);
+  }
+  // Brackets inside strings do not count; 64 levels are still fine for the parser.
+  std::string ok = "{\"version\": \"" + std::string(100, '[') + "\\\"\", \"actions\": {}}";
+  CHECK(load_config_text(ok, "ok.json", test::file_factory(), test::risk_lookup()).ok());
+}
+
+TEST_CASE("config: warnings for comparisons that never match and costly regexes",
+          "[actions][config]") {
+  const std::string text = R"({
+  "targets": { "t": { "target_type": "ctlabel", "labels": [ 1 ] } },
+  "actions": {
+    "port": { "criteria": "src_port == 70000;", "targets": [ "t" ] },
+    "ver": { "criteria": "ip_version == 5 || ip_version != 7;", "targets": [ "t" ] },
+    "fine": { "criteria": "ip_version < 5 && dst_port == 443 && vlan_id <= 4095;", "targets": [ "t" ] },
+    "rx": { "criteria": "detected_hostname == 'rx:(a?){250}a{250}z';", "targets": [ "t" ] }
+  }
+})";
+  auto loaded = load_config_text(text, "w.json", test::file_factory(), test::risk_lookup());
+  REQUIRE(loaded.ok());
+  const auto& w = loaded->warnings;
+  REQUIRE(w.size() == 4);
+  CHECK(w[0] ==
+        "w.json: actions.port.criteria:1:13: 'src_port' is 0 to 65535, never 70000: this "
+        "comparison never matches; check the number");
+  CHECK(w[1] ==
+        "w.json: actions.ver.criteria:1:15: 'ip_version' is 4 or 6, never 5: this comparison "
+        "never matches; check the number");
+  CHECK(w[2] ==
+        "w.json: actions.ver.criteria:1:34: 'ip_version' is 4 or 6, never 7: this comparison "
+        "always matches; check the number");
+  CHECK(w[3].rfind("w.json: actions.rx.criteria:1:22: regex 'rx:(a?){250}a{250}z' costs up to "
+                   "60912 steps per flow (752 instructions x 81 text positions)",
+                   0) == 0);
+}
+
 }  // namespace
 }  // namespace ctlabeld::actions

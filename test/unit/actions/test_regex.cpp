@@ -94,5 +94,36 @@ TEST_CASE("regex: compile errors", "[actions][regex]") {
   }
 }
 
+// Issue 15 item 7: a pattern such as (a?){250}a{250}z costs hundreds of microseconds per flow on
+// hostile host names. The VM's steps are bounded per search (no flow budget open) and per flow.
+TEST_CASE("regex: the step budget bounds a costly pattern and counts the cut", "[actions][regex]") {
+  Regex rx;
+  std::string error;
+  REQUIRE(rx.compile("(a?){250}a{250}z", error));
+  CHECK(rx.instructions() == 752);
+  CHECK(rx.worst_case_steps(Regex::kMaxTextBytes) == 752u * 81u);
+  const std::string hostile(79, 'a');
+  const std::uint64_t before = Regex::budget_exceeded();
+  CHECK_FALSE(rx.search(hostile));  // over budget: no match, counted
+  CHECK(Regex::budget_exceeded() == before + 1);
+
+  // A cheap pattern matches as before, even many times over without a flow budget open.
+  Regex cheap;
+  REQUIRE(cheap.compile("zoom\\.us$", error));
+  for (int i = 0; i < 10000; ++i) REQUIRE(cheap.search("www.zoom.us"));
+  CHECK(Regex::budget_exceeded() == before + 1);
+
+  // Within one flow every search draws on the same budget: cheap searches fit, and once the
+  // costly one has spent it, the rest of this flow's searches count as no match.
+  {
+    const Regex::FlowBudget flow;
+    CHECK(cheap.search("www.zoom.us"));
+    CHECK_FALSE(rx.search(hostile));
+    CHECK_FALSE(cheap.search("www.zoom.us"));
+  }
+  CHECK(Regex::budget_exceeded() == before + 3);
+  CHECK(cheap.search("www.zoom.us"));  // the next flow starts afresh
+}
+
 }  // namespace
 }  // namespace ctlabeld::actions

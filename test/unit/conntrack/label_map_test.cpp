@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // connlabel.conf loading: good files, the /etc/connlabel.conf fallback, and every error form.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -123,4 +125,64 @@ TEST_CASE("the shipped etc/connlabel.conf defines zoom at bit 0", "[conntrack][l
   auto map = LabelMap::load_with_fallback("etc/connlabel.conf", "", 127);
   REQUIRE(map.ok());
   CHECK((*map)->bit_of("zoom") == 0u);
+}
+
+// nft reads names with '_' (and any other non-blank character); libnetfilter_conntrack 1.0.9's
+// map returned bit -1 for them, so "3 best_effort" (a public firewall's own file) was refused.
+TEST_CASE("connlabel.conf is read the way nft reads it", "[conntrack][labelmap]") {
+  TempDir dir;
+  const auto file = dir.write("connlabel.conf",
+                              "# OpenWrt-style file\n"
+                              "\n"
+                              "   \n"
+                              "\t# indented comment\n"
+                              "0 zoom\n"
+                              "3 best_effort\n"
+                              "4 video-2\n"
+                              "5 9lives\n"
+                              "0x6 hex_bit\n"
+                              "7 bulk # trailing comment\n"
+                              "8 UPPER.case\n");
+  auto map = LabelMap::load_with_fallback(file, "", 127);
+  INFO((map.ok() ? std::string() : map.error_text()));
+  REQUIRE(map.ok());
+  CHECK((*map)->bit_of("best_effort") == 3u);
+  CHECK((*map)->bit_of("video-2") == 4u);
+  CHECK((*map)->bit_of("9lives") == 5u);
+  CHECK((*map)->bit_of("hex_bit") == 6u);
+  CHECK((*map)->bit_of("bulk") == 7u);
+  CHECK((*map)->bit_of("UPPER.case") == 8u);
+  CHECK_FALSE((*map)->bit_of("upper.case").has_value());  // names are case-sensitive, as in nft
+  CHECK((*map)->name_of(3) == "best_effort");
+  CHECK((*map)->all().size() == 7);
+}
+
+TEST_CASE("an empty connlabel.conf loads with no labels", "[conntrack][labelmap]") {
+  TempDir dir;
+  const auto file = dir.write("connlabel.conf", "");
+  auto map = LabelMap::load_with_fallback(file, "", 127);
+  REQUIRE(map.ok());
+  CHECK((*map)->all().empty());
+}
+
+TEST_CASE("connlabel.conf goes through the file policy", "[conntrack][labelmap]") {
+  TempDir dir;
+  SECTION("writable by others: refused, like the actions file") {
+    const auto file = dir.write("connlabel.conf", "0 zoom\n");
+    REQUIRE(::chmod(file.c_str(), 0666) == 0);
+    auto map = LabelMap::load_with_fallback(file, "", 127);
+    REQUIRE_FALSE(map.ok());
+    CHECK(map.errors().front() ==
+          file +
+              ": mode 0666 lets group and others write it, so they could change what ctlabeld "
+              "(privileged) does; refusing the config. Fix: chmod go-w " +
+              file);
+  }
+  SECTION("a directory is named as one") {
+    auto map = LabelMap::load_with_fallback(dir.path.string(), "", 127);
+    REQUIRE_FALSE(map.ok());
+    CHECK(map.errors().front() == dir.path.string() +
+                                      ": is a directory, not a file; give the path of the "
+                                      "connlabel.conf itself");
+  }
 }

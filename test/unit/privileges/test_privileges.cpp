@@ -241,8 +241,68 @@ TEST_CASE("a missing config file is reported, not accepted", "[privileges]") {
   const std::string file = (dir.path() / "absent.json").string();
   const auto st = check_config_permissions(file);
   REQUIRE_FALSE(st.ok());
+  CHECK(st.errors().front() == file + ": cannot open the config: No such file or directory");
+}
+
+// The link's own directory decides who can repoint it: the check used to look only at the
+// target's directories (through canonical()), so a link in a world-writable directory passed.
+TEST_CASE("a symbolic link in a directory others can write is refused", "[privileges]") {
+  TempDir dir;
+  const std::string target = dir.file("actions.json", 0644);
+  const std::filesystem::path open_dir = dir.path() / "shared";
+  REQUIRE(std::filesystem::create_directory(open_dir));
+  REQUIRE(::chmod(open_dir.c_str(), 0777) == 0);
+  const std::string link = (open_dir / "link.json").string();
+  REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+  const auto st = check_config_permissions(link);
+  REQUIRE_FALSE(st.ok());
+  REQUIRE(st.errors().size() == 1);
   CHECK(st.errors().front() ==
-        file + ": cannot check its owner and mode: No such file or directory");
+        "directory " + open_dir.string() +
+            ": mode 0777 lets group and others write it, so they could change what ctlabeld "
+            "(privileged) does; refusing the config. Fix: chmod go-w " +
+            open_dir.string());
+}
+
+TEST_CASE("a link's target directory is checked too, relative links and '..' included",
+          "[privileges]") {
+  TempDir dir;
+  const std::filesystem::path bad = dir.path() / "bad";
+  const std::filesystem::path conf = dir.path() / "conf";
+  REQUIRE(std::filesystem::create_directory(bad));
+  REQUIRE(std::filesystem::create_directory(conf));
+  REQUIRE(::chmod(bad.c_str(), 0757) == 0);
+  std::ofstream((bad / "actions.json").string()) << "{}\n";
+  REQUIRE(::chmod((bad / "actions.json").c_str(), 0644) == 0);
+  const std::string link = (conf / "actions.json").string();
+  REQUIRE(::symlink("../bad/actions.json", link.c_str()) == 0);
+  const auto st = check_config_permissions(link);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.errors().front().rfind("directory " + bad.string() + ": mode 0757 lets others", 0) == 0);
+  REQUIRE(::chmod(bad.c_str(), 0755) == 0);
+  CHECK(check_config_permissions(link).ok());
+}
+
+TEST_CASE("a link owned by another user is refused even in a sticky directory", "[privileges]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot give a link to another user; skipped");
+    return;
+  }
+  TempDir dir;
+  const std::string target = dir.file("actions.json", 0644);
+  const std::filesystem::path tmp = dir.path() / "tmp";
+  REQUIRE(std::filesystem::create_directory(tmp));
+  REQUIRE(::chmod(tmp.c_str(), 01777) == 0);
+  const std::string link = (tmp / "link.json").string();
+  REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+  REQUIRE(::lchown(link.c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+  const auto st = check_config_permissions(link);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.errors().front() ==
+        "symbolic link " + link +
+            ": owned by uid 12345, neither root nor the user ctlabeld runs as (uid 0); refusing "
+            "the config. Fix: chown -h root " +
+            link);
 }
 
 TEST_CASE("drop_capabilities as root keeps exactly CAP_NET_ADMIN and CAP_NET_RAW", "[privileges]") {
