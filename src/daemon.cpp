@@ -82,6 +82,15 @@ sigset_t handled_signals() {
   return set;
 }
 
+// A classifier rule file: the command line's, else the config's, else the installed default when
+// it exists. "" (or "none" on the command line) turns the file off.
+std::string rule_file(const std::optional<std::string>& option,
+                      const std::optional<std::string>& setting, const char* installed) {
+  if (option) return *option == "none" ? std::string() : *option;
+  if (setting) return *setting;
+  return file_exists(installed) ? std::string(installed) : std::string();
+}
+
 unsigned default_workers() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
@@ -197,7 +206,22 @@ int run(const Options& opt) {
   ccfg.tcp_idle = settings.tcp_idle;
   ccfg.udp_idle = settings.udp_idle;
   ccfg.other_idle = settings.other_idle;
-  ccfg.protos_file = opt.protos_file.empty() ? settings.protos_file : opt.protos_file;
+  ccfg.protos_file = rule_file(opt.protos_file, settings.protos_file, defaults::kProtosFile);
+  if (const std::string path =
+          rule_file(opt.app_rules_file, settings.app_rules_file, defaults::kAppRulesFile);
+      !path.empty()) {
+    auto loaded = classify::AppRules::load(path);
+    if (!loaded) {
+      print_errors(loaded.errors());
+      return 1;
+    }
+    ccfg.app_rules = loaded.value();
+    // One table for every worker: a client's STUN and its peer-to-peer flows meet on different
+    // workers (they share an endpoint, not a host pair).
+    ccfg.endpoints = std::make_shared<classify::EndpointTable>();
+    spdlog::info("application rules: {} ({} host names, {} networks)", path,
+                 ccfg.app_rules->host_count(), ccfg.app_rules->network_count());
+  }
 
   const unsigned worker_count =
       opt.workers.value_or(settings.workers != 0 ? settings.workers : default_workers());

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +28,10 @@ struct DaemonSettings {
   std::vector<std::string> wan_interfaces;
   unsigned workers = 0;  // 0: one per core
   std::vector<std::string> local_networks = default_local_network_texts();
-  std::string protos_file;  // nDPI protos file; "" for none
+  // Rule files for the classifier. Unset: the installed default if it exists
+  // (defaults::kProtosFile, defaults::kAppRulesFile); "": none.
+  std::optional<std::string> protos_file;     // nDPI's protocols-file format
+  std::optional<std::string> app_rules_file;  // application rules (classify/app_rules.hpp)
   std::size_t max_flows = defaults::kMaxFlows;
   std::uint32_t max_dpi_packets = defaults::kMaxDpiPackets;
   std::chrono::seconds tcp_idle{defaults::kTcpIdle};

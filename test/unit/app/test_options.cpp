@@ -35,6 +35,8 @@ TEST_CASE("every documented option parses") {
                   "-",
                   "--protos",
                   "p.txt",
+                  "--app-rules",
+                  "none",
                   "-l",
                   "debug",
                   "--workers",
@@ -56,6 +58,7 @@ TEST_CASE("every documented option parses") {
   CHECK(o->check);
   CHECK(o->flows_file == "-");
   CHECK(o->protos_file == "p.txt");
+  CHECK(o->app_rules_file == "none");
   CHECK(o->log_level == "debug");
   CHECK(o->workers == 3u);
   CHECK(o->stats_file == "/run/s.json");
@@ -96,7 +99,7 @@ TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
   for (const char* name :
        {"--config", "--interface", "--read", "--dry-run", "--check", "--flows", "--protos",
-        "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
+        "--app-rules", "--log-level", "--version", "--help", "--workers", "--stats-file"}) {
     CHECK(usage.find(name) != std::string::npos);
   }
 }
