@@ -134,6 +134,27 @@ int run(const Options& opt) {
   }
   if (opt.check) {
     std::fputs(config->rules->summary().c_str(), stdout);
+    // The application rules the daemon would load, checked as it would: syntax, then the
+    // application names against nDPI.
+    if (const std::string path =
+            rule_file(opt.app_rules_file, config->settings.app_rules_file, defaults::kAppRulesFile);
+        !path.empty()) {
+      auto rules = classify::AppRules::load(path);
+      if (rules) {
+        classify::ClassifierConfig ccfg;
+        ccfg.max_flows = 1;
+        ccfg.app_rules = rules.value();
+        if (auto c = classify::Classifier::create(ccfg); !c) {
+          print_errors(c.errors());
+          return 1;
+        }
+        std::printf("%s: OK (%zu host names, %zu networks)\n", path.c_str(),
+                    rules.value()->host_count(), rules.value()->network_count());
+      } else {
+        print_errors(rules.errors());
+        return 1;
+      }
+    }
     std::printf("%s: OK\n", config_path.c_str());
     return 0;
   }
