@@ -272,6 +272,14 @@ int run(const Options& opt) {
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
   auto report = [&] { return gather(pipeline, writer.get(), elapsed(), reloads, reload_failures); };
+  // The learned-endpoint table is shared by the workers: its counters are reported once.
+  auto endpoint_summary = [endpoints = ccfg.endpoints]() -> std::string {
+    if (!endpoints) return {};
+    const classify::EndpointTableStats s = endpoints->stats();
+    return fmt::format(
+        "learned endpoints: learned {}  hits {}  evicted {}  contended {}  (table of {})\n",
+        s.learned, s.hits, s.evicted, s.contended, endpoints->capacity());
+  };
   const std::string stats_file = opt.stats_file.empty() ? settings.stats_file : opt.stats_file;
   const auto stats_interval =
       opt.stats_interval ? std::chrono::seconds(*opt.stats_interval) : settings.stats_interval;
@@ -313,12 +321,13 @@ int run(const Options& opt) {
       }
       sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
-      spdlog::info("statistics:\n{}", format_summary(report()));
+      spdlog::info("statistics:\n{}{}", format_summary(report()), endpoint_summary());
     }
     if (live && Clock::now() >= next_stats) {
       next_stats = Clock::now() + stats_interval;
       const StatsReport r = report();
-      if (stats_file.empty()) spdlog::info("statistics:\n{}", format_summary(r));
+      if (stats_file.empty())
+        spdlog::info("statistics:\n{}{}", format_summary(r), endpoint_summary());
       if (!stats_file.empty()) {
         if (auto st = write_stats_file(stats_file, r); !st) spdlog::warn("{}", st.errors().front());
       }
@@ -336,6 +345,7 @@ int run(const Options& opt) {
   }
   if (!live) {
     std::fputs(format_summary(final_report).c_str(), stderr);
+    std::fputs(endpoint_summary().c_str(), stderr);
     for (const auto& e : pipeline.file_errors()) {
       std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());
       exit_status = 1;
