@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 
 namespace ctlabeld::classify {
 
@@ -133,19 +135,26 @@ bool AppDefinition::is_learn_port(std::uint16_t port) const noexcept {
 
 Expected<std::shared_ptr<const AppRules>> AppRules::load(const std::string& path) {
   using Result = Expected<std::shared_ptr<const AppRules>>;
-  std::ifstream in(path, std::ios::binary);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!in) {
-    return Result::failure(path +
-                           ": cannot read the application rules file; check that it exists and "
-                           "is readable, or turn it off with \"app_rules_file\": \"\" "
-                           "(--app-rules none)");
+    return Result::failure(path + ": cannot read the application rules file (" +
+                           std::strerror(errno) +
+                           "); check that it exists and is readable, or turn it off with "
+                           "\"app_rules_file\": \"\" (--app-rules none)");
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > kMaxRulesFileBytes) {
-    return Result::failure(path + ": larger than 4 MiB; is this the right file?");
+  std::string text;
+  char buf[8192];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, in.get())) > 0) {
+    text.append(buf, n);
+    if (text.size() > kMaxRulesFileBytes) {
+      return Result::failure(path + ": larger than 4 MiB; is this the right file?");
+    }
   }
-  return parse(text.str(), path);
+  if (std::ferror(in.get()) != 0) {
+    return Result::failure(path + ": read error; check the file and its disk");
+  }
+  return parse(text, path);
 }
 
 Expected<std::shared_ptr<const AppRules>> AppRules::parse(std::string_view text,

@@ -2,7 +2,9 @@
 #include "ctlabeld/classify/endpoint_table.hpp"
 
 #include <bit>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 
 #include "ctlabeld/classify/app_rules.hpp"
@@ -23,6 +25,8 @@ std::uint64_t mix(std::uint64_t h) noexcept {
   return h ^ (h >> 33);
 }
 
+using Ref = std::atomic_ref<std::uint64_t>;
+
 std::uint64_t random_seed() {
   std::random_device rd;
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
@@ -30,11 +34,15 @@ std::uint64_t random_seed() {
 
 }  // namespace
 
+void EndpointTable::FreeSlots::operator()(Slot* p) const noexcept { std::free(p); }
+
 EndpointTable::EndpointTable(std::size_t slots, std::chrono::seconds ttl)
-    : slots_(new Slot[std::bit_ceil(slots < kProbe ? kProbe : slots)]),
-      mask_(std::bit_ceil(slots < kProbe ? kProbe : slots) - 1),
+    : mask_(std::bit_ceil(slots < kProbe ? kProbe : slots) - 1),
       ttl_us_(static_cast<std::uint64_t>(ttl.count()) * 1000000ULL),
-      seed_(random_seed()) {}
+      seed_(random_seed()) {
+  slots_.reset(static_cast<Slot*>(std::calloc(mask_ + 1, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
+}
 
 EndpointTable::Key EndpointTable::make_key(const Address& addr, std::uint8_t ip_version,
                                            std::uint16_t port) const noexcept {
@@ -53,14 +61,16 @@ std::size_t EndpointTable::home(const Key& k) const noexcept {
 }
 
 EndpointTable::Snapshot EndpointTable::read(const Slot& s) noexcept {
+  // atomic_ref wants a non-const object; a read never writes through it.
+  Slot& m = const_cast<Slot&>(s);
   Snapshot out{};
-  const std::uint32_t before = s.seq.load(std::memory_order_acquire);
-  out.w0 = s.w0.load(std::memory_order_relaxed);
-  out.w1 = s.w1.load(std::memory_order_relaxed);
-  out.w2 = s.w2.load(std::memory_order_relaxed);
-  out.last_us = s.last_us.load(std::memory_order_relaxed);
+  const std::uint64_t before = Ref(m.seq).load(std::memory_order_acquire);
+  out.w0 = Ref(m.w0).load(std::memory_order_relaxed);
+  out.w1 = Ref(m.w1).load(std::memory_order_relaxed);
+  out.w2 = Ref(m.w2).load(std::memory_order_relaxed);
+  out.last_us = Ref(m.last_us).load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
-  out.valid = (before & 1U) == 0 && s.seq.load(std::memory_order_relaxed) == before;
+  out.valid = (before & 1U) == 0 && Ref(m.seq).load(std::memory_order_relaxed) == before;
   return out;
 }
 
@@ -115,20 +125,23 @@ void EndpointTable::learn(const Address& addr, std::uint8_t ip_version, std::uin
   const bool evicting = !found && !reusable;
   if (evicting) target = oldest;
   Slot& slot = slots_[(h + target) & mask_];
-  std::uint32_t seq = slot.seq.load(std::memory_order_relaxed);
-  if ((seq & 1U) != 0 || !slot.seq.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
-                                                           std::memory_order_relaxed)) {
+  Ref seq_ref(slot.seq);
+  std::uint64_t seq = seq_ref.load(std::memory_order_relaxed);
+  if ((seq & 1U) != 0 || !seq_ref.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
+                                                          std::memory_order_relaxed)) {
     contended_.fetch_add(1, std::memory_order_relaxed);
     return;  // another worker writes this slot now; the next packet of the flow tries again
   }
   std::atomic_thread_fence(std::memory_order_release);
-  const std::uint64_t prev_last = slot.last_us.load(std::memory_order_relaxed);
-  slot.w0.store(k.w0, std::memory_order_relaxed);
-  slot.w1.store(k.w1, std::memory_order_relaxed);
-  slot.w2.store(k.w2 | (static_cast<std::uint64_t>(app) << 24) | kInUse, std::memory_order_relaxed);
+  const std::uint64_t prev_last = Ref(slot.last_us).load(std::memory_order_relaxed);
+  Ref(slot.w0).store(k.w0, std::memory_order_relaxed);
+  Ref(slot.w1).store(k.w1, std::memory_order_relaxed);
+  Ref(slot.w2).store(k.w2 | (static_cast<std::uint64_t>(app) << 24) | kInUse,
+                     std::memory_order_relaxed);
   // Workers run apart in packet time: a refresh never moves the time back.
-  slot.last_us.store(found && prev_last > now_us ? prev_last : now_us, std::memory_order_relaxed);
-  slot.seq.store(seq + 2, std::memory_order_release);
+  Ref(slot.last_us)
+      .store(found && prev_last > now_us ? prev_last : now_us, std::memory_order_relaxed);
+  seq_ref.store(seq + 2, std::memory_order_release);
   if (!found) learned_.fetch_add(1, std::memory_order_relaxed);
   if (evicting) evicted_.fetch_add(1, std::memory_order_relaxed);
 }

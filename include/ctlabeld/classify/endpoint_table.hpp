@@ -22,8 +22,9 @@ struct EndpointTableStats {
 
 class EndpointTable {
  public:
-  // `slots` is rounded up to a power of two. Entries live `ttl` of packet time after their last
-  // refresh; within a probe window of kProbe slots the least recently refreshed is evicted.
+  // `slots` is rounded up to a power of two. Throws std::bad_alloc when memory is short. Entries
+  // live `ttl` of packet time after their last refresh; within a probe window of kProbe slots the
+  // least recently refreshed is evicted.
   explicit EndpointTable(std::size_t slots = defaults::kEndpointSlots,
                          std::chrono::seconds ttl = defaults::kEndpointTtl);
   EndpointTable(const EndpointTable&) = delete;
@@ -44,12 +45,17 @@ class EndpointTable {
   static constexpr std::size_t kProbe = 8;
 
  private:
+  // Plain words, accessed only through std::atomic_ref: the array comes zeroed from calloc, whose
+  // large blocks are fresh mappings, so a slot's page becomes resident only once it is written.
   struct Slot {
-    std::atomic<std::uint32_t> seq{0};  // odd while a writer holds the slot
-    std::atomic<std::uint64_t> w0{0};   // address bytes 0-7
-    std::atomic<std::uint64_t> w1{0};   // address bytes 8-15
-    std::atomic<std::uint64_t> w2{0};   // port | version << 16 | app << 24 | 1 << 32 (in use)
-    std::atomic<std::uint64_t> last_us{0};
+    std::uint64_t seq;      // odd while a writer holds the slot
+    std::uint64_t w0;       // address bytes 0-7
+    std::uint64_t w1;       // address bytes 8-15
+    std::uint64_t w2;       // port | version << 16 | app << 24 | 1 << 32 (in use)
+    std::uint64_t last_us;  // packet time of the last refresh
+  };
+  struct FreeSlots {
+    void operator()(Slot* p) const noexcept;
   };
   struct Key {
     std::uint64_t w0, w1, w2;  // w2 without the app byte
@@ -64,7 +70,7 @@ class EndpointTable {
   [[nodiscard]] static Snapshot read(const Slot& s) noexcept;
   static bool same(const Snapshot& s, const Key& k) noexcept;
 
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Slot[], FreeSlots> slots_;
   std::size_t mask_;
   std::uint64_t ttl_us_;
   std::uint64_t seed_;  // per-start secret: the key comes off the wire
