@@ -90,16 +90,14 @@ std::uint8_t parse_network(std::string_view text, std::array<std::uint8_t, 16>& 
   return version;
 }
 
-bool in_network(const std::array<std::uint8_t, 16>& addr, const std::array<std::uint8_t, 16>& net,
-                unsigned prefix) noexcept {
-  const unsigned full = prefix / 8;
-  for (unsigned i = 0; i < full; ++i) {
-    if (addr[i] != net[i]) return false;
-  }
-  const unsigned rest = prefix % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
-  return (addr[full] & mask) == net[full];
+std::uint64_t be64(const std::uint8_t* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+std::uint64_t prefix_mask(unsigned bits) noexcept {
+  return bits == 0 ? 0 : bits >= 64 ? ~0ULL : ~0ULL << (64 - bits);
 }
 
 bool is_rtp(const std::uint8_t* p, std::size_t n) noexcept {
@@ -205,12 +203,17 @@ Expected<std::shared_ptr<const AppRules>> AppRules::parse(std::string_view text,
     } else if (kind == "network") {
       Net n;
       n.app = app;
-      const std::uint8_t version = parse_network(f[2], n.network, n.prefix);
+      std::array<std::uint8_t, 16> bytes{};
+      const std::uint8_t version = parse_network(f[2], bytes, n.prefix);
       if (version == 0) {
         errors.push_back(where + "'" + std::string(f[2]) +
                          "' is not a network; write e.g. '192.0.2.0/24' or '2001:db8::/32'");
         continue;
       }
+      n.hi = be64(bytes.data());
+      n.lo = be64(bytes.data() + 8);
+      n.mask_hi = prefix_mask(n.prefix);
+      n.mask_lo = prefix_mask(n.prefix > 64 ? n.prefix - 64u : 0u);
       (version == 4 ? rules->v4_ : rules->v6_).push_back(n);
     } else if (kind == "check") {
       const std::string check = lowercase(f[2]);
@@ -270,8 +273,10 @@ std::uint8_t AppRules::app_by_host(std::string_view host) const noexcept {
 
 std::uint8_t AppRules::app_by_address(const Address& addr, std::uint8_t ip_version) const noexcept {
   const auto& nets = ip_version == 4 ? v4_ : v6_;
+  const std::uint64_t hi = be64(addr.bytes.data());
+  const std::uint64_t lo = be64(addr.bytes.data() + 8);
   for (const Net& n : nets) {  // longest prefix first: the first hit is the most specific
-    if (in_network(addr.bytes, n.network, n.prefix)) return n.app;
+    if ((hi & n.mask_hi) == n.hi && (lo & n.mask_lo) == n.lo) return n.app;
   }
   return kNoApp;
 }

@@ -66,8 +66,13 @@ class AppRules {
   [[nodiscard]] std::size_t network_count() const noexcept { return v4_.size() + v6_.size(); }
 
  private:
+  // A network as two 64-bit words and their prefix masks (big-endian, so the prefix is the
+  // top bits): a lookup is two AND-compares per network.
   struct Net {
-    std::array<std::uint8_t, 16> network{};  // host bits cleared
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    std::uint64_t mask_hi = 0;
+    std::uint64_t mask_lo = 0;
     std::uint8_t prefix = 0;
     std::uint8_t app = 0;
   };
