@@ -248,6 +248,14 @@ Expected<std::shared_ptr<const AppRules>> AppRules::parse(std::string_view text,
   auto longest_first = [](const Net& a, const Net& b) { return a.prefix > b.prefix; };
   std::stable_sort(rules->v4_.begin(), rules->v4_.end(), longest_first);
   std::stable_sort(rules->v6_.begin(), rules->v6_.end(), longest_first);
+  rules->v4_slash16_.assign(65536 / 64, 0);
+  for (const Net& n : rules->v4_) {
+    const auto first = static_cast<std::uint32_t>(n.hi >> 48);
+    const std::uint32_t count = n.prefix >= 16 ? 1u : 1u << (16 - n.prefix);
+    for (std::uint32_t b = first; b < first + count && b < 65536; ++b) {
+      rules->v4_slash16_[b / 64] |= 1ULL << (b % 64);
+    }
+  }
   return std::shared_ptr<const AppRules>(std::move(rules));
 }
 
@@ -275,6 +283,10 @@ std::uint8_t AppRules::app_by_address(const Address& addr, std::uint8_t ip_versi
   const auto& nets = ip_version == 4 ? v4_ : v6_;
   const std::uint64_t hi = be64(addr.bytes.data());
   const std::uint64_t lo = be64(addr.bytes.data() + 8);
+  if (ip_version == 4) {
+    const auto b = static_cast<std::uint32_t>(hi >> 48);
+    if ((v4_slash16_[b / 64] >> (b % 64) & 1U) == 0) return kNoApp;
+  }
   for (const Net& n : nets) {  // longest prefix first: the first hit is the most specific
     if ((hi & n.mask_hi) == n.hi && (lo & n.mask_lo) == n.lo) return n.app;
   }

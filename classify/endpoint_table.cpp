@@ -84,6 +84,8 @@ std::uint8_t EndpointTable::find(const Address& addr, std::uint8_t ip_version, s
   const std::size_t h = home(k);
   for (std::size_t i = 0; i < kProbe; ++i) {
     const Snapshot s = read(slots_[(h + i) & mask_]);
+    // Never used: learn() fills a window's first free slot, so the key is not further on.
+    if (s.valid && s.w2 == 0) return kNoApp;
     if (!s.valid || !same(s, k)) continue;  // a slot mid-write is a miss: the give-up looks again
     if (s.last_us + ttl_us_ < now_us) return kNoApp;
     hits_.fetch_add(1, std::memory_order_relaxed);

@@ -84,6 +84,8 @@ class AppRules {
   std::vector<AppDefinition> apps_;
   std::vector<Host> hosts_;  // sorted by domain
   std::vector<Net> v4_;      // sorted by prefix, longest first
+  // One bit per IPv4 /16 that some network overlaps: most addresses are ruled out by one test.
+  std::vector<std::uint64_t> v4_slash16_;
   std::vector<Net> v6_;
 };
 
