@@ -75,7 +75,7 @@ PIDS+=($!)
 ip netns exec $P python3 "$ZOOM" peer 50123 > "$WORK/peer.log" 2>&1 &
 PIDS+=($!)
 for log in tls-server zoom-server peer; do
-  poll 10 grep -q ready "$WORK/$log.log" || { fail "$log did not start: $(tail -2 "$WORK/$log.log")"; exit 1; }
+  poll 10 grep -qs ready "$WORK/$log.log" || { fail "$log did not start: $(tail -2 "$WORK/$log.log")"; exit 1; }
 done
 
 # tcpdump where the packets leave the router: at the server and at the peer.
@@ -84,14 +84,14 @@ DUMP_S=$!
 ip netns exec $P tcpdump -i eth0 -n -v -l --immediate-mode 'udp' > "$WORK/dump-peer.txt" 2> "$WORK/tcpdump-peer.err" &
 DUMP_P=$!
 PIDS+=($DUMP_S $DUMP_P)
-poll 10 grep -q listening "$WORK/tcpdump-server.err" || fail "tcpdump at the server did not start"
-poll 10 grep -q listening "$WORK/tcpdump-peer.err" || fail "tcpdump at the peer did not start"
+poll 10 grep -qs listening "$WORK/tcpdump-server.err" || fail "tcpdump at the server did not start"
+poll 10 grep -qs listening "$WORK/tcpdump-peer.err" || fail "tcpdump at the peer did not start"
 
 # No -c, no --app-rules, no --protos: the installed defaults. Debug shows the verdict lines.
 "$CTLABELD" -i r-c -l debug 2> "$WORK/ctlabeld.log" &
 CTL=$!
 PIDS+=($CTL)
-poll 10 grep -q "r-c: capturing" "$WORK/ctlabeld.log" || { fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"; exit 1; }
+poll 10 grep -qs "r-c: capturing" "$WORK/ctlabeld.log" || { fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"; exit 1; }
 grep -q "application rules: /etc/ctlabeld/app_rules.conf" "$WORK/ctlabeld.log" && ok "the installed application rules were loaded by default" \
   || fail "the default application rules were not loaded: $(grep -m3 -i 'rules\|error' "$WORK/ctlabeld.log")"
 
