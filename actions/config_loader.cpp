@@ -706,7 +706,7 @@ class Loader final : public ConfigReader {
     const std::string path = "ctlabeld";
     check_keys(*s, path,
                {"interfaces",  "lan_interfaces", "wan_interfaces",  "workers",   "local_networks",
-                "protos_file", "max_flows",      "max_dpi_packets", "tcp_idle",  "udp_idle",
+                "protos_file", "app_rules_file", "max_flows",      "max_dpi_packets", "tcp_idle",  "udp_idle",
                 "other_idle",  "stats_interval", "stats_file",      "log_level", "bpf_filter",
                 "promiscuous", "snaplen",        "buffer_bytes",    "strict",    "address_groups",
                 "names_file"});
@@ -732,7 +732,9 @@ class Loader final : public ConfigReader {
       Cidr c;
       if (parse_cidr(text, c)) parts_.local_networks.add(c);
     }
-    read_string(*s, "protos_file", path, settings_.protos_file);
+    std::string file;
+    if (read_string(*s, "protos_file", path, file)) settings_.protos_file = file;
+    if (read_string(*s, "app_rules_file", path, file)) settings_.app_rules_file = file;
     if (read_uint(*s, "max_flows", path, 1, 100'000'000, x)) settings_.max_flows = x;
     if (read_uint(*s, "max_dpi_packets", path, 1, 10'000, x)) {
       settings_.max_dpi_packets = static_cast<std::uint32_t>(x);

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -254,8 +255,36 @@ Expected<std::unique_ptr<Classifier>> Classifier::create(const ClassifierConfig&
     }
     ndpi_finalize_initialization(mod.get());
   }
+  // The rules name applications by nDPI's names, so verdicts and categories stay nDPI's.
+  std::vector<std::uint16_t> rule_app_ids;
+  if (config.app_rules) {
+    Errors errors;
+    for (const auto& app : config.app_rules->apps()) {
+      std::string name = app.name;
+      const int id = ndpi_get_protocol_id(mod.get(), name.data());
+      if (id <= 0) {
+        errors.push_back(config.app_rules->source() + ": application '" + app.name +
+                         "' is not an nDPI protocol name; use nDPI's name (e.g. zoom, teams)");
+      }
+      rule_app_ids.push_back(static_cast<std::uint16_t>(id < 0 ? 0 : id));
+    }
+    if (!errors.empty()) return Expected<std::unique_ptr<Classifier>>::failure(std::move(errors));
+  }
   auto names = std::make_unique<Names>(mod.get());
-  return std::unique_ptr<Classifier>(new Classifier(config, std::move(mod), std::move(names)));
+  auto classifier =
+      std::unique_ptr<Classifier>(new Classifier(config, std::move(mod), std::move(names)));
+  if (config.app_rules) {
+    classifier->rules_ = config.app_rules;
+    classifier->rule_app_ids_ = std::move(rule_app_ids);
+    const auto& apps = config.app_rules->apps();
+    const bool learns =
+        std::any_of(apps.begin(), apps.end(), [](const AppDefinition& a) { return a.learns(); });
+    if (learns) {
+      classifier->endpoints_ =
+          config.endpoints ? config.endpoints : std::make_shared<EndpointTable>();
+    }
+  }
+  return classifier;
 }
 
 Classifier::Classifier(const ClassifierConfig& config,
@@ -306,6 +335,7 @@ void Classifier::process(const capture::DecodedPacket& packet, std::uint32_t sou
   if (packet.tuple.ip_protocol == kProtoTcp && (packet.tcp_flags & (kTcpFin | kTcpRst)) != 0) {
     table_.reclassify(*flow, TimeoutClass::kTcpClosed);
   }
+  if (flow->app_flags & (kAppLearnLo | kAppLearnHi)) app_rules_refresh(*flow, packet.ts_us);
   if ((flow->state & kStateFinal) != 0) return;  // the fast path: nDPI is done with this flow
   inspect(*flow, packet, events);
 }
@@ -345,28 +375,33 @@ void Classifier::inspect(FlowRecord& flow, const capture::DecodedPacket& packet,
   ++stats_.dpi_packets;
   if (flow.dpi_packets < 255) ++flow.dpi_packets;
   const bool enough = flow.dpi_packets >= config_.max_dpi_packets;
-  if (p.app_protocol == NDPI_PROTOCOL_UNKNOWN && p.master_protocol == NDPI_PROTOCOL_UNKNOWN) {
-    if (enough) finalize(flow, events);
+  if (rules_) app_rules_packet(flow, packet);
+  const bool unknown =
+      p.app_protocol == NDPI_PROTOCOL_UNKNOWN && p.master_protocol == NDPI_PROTOCOL_UNKNOWN;
+  if (enough || (!unknown && ndpi_extra_dissection_possible(mod_.get(), flow.dpi) == 0)) {
+    finalize(flow, events);
     return;
   }
-  if (!enough && ndpi_extra_dissection_possible(mod_.get(), flow.dpi) != 0) {
-    // Known already, but nDPI wants more (a certificate, a DNS answer): announce early so the
-    // label goes on now, and again if the verdict changes.
-    const bool changed = p.app_protocol != flow.app_proto ||
-                         p.master_protocol != flow.master_proto ||
-                         (flow.state & kStateVerdict) == 0;
-    if (changed) {
-      flow.app_proto = p.app_protocol;
-      flow.master_proto = p.master_protocol;
-      flow.category = static_cast<std::uint16_t>(p.category);
-      flow.confidence = static_cast<std::uint8_t>(flow.dpi->confidence);
-      flow.state |= kStateVerdict;
-      const Verdict verdict = verdict_of(flow);
-      events.on_verdict(view_of(flow, verdict), false);
-    }
-    return;
+  // Known already but nDPI wants more (a certificate, a DNS answer), or named by the application
+  // rules while nDPI goes on: announce early so the label goes on now, and again if it changes.
+  std::uint16_t master = p.master_protocol;
+  std::uint16_t app = p.app_protocol;
+  if (rules_) app_rules_overlay(flow, master, app, flow.dpi->host_server_name, false);
+  if (master == NDPI_PROTOCOL_UNKNOWN && app == NDPI_PROTOCOL_UNKNOWN) return;
+  const bool changed =
+      app != flow.app_proto || master != flow.master_proto || (flow.state & kStateVerdict) == 0;
+  if (changed) {
+    flow.app_proto = app;
+    flow.master_proto = master;
+    flow.category = flow.detected_by != static_cast<std::uint8_t>(DetectedBy::kDpi)
+                        ? names_->default_category[app]
+                        : static_cast<std::uint16_t>(p.category);
+    flow.confidence = static_cast<std::uint8_t>(flow.dpi->confidence);
+    flow.state |= kStateVerdict;
+    const Verdict verdict = verdict_of(flow);
+    events.on_verdict(view_of(flow, verdict), false);
   }
-  finalize(flow, events);
+  if (rules_) app_rules_learn(flow, packet.ts_us);
 }
 
 void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
@@ -386,6 +421,15 @@ void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   }
   flow.master_proto = p.master_protocol;
   flow.app_proto = p.app_protocol;
+  // The application rules see nDPI's last answer (and its host name) before the state goes.
+  if (rules_) {
+    app_rules_overlay(flow, flow.master_proto, flow.app_proto, dpi->host_server_name, true);
+    if (flow.detected_by != static_cast<std::uint8_t>(DetectedBy::kDpi)) {
+      flow.state &= static_cast<std::uint8_t>(~kStateGuessed);
+      p.category = static_cast<ndpi_protocol_category_t>(names_->default_category[flow.app_proto]);
+      ++stats_.app_rule_verdicts;
+    }
+  }
   flow.category = static_cast<std::uint16_t>(p.category);
   flow.confidence = static_cast<std::uint8_t>(dpi->confidence);
   flow.risks = dpi->risk;
@@ -403,6 +447,8 @@ void Classifier::finalize(FlowRecord& flow, FlowEvents& events) noexcept {
   --stats_.dpi_active;
   flow.state |= kStateFinal | kStateVerdict;
   ++stats_.final_verdicts;
+  if (rules_) app_rules_learn(flow, flow.last_seen_us);
+  app_rules_explain(flow);
   announce_final(flow, events);
 }
 
@@ -478,6 +524,17 @@ Verdict Classifier::verdict_of(const FlowRecord& flow) const noexcept {
   v.guessed = (flow.state & kStateGuessed) != 0 ||
               flow.confidence == NDPI_CONFIDENCE_MATCH_BY_PORT ||
               flow.confidence == NDPI_CONFIDENCE_MATCH_BY_IP;
+  const auto by = static_cast<DetectedBy>(flow.detected_by);
+  if (by != DetectedBy::kDpi) {
+    // The rules' evidence: a server network is an address match, the rest is payload.
+    const auto conf =
+        by == DetectedBy::kNetwork ? NDPI_CONFIDENCE_MATCH_BY_IP : NDPI_CONFIDENCE_DPI;
+    v.confidence = names_->confidences[static_cast<std::size_t>(conf)];
+    v.guessed = by == DetectedBy::kNetwork;
+  }
+  v.detected_by = by != DetectedBy::kDpi            ? to_string(by)
+                  : app_id != NDPI_PROTOCOL_UNKNOWN ? "dpi"
+                                                    : "none";
   v.complete = (flow.state & kStateFinal) != 0;
   return v;
 }

@@ -32,6 +32,7 @@ set(_ctl_conffiles
   "${PROJECT_SOURCE_DIR}/etc/ctlabeld/actions.json=${_ctl_confdir}/actions.json=actions.json"
   "${PROJECT_SOURCE_DIR}/etc/ctlabeld/ctlabeld.nft=${_ctl_confdir}/ctlabeld.nft=ctlabeld.nft"
   "${PROJECT_SOURCE_DIR}/etc/ctlabeld/netify-names.tsv=${_ctl_confdir}/netify-names.tsv=netify-names.tsv"
+  "${PROJECT_SOURCE_DIR}/etc/ctlabeld/app_rules.conf=${_ctl_confdir}/app_rules.conf=app_rules.conf"
   "${PROJECT_SOURCE_DIR}/systemd/ctlabeld.default=${CTLABELD_SYSCONFDIR}/default/ctlabeld=default.ctlabeld")
 if(EXISTS ${PROJECT_SOURCE_DIR}/etc/ctlabeld/protos.txt)
   list(APPEND _ctl_conffiles "${PROJECT_SOURCE_DIR}/etc/ctlabeld/protos.txt=${_ctl_confdir}/protos.txt=protos.txt")

@@ -19,6 +19,7 @@
 
 #include "ctlabeld/actions/config.hpp"
 #include "ctlabeld/capture/source.hpp"
+#include "ctlabeld/classify/app_rules.hpp"
 #include "ctlabeld/classify/classifier.hpp"
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/conntrack/label_map.hpp"
@@ -59,15 +60,30 @@ Expected<std::unique_ptr<LabelResolver>> make_resolver(const std::string& path, 
   return std::unique_ptr<LabelResolver>(std::move(map.value()));
 }
 
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// A classifier rule file: the command line's, else the config's, else the installed default when
+// it exists. "" (or "none" on the command line) turns the file off.
+std::string rule_file(const std::optional<std::string>& option,
+                      const std::optional<std::string>& setting, const char* installed) {
+  if (option) return *option == "none" ? std::string() : *option;
+  if (setting) return *setting;
+  return file_exists(installed) ? std::string(installed) : std::string();
+}
+
 // The loader reads the file through the file policy: one open, checked on its descriptor (owner,
 // mode, regular file, size), so a file others could have written is refused. --strict, and
 // nDPI's own names for the name checks (with --protos, else the file's).
 Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
   actions::LoadOptions options;
   options.strict = opt.strict;
-  options.ndpi_names = [&opt](const std::string& protos_file) {
+  options.ndpi_names = [&opt](const std::optional<std::string>& protos_file) {
     actions::NdpiNames names;
-    auto known = classify::known_names(opt.protos_file.empty() ? protos_file : opt.protos_file);
+    auto known =
+        classify::known_names(rule_file(opt.protos_file, protos_file, defaults::kProtosFile));
     if (known) {
       names.protocols = std::move(known->protocols);
       names.categories = std::move(known->categories);
@@ -93,10 +109,6 @@ std::string mac_note(const std::string& source) {
          source + ", iface_nfq_dst unknown";
 }
 
-bool file_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 void print_errors(const Errors& errors) {
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -142,6 +154,10 @@ struct Startup {
   bool live = false;
   std::vector<std::string> sources;  // interfaces, or the files to read
   HashSecrets secrets;               // keys of the flow tables' and the worker routing's hashes
+  std::shared_ptr<const classify::AppRules> app_rules;  // null: none
+  // Learned endpoints, one table for every worker: a client's STUN and its peer-to-peer flows
+  // meet on different workers (they share an endpoint, not a host pair).
+  std::shared_ptr<classify::EndpointTable> endpoints;
 };
 
 // Step 1: the actions file (the given one, else the default one if present; reading a capture
@@ -181,6 +197,26 @@ std::optional<int> load_startup_config(const Options& opt, Startup& s) {
     const auto& sources = opt.interfaces.empty() ? s.config->settings.interfaces : opt.interfaces;
     for (const auto& source : sources) std::printf("capture %s\n", mac_note(source).c_str());
     std::fputs(s.config->rules->summary().c_str(), stdout);
+    // The application rules the daemon would load, checked as it would: syntax, then the
+    // application names against nDPI.
+    if (const std::string path = rule_file(opt.app_rules_file, s.config->settings.app_rules_file,
+                                           defaults::kAppRulesFile);
+        !path.empty()) {
+      auto rules = classify::AppRules::load(path);
+      if (!rules) {
+        print_errors(rules.errors());
+        return 1;
+      }
+      classify::ClassifierConfig ccfg;
+      ccfg.max_flows = 1;
+      ccfg.app_rules = rules.value();
+      if (auto c = classify::Classifier::create(ccfg); !c) {
+        print_errors(c.errors());
+        return 1;
+      }
+      std::printf("%s: OK (%zu host names, %zu networks)\n", path.c_str(),
+                  rules.value()->host_count(), rules.value()->network_count());
+    }
     std::printf("%s: OK\n", s.config_path.c_str());
     if (!stdout_ok()) {
       std::fprintf(stderr, "ctlabeld: --check: writing the summary failed: %s\n",
@@ -200,7 +236,9 @@ actions::DaemonSettings effective_settings(const Options& opt, const Startup& s)
   if (opt.workers) settings.workers = *opt.workers;
   if (opt.max_dpi_packets) settings.max_dpi_packets = *opt.max_dpi_packets;
   if (opt.max_flows) settings.max_flows = *opt.max_flows;
-  if (!opt.protos_file.empty()) settings.protos_file = opt.protos_file;
+  settings.protos_file = rule_file(opt.protos_file, settings.protos_file, defaults::kProtosFile);
+  settings.app_rules_file =
+      rule_file(opt.app_rules_file, settings.app_rules_file, defaults::kAppRulesFile);
   if (!opt.stats_file.empty()) settings.stats_file = opt.stats_file;
   if (opt.stats_interval) settings.stats_interval = std::chrono::seconds(*opt.stats_interval);
   if (!opt.interfaces.empty()) settings.interfaces = opt.interfaces;
@@ -253,6 +291,31 @@ bool draw_hash_secrets(const Options& opt, Startup& s) {
   return true;
 }
 
+// Step 3c: the application rules (classify/app_rules.hpp), shared by every worker.
+bool load_app_rules(Startup& s) {
+  const std::string path = s.settings.app_rules_file.value_or("");
+  if (path.empty()) return true;
+  auto loaded = classify::AppRules::load(path);
+  if (!loaded) {
+    print_errors(loaded.errors());
+    return false;
+  }
+  s.app_rules = loaded.value();
+  s.endpoints = std::make_shared<classify::EndpointTable>();
+  spdlog::info("application rules: {} ({} host names, {} networks)", path,
+               s.app_rules->host_count(), s.app_rules->network_count());
+  return true;
+}
+
+// The learned-endpoint table is shared by the workers: its counters are reported once.
+std::string endpoint_summary(const Startup& s) {
+  if (!s.endpoints) return {};
+  const classify::EndpointTableStats st = s.endpoints->stats();
+  return fmt::format(
+      "learned endpoints: learned {}  hits {}  evicted {}  contended {}  (table of {})\n",
+      st.learned, st.hits, st.evicted, st.contended, s.endpoints->capacity());
+}
+
 // Step 4: the label writer and its start-up self-check (none in a dry run).
 Expected<std::unique_ptr<conntrack::LabelWriter>> start_writer(bool dry_run) {
   if (dry_run) return std::unique_ptr<conntrack::LabelWriter>();
@@ -275,7 +338,9 @@ classify::ClassifierConfig classifier_config(const Startup& s) {
   c.tcp_idle = s.settings.tcp_idle;
   c.udp_idle = s.settings.udp_idle;
   c.other_idle = s.settings.other_idle;
-  c.protos_file = s.settings.protos_file;
+  c.protos_file = s.settings.protos_file.value_or("");
+  c.app_rules = s.app_rules;
+  c.endpoints = s.endpoints;
   c.source_names = s.sources;
   c.hash_secret = s.secrets.flows;
   return c;
@@ -354,13 +419,13 @@ void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, 
       reload(s.config_path, opt, rules, reloads, reload_failures);
       sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
-      spdlog::info("statistics:\n{}", format_summary(report()));
+      spdlog::info("statistics:\n{}{}", format_summary(report()), endpoint_summary(s));
     }
     if (s.live && Clock::now() >= next_stats) {
       next_stats = Clock::now() + s.settings.stats_interval;
       const StatsReport r = report();
       if (s.settings.stats_file.empty())
-        spdlog::info("statistics:\n{}", format_summary(r));
+        spdlog::info("statistics:\n{}{}", format_summary(r), endpoint_summary(s));
       else
         write_stats(s.settings.stats_file, r);
     }
@@ -390,6 +455,7 @@ int run(const Options& opt) {
   apply_config_log_level(opt, s);
   if (!choose_sources(opt, s)) return 1;
   if (!draw_hash_secrets(opt, s)) return 1;
+  if (!load_app_rules(s)) return 1;
 
   // Mistakes no retry could fix end start-up here, before anything says "started".
   for (const auto& source : s.sources) {
@@ -466,6 +532,7 @@ int run(const Options& opt) {
     return exit_status;
   }
   std::fputs(format_summary(final_report).c_str(), stderr);
+  std::fputs(endpoint_summary(s).c_str(), stderr);
   for (const auto& e : pipeline.file_errors()) {
     std::fprintf(stderr, "ctlabeld: %s\n", e.c_str());
     exit_status = 1;

@@ -81,6 +81,7 @@ void format_flow_json(const FlowLine& line, std::string& out) {
   key_string(out, "category", v.category);
   key_string(out, "hostname", v.hostname);
   key_string(out, "confidence", v.confidence);
+  key_string(out, "detected_by", v.detected_by);
   fmt::format_to(std::back_inserter(out), "\"guessed\":{},\"risk_score\":{},", v.guessed,
                  v.risk_score);
   key_string(out, "iface", r.iface);

@@ -15,6 +15,7 @@ enum LongOnly : int {
   kCheck = 1000,
   kFlows,
   kProtos,
+  kAppRules,
   kVersion,
   kWorkers,
   kStatsFile,
@@ -52,8 +53,13 @@ rules can match them with `ct label NAME`.
       --strict            treat what Netify tolerates (undefined targets and labels, '*'
                           interface tests, names nDPI cannot detect) as errors, not warnings
       --flows FILE|-      write one JSON object per flow (JSON Lines) to FILE or stdout
-      --protos FILE       nDPI protocols file to load (nDPI's format)
-                          [default: the config's setting, else none]
+      --protos FILE       nDPI protocols file to load (nDPI's format); "none": no file
+                          [default: the config's protos_file, else
+                          /etc/ctlabeld/protos.txt when it exists]
+      --app-rules FILE    application rules after nDPI (Zoom's host names, networks,
+                          payload checks, learned endpoints); "none": no rules
+                          [default: the config's app_rules_file, else
+                          /etc/ctlabeld/app_rules.conf when it exists]
   -l, --log-level LEVEL   trace, debug, info, warn, error, critical or off [default: info]
       --workers N         classification threads [default: number of cores]
       --stats-file PATH   write statistics as JSON to PATH every interval (atomically)
@@ -87,6 +93,7 @@ Expected<Options> parse_options(int argc, char** argv) {
       {"strict", no_argument, nullptr, kStrict},
       {"flows", required_argument, nullptr, kFlows},
       {"protos", required_argument, nullptr, kProtos},
+      {"app-rules", required_argument, nullptr, kAppRules},
       {"log-level", required_argument, nullptr, 'l'},
       {"workers", required_argument, nullptr, kWorkers},
       {"stats-file", required_argument, nullptr, kStatsFile},
@@ -116,6 +123,7 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kStrict: o.strict = true; break;
       case kFlows: o.flows_file = optarg; break;
       case kProtos: o.protos_file = optarg; break;
+      case kAppRules: o.app_rules_file = optarg; break;
       case 'l': o.log_level = optarg; break;
       case kStatsFile: o.stats_file = optarg; break;
       case kVersion: o.show_version = true; break;

@@ -41,7 +41,8 @@ class Events final : public classify::FlowEvents {
     const classify::Verdict& verdict = *view.verdict;
     for (std::string_view s :
          {verdict.app, verdict.protocol, verdict.category, verdict.app_category,
-          verdict.protocol_category, verdict.confidence, verdict.hostname, view.iface}) {
+          verdict.protocol_category, verdict.confidence, verdict.hostname, verdict.detected_by,
+          view.iface}) {
       for (char c : s) checksum_ += static_cast<unsigned char>(c);
     }
     checksum_ += view.packets + view.tuple.src_port + view.tuple.dst_port;
@@ -56,6 +57,11 @@ classify::Classifier& classifier() {
     config.max_flows = 16;  // small: most inputs with several flows evict
     config.max_dpi_packets = 8;
     config.hash_secret = hash_secrets_from_seed(0).flows;  // reproducible table layouts
+    // The shipped application rules (run from the repository root): the payload checks and the
+    // learned-endpoint table see every input too.
+    if (auto rules = classify::AppRules::load("etc/ctlabeld/app_rules.conf")) {
+      config.app_rules = rules.value();
+    }
     auto created = classify::Classifier::create(config);
     if (!created) std::abort();
     return std::move(created.value());

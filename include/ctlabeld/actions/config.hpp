@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,10 @@ struct DaemonSettings {
   std::vector<std::string> wan_interfaces;
   unsigned workers = 0;  // 0: one per core
   std::vector<std::string> local_networks = default_local_network_texts();
-  std::string protos_file;  // nDPI protos file; "" for none
+  // Rule files for the classifier. Unset: the installed default if it exists
+  // (defaults::kProtosFile, defaults::kAppRulesFile); "": none.
+  std::optional<std::string> protos_file;     // nDPI's protocols-file format
+  std::optional<std::string> app_rules_file;  // application rules (classify/app_rules.hpp)
   std::size_t max_flows = defaults::kMaxFlows;
   std::uint32_t max_dpi_packets = defaults::kMaxDpiPackets;
   std::chrono::seconds tcp_idle{defaults::kTcpIdle};
@@ -55,7 +59,7 @@ struct LoadOptions {
   // The lowercase names nDPI 4.2 can produce, given the protos file the config names (its
   // custom names count too). Unset, or returning no names: the name checks are skipped (tests of
   // other things, the fuzzer).
-  std::function<NdpiNames(const std::string& protos_file)> ndpi_names;
+  std::function<NdpiNames(const std::optional<std::string>& protos_file)> ndpi_names;
 };
 
 struct LoadedConfig {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "ctlabeld/capture/packet.hpp"
+#include "ctlabeld/classify/app_rules.hpp"
+#include "ctlabeld/classify/endpoint_table.hpp"
 #include "ctlabeld/classify/flow_table.hpp"
 #include "ctlabeld/classify/flow_view.hpp"
 #include "ctlabeld/common/defaults.hpp"
@@ -36,6 +38,20 @@ struct ClassifierConfig {
   std::vector<std::string> source_names;
   // Keys the flow table's hash (HashSecrets::flows). Empty: create() draws a random one.
   std::optional<SipKey> hash_secret;
+  // Application rules after nDPI (app_rules.hpp); null: none. Shared, immutable.
+  std::shared_ptr<const AppRules> app_rules;
+  // Learned endpoints, shared by every worker's classifier; null: the classifier makes its own
+  // when the rules learn.
+  std::shared_ptr<EndpointTable> endpoints;
+};
+
+// FlowRecord::app_flags bits (the application rules' own).
+enum AppFlag : std::uint8_t {
+  kAppLearnLo = 1,   // the flow teaches its key.lo endpoint: refresh it on every packet
+  kAppLearnHi = 2,   // the same for key.hi
+  kAppWhyMedia = 4,  // named by the zoom-media check
+  kAppWhyP2p = 8,    // named by the zoom-p2p check
+  kAppWhyStun = 16,  // named by the zoom-stun check (a STUN message)
 };
 
 // FlowRecord::state bits.
@@ -71,8 +87,9 @@ struct ClassifierStats {
   std::uint64_t giveups = 0;           // verdicts through ndpi_detection_giveup
   std::uint64_t dpi_idle_giveups = 0;  // inspection ended because the flow was quiet for dpi_idle
   std::uint64_t dpi_alloc_failures = 0;
-  std::uint64_t dpi_active = 0;  // flows holding nDPI state now
-  std::uint64_t dpi_peak = 0;    // the most flows that held nDPI state at once
+  std::uint64_t dpi_active = 0;         // flows holding nDPI state now
+  std::uint64_t dpi_peak = 0;           // the most flows that held nDPI state at once
+  std::uint64_t app_rule_verdicts = 0;  // final verdicts whose app came from the app rules
 };
 
 struct KnownNames;
@@ -134,6 +151,17 @@ class Classifier {
   // The read-only view handed to the next stage; `verdict` must outlive it.
   [[nodiscard]] FlowView view_of(const FlowRecord& flow, const Verdict& verdict) const noexcept;
   [[nodiscard]] std::uint64_t idle_limit_us(TimeoutClass cls) const noexcept;
+  // The application rules (classify/app_layer.cpp). Per DPI packet: payload checks and the
+  // first packet's endpoint lookup.
+  void app_rules_packet(FlowRecord& flow, const capture::DecodedPacket& packet) noexcept;
+  // Names the flow by the rules when nDPI's answer (master, app) is generic; `final`: nDPI is
+  // done (networks then apply to unknown flows too, endpoints are looked up again).
+  void app_rules_overlay(FlowRecord& flow, std::uint16_t& master, std::uint16_t& app,
+                         std::string_view host, bool final) noexcept;
+  // H4: a UDP flow of a learning application teaches its client endpoint.
+  void app_rules_learn(FlowRecord& flow, std::uint64_t now_us) noexcept;
+  void app_rules_refresh(const FlowRecord& flow, std::uint64_t now_us) noexcept;
+  void app_rules_explain(const FlowRecord& flow) const;
 
   ClassifierConfig config_;
   std::unique_ptr<ndpi_detection_module_struct, ModuleDeleter> mod_;
@@ -141,6 +169,9 @@ class Classifier {
   std::unique_ptr<DpiPool> dpi_pool_;  // before table_: flows return their nDPI state to it
   FlowTable table_;
   ClassifierStats stats_;
+  std::shared_ptr<const AppRules> rules_;     // null: no application rules
+  std::shared_ptr<EndpointTable> endpoints_;  // null: no rule learns
+  std::vector<std::uint16_t> rule_app_ids_;   // nDPI protocol id of each rules application
 };
 
 // An nDPI risk name as ndpi_risk2str spells it ("Self-signed Certificate", case-insensitive;

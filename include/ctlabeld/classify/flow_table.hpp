@@ -99,6 +99,11 @@ struct FlowRecord {
       kNoIndex;  // the DPI list (FlowTable::dpi_link): flows nDPI still inspects
   std::uint32_t dpi_next = kNoIndex;
   bool dpi_listed = false;
+  // The application rules' part (classify/app_layer.cpp), in what was padding: DetectedBy, the
+  // rules' application (index + 1, 0: none) and AppFlag bits.
+  std::uint8_t detected_by = 0;
+  std::uint8_t rule_app = 0;
+  std::uint8_t app_flags = 0;
   std::uint32_t source = 0;  // which capture source first saw it
   std::uint32_t hash32 = 0;  // low 32 bits of hash_key(key): erase finds the slot without rehashing
   std::uint32_t generation = 0;  // this record's use of its slot: FlowId::generation

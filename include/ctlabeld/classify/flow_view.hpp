@@ -24,8 +24,11 @@ struct Verdict {
   std::string_view hostname;     // TLS SNI, HTTP Host or DNS query; may be empty
   std::uint64_t risks = 0;       // bit i set: nDPI risk enum value i
   std::uint16_t risk_score = 0;  // nDPI's cumulative risk score
-  bool guessed = false;          // the verdict came from ports/IPs, not payload
-  bool complete = false;         // nDPI will not change its mind
+  // Why the app is what it is: "dpi" (nDPI), or the application rules' "host", "network",
+  // "payload" or "endpoint"; "none" when nothing named the flow.
+  std::string_view detected_by = "none";
+  bool guessed = false;   // the verdict came from ports/IPs, not payload
+  bool complete = false;  // nDPI will not change its mind
 };
 
 struct FlowView {

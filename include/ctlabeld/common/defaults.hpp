@@ -26,6 +26,12 @@ inline constexpr std::chrono::seconds kOtherIdle{30};
 // nDPI gives its verdict on a flow it still inspects once the flow is quiet this long.
 inline constexpr std::chrono::seconds kDpiIdle{30};
 inline constexpr std::chrono::seconds kExpiryScanInterval{1};
+// Application rules (etc/ctlabeld/app_rules.conf): loaded when present unless set otherwise.
+inline constexpr const char* kAppRulesFile = "/etc/ctlabeld/app_rules.conf";
+inline constexpr const char* kProtosFile = "/etc/ctlabeld/protos.txt";
+// Learned client endpoints (Zoom's H4), shared by all workers: 40 bytes a slot.
+inline constexpr std::size_t kEndpointSlots = 4096;
+inline constexpr std::chrono::seconds kEndpointTtl{120};
 
 // conntrack/
 inline constexpr std::size_t kWriterQueueCapacity = 65536;

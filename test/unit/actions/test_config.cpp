@@ -110,6 +110,9 @@ TEST_CASE("config: the full example's settings and rules", "[actions][config]") 
   CHECK(s.workers == 2);
   CHECK(s.local_networks.size() == 3);
   CHECK(s.protos_file == "/etc/ctlabeld/protos.txt");
+  // Set to "": the application rules are off (unset would mean the installed default).
+  REQUIRE(s.app_rules_file.has_value());
+  CHECK(s.app_rules_file->empty());
   CHECK(s.max_flows == 100000);
   CHECK(s.max_dpi_packets == 24);
   CHECK(s.tcp_idle == std::chrono::seconds(600));

@@ -386,7 +386,7 @@ TEST_CASE("netify v5: @groups come from the address-groups file", "[actions][net
 
 TEST_CASE("netify v5: names are checked against nDPI's and mapped", "[actions][netify]") {
   LoadOptions options;
-  options.ndpi_names = [](const std::string&) {
+  options.ndpi_names = [](const std::optional<std::string>&) {
     NdpiNames n;
     n.protocols = {"tls", "dns", "zoom", "amazonvideo", "doh_dot", "whatsapp"};
     n.categories = {"game", "socialnetwork", "video", "voip"};

@@ -32,6 +32,7 @@ TEST_CASE("a flow line has the required fields, initiator first") {
   v.app = "zoom";
   v.protocol = "tls";
   v.hostname = "x.zoom.us";
+  v.detected_by = "host";
   r.verdict = &v;
   FlowLine line{&r, {"zoom"}, {"zoom"}};
   std::string out;
@@ -41,7 +42,8 @@ TEST_CASE("a flow line has the required fields, initiator first") {
         "\"10.0.0.1\","
         "\"dst_port\":40000,\"vlan\":0,\"app\":\"zoom\",\"protocol\":\"tls\",\"category\":"
         "\"unspecified\","
-        "\"hostname\":\"x.zoom.us\",\"confidence\":\"Unknown\",\"guessed\":false,\"risk_score\":0,"
+        "\"hostname\":\"x.zoom.us\",\"confidence\":\"Unknown\",\"detected_by\":\"host\","
+        "\"guessed\":false,\"risk_score\":0,"
         "\"iface\":\"eth0\","
         "\"packets\":3,\"bytes\":180,\"first_seen\":1500000000.123456,\"last_seen\":1500000001."
         "000000,"

@@ -28,7 +28,8 @@ TEST_CASE("every documented option parses") {
                   "-n",          "--check",
                   "--strict",    "--flows",
                   "-",           "--protos",
-                  "p.txt",       "-l",
+                  "p.txt",       "--app-rules",
+                  "none",        "-l",
                   "debug",       "--workers",
                   "3",           "--stats-file",
                   "/run/s.json", "--stats-interval",
@@ -46,6 +47,7 @@ TEST_CASE("every documented option parses") {
   CHECK(o->strict);
   CHECK(o->flows_file == "-");
   CHECK(o->protos_file == "p.txt");
+  CHECK(o->app_rules_file == "none");
   CHECK(o->log_level == "debug");
   CHECK(o->workers == 3u);
   CHECK(o->stats_file == "/run/s.json");
@@ -90,7 +92,7 @@ TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
   for (const char* name :
        {"--config", "--interface", "--read", "--dry-run", "--check", "--strict", "--flows",
-        "--protos", "--log-level", "--version", "--help", "--workers", "--stats-file",
+        "--protos", "--app-rules", "--log-level", "--version", "--help", "--workers", "--stats-file",
          "--hash-seed"}) {
     CHECK(usage.find(name) != std::string::npos);
   }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# The shipped etc/ctlabeld/protos.txt improves Zoom detection: nDPI 4.2 names TLS with SNI
-# "*.zoom.us" Zoom but leaves the bare "zoom.us" plain TLS. Records real TLS handshakes on
-# loopback inside a private network namespace (openssl s_server/s_client, tcpdump), then
-# classifies the capture with and without the protos file. Exit 77 (skipped) when not root.
+# The shipped etc/ctlabeld/app_rules.conf names TLS by Zoom's host names exactly: nDPI 4.2 names
+# SNI "*.zoom.us" Zoom but leaves the bare "zoom.us" plain TLS (when the server is on none of its
+# lists), and "my-zoom.us" is not Zoom. Records real TLS handshakes on loopback inside a private
+# network namespace (tls_peer.py, tcpdump), then classifies the capture with and without the
+# rules. Exit 77 (skipped) when not root.
 # The TLS peers are test/integration/tls_peer.py (a threaded server, so no client waits).
 set -u
-bin=$(readlink -f "${1:?usage: protos_zoom.sh CTLABELD}")
+bin=$(readlink -f "${1:?usage: sni_zoom.sh CTLABELD}")
 repo=$(pwd)
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root (network namespace)"; exit 77; fi
 if [ "${CTL_INSIDE:-}" != 1 ]; then
@@ -25,7 +26,7 @@ server=$!
 tcpdump -i lo -n --immediate-mode -U -w tls.pcap 'tcp port 443' 2> tcpdump.err &
 dump=$!
 for _ in $(seq 50); do grep -q listening tcpdump.err 2>/dev/null && grep -q ready server.log && break; sleep 0.1; done
-for sni in zoom.us us04web.zoom.us www.example.org; do
+for sni in zoom.us us04web.zoom.us www.example.org my-zoom.us; do
   # A loaded CI machine (sanitizer builds in parallel) can make a handshake time out: try again,
   # at most three times, and say so.
   for attempt in 1 2 3; do
@@ -37,7 +38,7 @@ sleep 1
 kill -INT $dump; wait $dump 2>/dev/null; kill $server 2>/dev/null
 # Every handshake must be in the capture, or the checks below test nothing.
 flows=$("$bin" -r tls.pcap -n --flows - -l error 2>&1)
-for sni in zoom.us us04web.zoom.us www.example.org; do
+for sni in zoom.us us04web.zoom.us www.example.org my-zoom.us; do
   if ! grep -q "\"hostname\":\"$sni\"" <<< "$flows"; then
     echo "FAIL the capture has no flow with SNI $sni; flows seen:"; echo "$flows"
     tcpdump -n -r tls.pcap 2>/dev/null | head -40
@@ -46,14 +47,21 @@ for sni in zoom.us us04web.zoom.us www.example.org; do
 done
 pass=0 fail=0
 check() { if [ "$2" = "$3" ]; then echo "ok   $1: $2"; pass=$((pass+1)); else echo "FAIL $1: got '$2', want '$3'"; fail=$((fail+1)); fi; }
-app_of() {  # app_of SNI [ctlabeld options]: the app of the flow whose hostname is SNI
-  local sni=$1; shift
-  "$bin" -r tls.pcap -n --flows - -l error "$@" 2>/dev/null | grep "\"hostname\":\"$sni\"" | sed 's/.*"app":"\([^"]*\)".*/\1/' | head -1
+field_of() {  # field_of FIELD SNI [ctlabeld options]: FIELD of the flow whose hostname is SNI
+  local field=$1 sni=$2; shift 2
+  "$bin" -r tls.pcap -n --flows - -l error "$@" 2>/dev/null | grep "\"hostname\":\"$sni\"" | sed "s/.*\"$field\":\"\([^\"]*\)\".*/\1/" | head -1
 }
-check "without protos.txt, SNI zoom.us" "$(app_of zoom.us)" tls
-check "with protos.txt, SNI zoom.us" "$(app_of zoom.us --protos "$repo/etc/ctlabeld/protos.txt")" zoom
-check "without protos.txt, SNI us04web.zoom.us" "$(app_of us04web.zoom.us)" zoom
-check "with protos.txt, SNI us04web.zoom.us" "$(app_of us04web.zoom.us --protos "$repo/etc/ctlabeld/protos.txt")" zoom
-check "with protos.txt, SNI www.example.org" "$(app_of www.example.org --protos "$repo/etc/ctlabeld/protos.txt")" tls
+rules=(--app-rules "$repo/etc/ctlabeld/app_rules.conf" --protos "$repo/etc/ctlabeld/protos.txt")
+none=(--app-rules none --protos none)
+check "without rules, SNI zoom.us" "$(field_of app zoom.us "${none[@]}")" tls
+check "with the shipped rules, SNI zoom.us" "$(field_of app zoom.us "${rules[@]}")" zoom
+check "with the shipped rules, SNI zoom.us: protocol" "$(field_of protocol zoom.us "${rules[@]}")" tls
+check "with the shipped rules, SNI zoom.us: detected_by" "$(field_of detected_by zoom.us "${rules[@]}")" host
+check "without rules, SNI us04web.zoom.us" "$(field_of app us04web.zoom.us "${none[@]}")" zoom
+check "with the shipped rules, SNI us04web.zoom.us: nDPI's own answer" "$(field_of detected_by us04web.zoom.us "${rules[@]}")" dpi
+check "with the shipped rules, SNI www.example.org" "$(field_of app www.example.org "${rules[@]}")" tls
+my=$(field_of app my-zoom.us "${rules[@]}")
+[ "$my" != zoom ] && [ -n "$my" ] && { echo "ok   with the shipped rules, SNI my-zoom.us is not zoom: $my"; pass=$((pass+1)); } \
+  || { echo "FAIL with the shipped rules, SNI my-zoom.us: '$my'"; fail=$((fail+1)); }
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
