@@ -545,6 +545,20 @@ table inet ctlabeld_bench {
 }
 EOF
 }
+# After a label run of this build: the same run with the baseline, then this build again (the
+# spread between this build's two runs is the machine's noise). LAT_P50/LAT_P99 keep this build's
+# first run, for the check row.
+labels_vs_baseline() {
+  local cur_p99=$LAT_P99 cur_p50=$LAT_P50 base_p99 base_p50
+  echo "  -- the same with BASELINE=$BASELINE"
+  live_labels "$(build_baseline)" || true
+  base_p99=$LAT_P99 base_p50=$LAT_P50
+  echo "  -- this build again"
+  live_labels || true
+  echo "  label latency p50/p99 (us): this build ${cur_p50:-?}/${cur_p99:-?} then" \
+    "${LAT_P50:-?}/${LAT_P99:-?}, baseline $BASELINE ${base_p50:-?}/${base_p99:-?}"
+  LAT_P99=$cur_p99 LAT_P50=$cur_p50
+}
 if [[ ${1:-} == latency ]]; then
   # Only the live label runs: this build, and with BASELINE also the baseline between two runs
   # of this build (the spread between those two is the machine's noise).
@@ -556,16 +570,7 @@ if [[ ${1:-} == latency ]]; then
   live_setup
   echo "== label latency, $LABEL_FLOWS connections per run"
   live_labels || true
-  if [[ -n ${BASELINE:-} ]]; then
-    CUR_P99=$LAT_P99 CUR_P50=$LAT_P50
-    echo "  -- BASELINE=$BASELINE"
-    live_labels "$(build_baseline)" || true
-    BASE_P99=$LAT_P99 BASE_P50=$LAT_P50
-    echo "  -- this build again"
-    live_labels || true
-    echo "label latency p50/p99 (us): this build ${CUR_P50:-?}/${CUR_P99:-?} and ${LAT_P50:-?}/${LAT_P99:-?}," \
-      "baseline $BASELINE ${BASE_P50:-?}/${BASE_P99:-?}"
-  fi
+  [[ -n ${BASELINE:-} ]] && labels_vs_baseline
   exit 0
 fi
 if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
@@ -580,19 +585,7 @@ if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
     LIVE_IF=$(live_cpu ctlb-r0) || LIVE_IF=""
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
-    if [[ -n ${BASELINE:-} ]]; then
-      # The same label run with the baseline, then this build again: the machine's noise
-      # shows as the spread between this build's two runs.
-      CUR_P99=$LAT_P99 CUR_P50=$LAT_P50
-      echo "  -- the same with BASELINE=$BASELINE"
-      live_labels "$(build_baseline)" || true
-      BASE_P99=$LAT_P99 BASE_P50=$LAT_P50
-      echo "  -- this build again"
-      live_labels || true
-      echo "  label latency p50/p99 (us): this build ${CUR_P50:-?}/${CUR_P99:-?} then ${LAT_P50:-?}/${LAT_P99:-?}," \
-        "baseline ${BASE_P50:-?}/${BASE_P99:-?}"
-      LAT_P99=$CUR_P99 LAT_P50=$CUR_P50  # the check row: the first run
-    fi
+    [[ -n ${BASELINE:-} ]] && labels_vs_baseline
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi
