@@ -5,6 +5,7 @@
 #   bench/run.sh           full run: ~2.5 M-packet files, RUNS=5 (a few minutes on 2 cores)
 #   QUICK=1 bench/run.sh   short run for CI: ~250 k-packet files, RUNS=1, 200 MB live transfer
 #   bench/run.sh first     issue 2's first figure: ctlabeld -r -n vs ndpiReader -i on all shared pcaps
+#   bench/run.sh latency   only the live label-latency run (root); with BASELINE also the baseline's
 #   BASELINE=REF bench/run.sh baseline
 #                          only the before/after figure: the mixed file, 1 worker, packets/s and
 #                          peak RSS of this build and of commit REF, measured in the same run
@@ -604,6 +605,60 @@ while True:
   LAT_P99=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p99_us":[0-9.]+' | cut -d: -f2 || true)
   LAT_P50=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p50_us":[0-9.]+' | cut -d: -f2 || true)
 }
+# The client -- router -- server namespaces of the live runs (removed by live_cleanup).
+live_setup() {
+  for ns in ctlb-c ctlb-r ctlb-s; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  ip link add ctlb-c0 netns ctlb-c type veth peer name ctlb-r0 netns ctlb-r
+  ip link add ctlb-r1 netns ctlb-r type veth peer name ctlb-s0 netns ctlb-s
+  ip -n ctlb-c addr add 10.77.1.2/24 dev ctlb-c0
+  ip -n ctlb-r addr add 10.77.1.1/24 dev ctlb-r0
+  ip -n ctlb-r addr add 10.77.2.1/24 dev ctlb-r1
+  ip -n ctlb-s addr add 10.77.2.2/24 dev ctlb-s0
+  ip -n ctlb-c link set ctlb-c0 up
+  ip -n ctlb-r link set ctlb-r0 up
+  ip -n ctlb-r link set ctlb-r1 up
+  ip -n ctlb-s link set ctlb-s0 up
+  ip -n ctlb-c route add default via 10.77.1.1
+  ip -n ctlb-s route add default via 10.77.2.1
+  ip netns exec ctlb-r sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec ctlb-r sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+  ip netns exec ctlb-r nft -f - <<'EOF'
+table inet ctlabeld_bench {
+  chain forward {
+  type filter hook forward priority filter; policy accept;
+  ct packets < 32 log group 7
+  }
+}
+EOF
+}
+# After a label run of this build: the same run with the baseline, then this build again (the
+# spread between this build's two runs is the machine's noise). LAT_P50/LAT_P99 keep this build's
+# first run, for the check row.
+labels_vs_baseline() {
+  local cur_p99=$LAT_P99 cur_p50=$LAT_P50 base_p99 base_p50
+  echo "  -- the same with BASELINE=$BASELINE"
+  live_labels "$(build_baseline)" || true
+  base_p99=$LAT_P99 base_p50=$LAT_P50
+  echo "  -- this build again"
+  live_labels || true
+  echo "  label latency p50/p99 (us): this build ${cur_p50:-?}/${cur_p99:-?} then" \
+    "${LAT_P50:-?}/${LAT_P99:-?}, baseline $BASELINE ${base_p50:-?}/${base_p99:-?}"
+  LAT_P99=$cur_p99 LAT_P50=$cur_p50
+}
+if [[ ${1:-} == latency ]]; then
+  # Only the live label runs: this build, and with BASELINE also the baseline between two runs
+  # of this build (the spread between those two is the machine's noise).
+  ((HAVE_CTLABELD)) || die "$CTLABELD is missing: build first"
+  [[ $EUID -eq 0 ]] || die "bench/run.sh latency needs root (network namespaces)"
+  machine
+  trap 'live_cleanup; rm -rf "$TMP"' EXIT
+  live_cleanup
+  live_setup
+  echo "== label latency, $LABEL_FLOWS connections per run"
+  live_labels || true
+  [[ -n ${BASELINE:-} ]] && labels_vs_baseline
+  exit 0
+fi
 if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
   echo
   echo "== live capture CPU: $LIVE_MB MiB of bulk TCP through a router namespace"
@@ -612,45 +667,11 @@ if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
   else
     trap 'live_cleanup; rm -rf "$TMP"' EXIT
     live_cleanup
-    for ns in ctlb-c ctlb-r ctlb-s; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-    ip link add ctlb-c0 netns ctlb-c type veth peer name ctlb-r0 netns ctlb-r
-    ip link add ctlb-r1 netns ctlb-r type veth peer name ctlb-s0 netns ctlb-s
-    ip -n ctlb-c addr add 10.77.1.2/24 dev ctlb-c0
-    ip -n ctlb-r addr add 10.77.1.1/24 dev ctlb-r0
-    ip -n ctlb-r addr add 10.77.2.1/24 dev ctlb-r1
-    ip -n ctlb-s addr add 10.77.2.2/24 dev ctlb-s0
-    ip -n ctlb-c link set ctlb-c0 up
-    ip -n ctlb-r link set ctlb-r0 up
-    ip -n ctlb-r link set ctlb-r1 up
-    ip -n ctlb-s link set ctlb-s0 up
-    ip -n ctlb-c route add default via 10.77.1.1
-    ip -n ctlb-s route add default via 10.77.2.1
-    ip netns exec ctlb-r sysctl -qw net.ipv4.ip_forward=1
-    ip netns exec ctlb-r sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
-    ip netns exec ctlb-r nft -f - <<'EOF'
-table inet ctlabeld_bench {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ct packets < 32 log group 7
-  }
-}
-EOF
+    live_setup
     LIVE_IF=$(live_cpu ctlb-r0) || LIVE_IF=""
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
-    if [[ -n ${BASELINE:-} ]]; then
-      # The same label run with the baseline, then this build again: the machine's noise
-      # shows as the spread between this build's two runs.
-      CUR_P99=$LAT_P99 CUR_P50=$LAT_P50
-      echo "  -- the same with BASELINE=$BASELINE"
-      live_labels "$(build_baseline)" || true
-      BASE_P99=$LAT_P99 BASE_P50=$LAT_P50
-      echo "  -- this build again"
-      live_labels || true
-      echo "  label latency p50/p99 (us): this build ${CUR_P50:-?}/${CUR_P99:-?} then ${LAT_P50:-?}/${LAT_P99:-?}," \
-        "baseline ${BASE_P50:-?}/${BASE_P99:-?}"
-      LAT_P99=$CUR_P99 LAT_P50=$CUR_P50  # the check row: the first run
-    fi
+    [[ -n ${BASELINE:-} ]] && labels_vs_baseline
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi

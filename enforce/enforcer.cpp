@@ -2,32 +2,36 @@
 // Applied state per flow, the diff against the rules' wish, and retries of refused changes.
 #include "ctlabeld/enforce/enforcer.hpp"
 
-#include <algorithm>
-
 namespace ctlabeld::enforce {
 
 Enforcer::Enforcer(LabelWriter* writer, std::size_t max_flows)
     : writer_(writer), max_flows_(max_flows == 0 ? 1 : max_flows) {}
 
-const Enforcer::Entry* Enforcer::find(FlowId flow) const noexcept {
-  if (flow.index >= entries_.size()) return nullptr;
-  const Entry& e = entries_[flow.index];
-  return e.generation == flow.generation && flow.generation != 0 ? &e : nullptr;
+Enforcer::Entry* Enforcer::slot(std::uint32_t index) const noexcept {
+  const std::size_t page = index / kPageEntries;
+  if (page >= pages_.size() || !pages_[page]) return nullptr;
+  return &pages_[page][index % kPageEntries];
+}
+
+Enforcer::Entry* Enforcer::find(FlowId flow) const noexcept {
+  Entry* e = slot(flow.index);
+  return e != nullptr && e->generation == flow.generation && flow.generation != 0 ? e : nullptr;
 }
 
 Enforcer::Entry* Enforcer::entry_for(FlowId flow) noexcept {
   if (flow.generation == 0 || flow.index >= max_flows_) return nullptr;
-  if (flow.index >= entries_.size()) {
-    // Grow with the slots in use (doubling), never past the table: memory follows the flows.
-    const std::size_t want =
-        std::min(max_flows_, std::max<std::size_t>(flow.index + 1, entries_.size() * 2));
+  Entry* found = slot(flow.index);
+  if (found == nullptr) {
+    const std::size_t page = flow.index / kPageEntries;
     try {
-      entries_.resize(want);
+      if (page >= pages_.size()) pages_.resize(page + 1);
+      pages_[page] = std::make_unique<Entry[]>(kPageEntries);
     } catch (...) {
       return nullptr;  // out of memory: this flow is not enforced (as if no rule matched)
     }
+    found = slot(flow.index);
   }
-  Entry& e = entries_[flow.index];
+  Entry& e = *found;
   if (e.generation != flow.generation) {
     // The slot's previous flow ended without end(): start afresh.
     detach_pending(e);
@@ -87,8 +91,9 @@ Enforcer::Outcome Enforcer::apply(FlowId flow, const FlowTuple& tuple, const Des
 }
 
 void Enforcer::end(FlowId flow) noexcept {
-  if (find(flow) == nullptr) return;
-  Entry& e = entries_[flow.index];
+  Entry* found = find(flow);
+  if (found == nullptr) return;
+  Entry& e = *found;
   detach_pending(e);
   e = Entry{};
 }
@@ -112,9 +117,10 @@ LabelBits Enforcer::labels_of(FlowId flow) const noexcept {
 void Enforcer::take_handed_back() noexcept {
   if (!feedback_.take(returned_)) return;
   for (const conntrack::LabelUpdate& update : returned_) {
-    if (find(update.flow) == nullptr) continue;  // the flow ended meanwhile
+    Entry* found = find(update.flow);
+    if (found == nullptr) continue;  // the flow ended meanwhile
     ++stats_.handed_back;
-    Entry& e = entries_[update.flow.index];
+    Entry& e = *found;
     if (e.pending != 0) {
       // A newer change waits anyway: it also sets or clears what this one had to.
       pending_[e.pending - 1].mask |= update.mask;
@@ -133,7 +139,7 @@ void Enforcer::service() noexcept {
   bool writer_full = false;
   for (std::size_t i = 0; i < pending_.size(); ++i) {
     const conntrack::LabelUpdate update = pending_[i];
-    Entry* e = update.flow.generation != 0 ? &entries_[update.flow.index] : nullptr;  // or detached
+    Entry* e = update.flow.generation != 0 ? slot(update.flow.index) : nullptr;  // or detached
     if (!writer_full) {
       if (writer_ == nullptr || writer_->submit(update)) {
         if (e != nullptr) {

@@ -173,15 +173,17 @@ wait $client
 
 # Reloads that change what applies to a live connection: the bits ctlabeld set before must go
 # (issue 15 item 4: the write mask covers what was applied, not only the new rules' bits).
-rules() {  # rules FILE ZOOM_TARGET_JSON WITH_ZOOM_ACTION(1|0)
-  local zoom_action=''
-  [ "$3" = 1 ] && zoom_action='"zoom": { "criteria": "app == '"'"'zoom'"'"';", "targets": [ "ctlabel.zoom" ] },'
+rules() {  # rules FILE ZOOM_TARGET_JSON WITH_ZOOM_ACTION(1|0: the action and its target removed)
+  local zoom_action='' zoom_target=''
+  if [ "$3" = 1 ]; then
+    zoom_action='"zoom": { "criteria": "app == '"'"'zoom'"'"';", "targets": [ "ctlabel.zoom" ] },'
+    zoom_target="\"ctlabel.zoom\": $2,"
+  fi
   cat > "$1" <<JSON
 {
   "version": 1,
   "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": {
-    "ctlabel.zoom": $2,
+  "targets": { $zoom_target
     "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
   },
   "actions": { $zoom_action
@@ -208,7 +210,7 @@ poll 5 has_label "$p" other && ok "reload changing ctlabel.zoom's label to 'othe
 reload_to "restored" "$ZOOM_TARGET" 1
 poll 5 has_label "$p" zoom || fail "restoring the rules did not label the live connection zoom: '$(labels_of_port "$p")'"
 reload_to "action removed" "$ZOOM_TARGET" 0
-poll 5 has_label "$p" "" && ok "reload removing the zoom action: the live connection's zoom label is cleared" \
+poll 5 has_label "$p" "" && ok "reload removing the zoom action and its target: the live connection's zoom label is cleared" \
   || fail "after removing the action the live connection has labels='$(labels_of_port "$p")', want none"
 reload_to "restored" "$ZOOM_TARGET" 1
 poll 5 has_label "$p" zoom || fail "restoring the rules did not label the live connection zoom: '$(labels_of_port "$p")'"

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ctlabeld/common/effect_writer.hpp"
@@ -72,7 +73,11 @@ class Enforcer {
     std::uint32_t pending = 0;     // 1 + index into pending_ of its waiting change; 0: none
     LabelBits applied;             // accepted by the writer
   };
-  [[nodiscard]] const Entry* find(FlowId flow) const noexcept;
+  // Entries live in fixed pages allocated on first use: memory follows the flow slots in use,
+  // and growing never copies (nor doubles the peak).
+  static constexpr std::size_t kPageEntries = 4096;
+  [[nodiscard]] Entry* slot(std::uint32_t index) const noexcept;
+  [[nodiscard]] Entry* find(FlowId flow) const noexcept;
   Entry* entry_for(FlowId flow) noexcept;  // resets a slot that held an older flow
   void keep_pending(Entry& e, const conntrack::LabelUpdate& update) noexcept;
   void detach_pending(Entry& e) noexcept;
@@ -80,7 +85,7 @@ class Enforcer {
 
   LabelWriter* writer_;
   std::size_t max_flows_;
-  std::vector<Entry> entries_;  // by FlowId::index
+  std::vector<std::unique_ptr<Entry[]>> pages_;  // by FlowId::index / kPageEntries
   std::vector<conntrack::LabelUpdate> pending_;
   WriteFeedback<conntrack::LabelUpdate> feedback_;
   std::vector<conntrack::LabelUpdate> returned_;

@@ -22,17 +22,16 @@ constexpr std::size_t kZoomFlows = 19;  // ndpiReader 4.2's Zoom flows in that c
 
 using FakeWriter = test::FakeLabelWriter;
 
-std::string rules_json(const std::string& zoom_target, bool with_zoom_action = true) {
+// `with_zoom` false: the zoom action and its target are gone from the file.
+std::string rules_json(const std::string& zoom_target, bool with_zoom = true) {
   return R"({"version": 1,
-    "targets": {
-      "ctlabel.zoom": )" +
-         zoom_target + R"(,
-      "ctlabel.other": {"target_type": "ctlabel", "labels": ["other"]}
+    "targets": {)" +
+         (with_zoom ? R"("ctlabel.zoom": )" + zoom_target + "," : std::string()) +
+         R"("ctlabel.other": {"target_type": "ctlabel", "labels": ["other"]}
     },
     "actions": {)" +
-         (with_zoom_action
-              ? R"("zoom": {"criteria": "app == 'zoom';", "targets": ["ctlabel.zoom"]},)"
-              : "") +
+         (with_zoom ? R"("zoom": {"criteria": "app == 'zoom';", "targets": ["ctlabel.zoom"]},)"
+                    : "") +
          R"("never": {"criteria": "app == 'no-such-app';", "targets": ["ctlabel.other"]}}})";
 }
 const std::string kZoomTarget = R"({"target_type": "ctlabel", "labels": ["zoom"]})";
@@ -145,7 +144,9 @@ TEST_CASE("worker: a reload clears labels on live flows when the rules stop sett
     rules.publish(load(rules_json(R"({"target_type": "ctlabel", "labels": ["other"]})")));
     expected = bit(1);
   }
-  SECTION("the action was removed") { rules.publish(load(rules_json(kZoomTarget, false))); }
+  SECTION("the action and its target were removed") {
+    rules.publish(load(rules_json(kZoomTarget, false)));
+  }
   SECTION("the target was disabled") {
     rules.publish(load(
         rules_json(R"({"target_type": "ctlabel", "labels": ["zoom"], "target_enabled": false})")));
