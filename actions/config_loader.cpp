@@ -704,12 +704,12 @@ class Loader final : public ConfigReader {
       return;
     }
     const std::string path = "ctlabeld";
-    check_keys(*s, path,
-               {"interfaces",  "lan_interfaces", "wan_interfaces",  "workers",   "local_networks",
-                "protos_file", "app_rules_file", "max_flows",      "max_dpi_packets", "tcp_idle",  "udp_idle",
-                "other_idle",  "stats_interval", "stats_file",      "log_level", "bpf_filter",
-                "promiscuous", "snaplen",        "buffer_bytes",    "strict",    "address_groups",
-                "names_file"});
+    check_keys(*s, path, {"interfaces",      "lan_interfaces", "wan_interfaces", "workers",
+                          "local_networks",  "protos_file",    "app_rules_file", "max_flows",
+                          "max_dpi_packets", "tcp_idle",       "udp_idle",       "other_idle",
+                          "stats_interval",  "stats_file",     "log_level",      "bpf_filter",
+                          "promiscuous",     "snaplen",        "buffer_bytes",   "strict",
+                          "address_groups",  "names_file"});
     read_bool(*s, "strict", path, settings_.strict);
     read_string(*s, "address_groups", path, settings_.address_groups, false);
     names_file_given_ = read_string(*s, "names_file", path, settings_.names_file);

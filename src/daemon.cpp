@@ -109,7 +109,6 @@ std::string mac_note(const std::string& source) {
          source + ", iface_nfq_dst unknown";
 }
 
-
 void print_errors(const Errors& errors) {
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
 }
@@ -402,8 +401,7 @@ void write_stats(const std::string& path, const StatsReport& report) {
 
 // Step 6: the main thread owns the signals until the input ends or a stop is asked for.
 void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, Pipeline& pipeline,
-                 RulesHolder& rules,
-                 std::uint64_t& reloads, std::uint64_t& reload_failures,
+                 RulesHolder& rules, std::uint64_t& reloads, std::uint64_t& reload_failures,
                  const std::function<StatsReport()>& report) {
   auto next_stats = Clock::now() + s.settings.stats_interval;
   bool stopping = false;

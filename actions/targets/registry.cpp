@@ -90,8 +90,8 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 }
 
 const std::vector<const TargetTypeOps*>& target_types() {
-  static const std::vector<const TargetTypeOps*> types = {
-      &kCtlabelType, &kCtmark, &kIpset, &kLog, &kNftset, &kPftable, &kSink};
+  static const std::vector<const TargetTypeOps*> types = {&kCtlabelType, &kCtmark,  &kIpset, &kLog,
+                                                          &kNftset,      &kPftable, &kSink};
   return types;
 }
 

@@ -39,10 +39,9 @@ class Events final : public classify::FlowEvents {
  private:
   void consume(const classify::FlowView& view) {
     const classify::Verdict& verdict = *view.verdict;
-    for (std::string_view s :
-         {verdict.app, verdict.protocol, verdict.category, verdict.app_category,
-          verdict.protocol_category, verdict.confidence, verdict.hostname, verdict.detected_by,
-          view.iface}) {
+    for (std::string_view s : {verdict.app, verdict.protocol, verdict.category,
+                               verdict.app_category, verdict.protocol_category, verdict.confidence,
+                               verdict.hostname, verdict.detected_by, view.iface}) {
       for (char c : s) checksum_ += static_cast<unsigned char>(c);
     }
     checksum_ += view.packets + view.tuple.src_port + view.tuple.dst_port;

@@ -39,8 +39,8 @@ struct CompileContext {
   const NameTable* names = nullptr;
   GroupLookup group;  // empty: @names are an error
   // What Netify tolerates and ctlabeld warns about (also comparisons that can never match and
-  // regexes whose worst-case cost is above Regex::kWarnSteps), "<where>:<line>:<col>: <text>"; and the
-  // Netify names mapped to nDPI's, for --check. Null: dropped.
+  // regexes whose worst-case cost is above Regex::kWarnSteps), "<where>:<line>:<col>: <text>"; and
+  // the Netify names mapped to nDPI's, for --check. Null: dropped.
   std::vector<std::string>* warnings = nullptr;
   std::vector<std::string>* mappings = nullptr;
 };

@@ -20,22 +20,38 @@ ctlabeld::Expected<Options> parse(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("every documented option parses") {
-  auto o = parse({"-c",          "a.json",
-                  "-i",          "eth0",
-                  "--interface", "nflog:5",
-                  "-r",          "x.pcap",
-                  "--read",      "y.pcap",
-                  "-n",          "--check",
-                  "--strict",    "--flows",
-                  "-",           "--protos",
-                  "p.txt",       "--app-rules",
-                  "none",        "-l",
-                  "debug",       "--workers",
-                  "3",           "--stats-file",
-                  "/run/s.json", "--stats-interval",
-                  "5",           "--max-dpi-packets",
-                  "16",          "--max-flows",
-                  "1000",          "--hash-seed",
+  auto o = parse({"-c",
+                  "a.json",
+                  "-i",
+                  "eth0",
+                  "--interface",
+                  "nflog:5",
+                  "-r",
+                  "x.pcap",
+                  "--read",
+                  "y.pcap",
+                  "-n",
+                  "--check",
+                  "--strict",
+                  "--flows",
+                  "-",
+                  "--protos",
+                  "p.txt",
+                  "--app-rules",
+                  "none",
+                  "-l",
+                  "debug",
+                  "--workers",
+                  "3",
+                  "--stats-file",
+                  "/run/s.json",
+                  "--stats-interval",
+                  "5",
+                  "--max-dpi-packets",
+                  "16",
+                  "--max-flows",
+                  "1000",
+                  "--hash-seed",
                   "18446744073709551615"});
   REQUIRE(o.ok());
   CHECK(o->config_file == "a.json");
@@ -90,10 +106,9 @@ TEST_CASE("mistakes are reported together, each naming the option") {
 
 TEST_CASE("the usage text lists every option") {
   const std::string usage = usage_text();
-  for (const char* name :
-       {"--config", "--interface", "--read", "--dry-run", "--check", "--strict", "--flows",
-        "--protos", "--app-rules", "--log-level", "--version", "--help", "--workers", "--stats-file",
-         "--hash-seed"}) {
+  for (const char* name : {"--config", "--interface", "--read", "--dry-run", "--check", "--strict",
+                           "--flows", "--protos", "--app-rules", "--log-level", "--version",
+                           "--help", "--workers", "--stats-file", "--hash-seed"}) {
     CHECK(usage.find(name) != std::string::npos);
   }
 }
