@@ -77,8 +77,13 @@ done
 printf '' > "$WORK/empty.conf" && chmod 644 "$WORK/empty.conf"
 actions "$WORK/empty.json" "$WORK/empty.conf"
 timeout -k 5 20 "$CTLABELD" --check -c "$WORK/empty.json" > "$WORK/out" 2>&1
-expect "an empty connlabel.conf" nonzero $? "$WORK/out" \
-  "label 'zoom' is not defined in $WORK/empty.conf (the file defines no labels); add the line \"0 zoom\""
+# Netify tolerates an undefined label, so it is a warning (an error under --strict) that says
+# the file is empty.
+expect "an empty connlabel.conf" 0 $? "$WORK/out" \
+  "label 'zoom' is not defined in $WORK/empty.conf (the file defines no labels): this label is not set; add the line \"0 zoom\""
+timeout -k 5 20 "$CTLABELD" --check --strict -c "$WORK/empty.json" > "$WORK/out" 2>&1
+expect "an empty connlabel.conf, --strict" nonzero $? "$WORK/out" \
+  "(the file defines no labels): this label is not set; add the line \"0 zoom\"" "[an error: --strict]"
 
 # 5. connlabel.conf is under the same owner/mode policy as the actions file.
 cp "$WORK/connlabel.conf" "$WORK/open.conf" && chmod 666 "$WORK/open.conf"
@@ -123,6 +128,9 @@ expect "never-matching comparisons and a costly regex warn" 0 $? "$WORK/out" \
   "warning: $WORK/never.json: actions.a.criteria:1:13: 'src_port' is 0 to 65535, never 70000: this comparison never matches" \
   "'ip_version' is 4 or 6, never 5: this comparison never matches" \
   "regex 'rx:(a?){250}a{250}z' costs up to 60912 steps per flow"
+timeout -k 5 20 "$CTLABELD" --check --strict -c "$WORK/never.json" > "$WORK/out" 2>&1
+expect "--strict refuses the costly regex and the never-matching comparisons" nonzero $? "$WORK/out" \
+  "regex 'rx:(a?){250}a{250}z' costs up to 60912 steps per flow" "[an error: --strict]"
 
 # ---- live: lo and NFLOG in this namespace ----
 # An NFLOG group taken by another instance: the second one refuses to start.
