@@ -38,18 +38,6 @@ ssize_t read_full(int fd, std::uint8_t* dst, std::size_t len) {
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 FileReader::FileReader(FileReader&&) noexcept = default;
 FileReader& FileReader::operator=(FileReader&&) noexcept = default;
 FileReader::~FileReader() = default;
@@ -68,7 +56,7 @@ Expected<FileReader> FileReader::open(const std::string& path) {
 
   auto opened = files::open_read(path, capture_file_policy());
   if (!opened) return Expected<FileReader>::failure(opened.errors());
-  UniqueFd fd(opened->fd.release());
+  files::Fd fd = std::move(opened->fd);
   std::uint8_t header[kFileHeaderBytes] = {};
   std::uint32_t magic = 0;
   if (fd.get() >= 0 &&

@@ -395,6 +395,9 @@ Status write_atomic(const std::string& path, std::string_view data, const char* 
     ::unlinkat(dir->fd.get(), tmp.c_str(), 0);
     return fail(why);
   };
+  // Readable by others whatever the umask (0077 under systemd): stats and metrics files are for
+  // collectors that do not run as root.
+  if (::fchmod(file.get(), 0644) != 0) return discard("fchmod: " + errno_text(errno));
   if (auto st = write_all(file.get(), data); !st) return discard("write: " + st.errors().front());
   if (::fsync(file.get()) != 0) return discard("fsync: " + errno_text(errno));
   if (::close(file.release()) != 0) return discard("close: " + errno_text(errno));

@@ -2,6 +2,8 @@
 // The Prometheus text format: names, escaping, number syntax; and the atomic file write.
 #include "ctlabeld/control/prometheus.hpp"
 
+#include "ctlabeld/common/file_policy.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -114,35 +116,9 @@ Expected<std::string> format_prometheus(const std::vector<MetricFamily>& familie
 
 Status write_text_file_atomically(const std::string& path, const std::string& text,
                                   const std::string& what) {
-  const std::string tmp = path + ".tmp";
-  auto fail = [&](const std::string& step) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return Status::failure(what + " " + path + ": " + step + ": " + std::strerror(err));
-  };
-  // O_NOFOLLOW: a symlink planted at the temporary name is not followed.
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return Status::failure(what + " " + path + ": cannot create " + tmp + ": " +
-                           std::strerror(errno) + " (is the directory writable by the daemon?)");
-  }
-  if (::fchmod(fd, 0644) != 0) {  // the umask (0077 under systemd) would hide it from readers
-    ::close(fd);
-    return fail("fchmod");
-  }
-  std::size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return fail("write");
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0) return fail("close");
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
-  return ok_status();
+  // The one file policy (common/file_policy): a random O_EXCL temporary name in the file's
+  // directory, never a link followed, fsync, rename.
+  return files::write_atomic(path, text, what.c_str());
 }
 
 }  // namespace ctlabeld::control

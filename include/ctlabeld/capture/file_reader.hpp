@@ -18,29 +18,9 @@
 
 #include "ctlabeld/capture/source.hpp"
 #include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/file_policy.hpp"
 
 namespace ctlabeld::capture {
-
-// A file descriptor closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 class FileReader {
  public:
@@ -83,7 +63,7 @@ class FileReader {
   int dlt_ = 0;
   std::uint32_t snaplen_ = kMaxCaplen;
   bool nanoseconds_ = false;
-  UniqueFd fd_;
+  files::Fd fd_;
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;  // next unparsed byte in buffer_
