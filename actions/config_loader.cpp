@@ -147,6 +147,7 @@ class Loader final : public ConfigReader {
       if (type->finish != nullptr) type->finish(types_, parts_);
     }
     parts_.source = file_;
+    parts_.reprocess_flows = reprocess_flows_;
     LoadedConfig config;
     config.rules = std::make_shared<const RuleSet>(std::move(parts_));
     config.settings = std::move(settings_);

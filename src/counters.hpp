@@ -24,8 +24,8 @@ namespace ctlabeld::app {
   X(kFlowsActive, "flows.active", "flows", "flows in the tables now")                       \
   X(kDpiPackets, "dpi_packets", "packets", "packets handed to nDPI")                        \
   X(kRuleEvaluations, "rule_evaluations", "evaluations",                                    \
-    "rule set evaluations (one a verdict "                                                  \
-    "change, and one a flow after a reload)")                                               \
+    "rule set evaluations (one a verdict change, and one a flow after a reload or at a "    \
+    "time_of_day window edge)")                                                             \
   X(kActionsMatched, "actions_matched", "matches", "action matches, summed over flows")     \
   X(kLabelUpdates, "label_updates", "updates", "label changes the writer accepted")         \
   X(kLabelQueueFull, "label_queue_full", "submits",                                         \
@@ -34,6 +34,8 @@ namespace ctlabeld::app {
   X(kLabelRetries, "label_retries", "updates", "retried label changes the writer accepted") \
   X(kLabelHandedBack, "label_handed_back", "updates",                                       \
     "accepted label changes the writer could not complete (retried)")                       \
+  X(kWindowEdges, "window_edges", "edges",                                                  \
+    "time_of_day window edges at which every classified flow was re-evaluated")             \
   X(kFlowsPeak, "peak_flows", "flows", "the most flows in the tables at once")              \
   X(kDpiPeak, "peak_dpi_flows", "flows", "the most flows holding nDPI state at once")
 

@@ -23,19 +23,28 @@ constexpr std::uint64_t kExpiryEveryUs = static_cast<std::uint64_t>(
 // finish(): how long waiting changes are retried while the writer drains (at most 5 s).
 constexpr int kFinishRetries = 5000;
 constexpr auto kFinishRetryWait = std::chrono::milliseconds(1);
+// When the zone database cannot answer for the next edge (tzdata removed under a running
+// daemon: the windows count as closed), ask again this much later.
+constexpr std::chrono::seconds kEdgeRetry{60};
+
+actions::SysSeconds system_seconds() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
 }  // namespace
 
 Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
-               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows)
+               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows, WallClock clock)
     : id_(id),
       classifier_(std::move(classifier)),
       rules_holder_(rules),
       enforcer_(writer, classifier_->config().max_flows),
-      flows_(flows) {
+      flows_(flows),
+      clock_(clock ? std::move(clock) : WallClock(&system_seconds)) {
   rules_ = rules_holder_.get();
   rules_generation_ = rules_holder_.generation();
   if (rules_) evaluation_ = rules_->make_evaluation();
   update_latency_tracking();
+  schedule_next_edge(window_time());
 }
 
 void Worker::update_latency_tracking() noexcept {
@@ -85,6 +94,7 @@ void Worker::publish_enforcer_counters() noexcept {
 
 void Worker::poll() noexcept {
   refresh_rules();
+  check_windows();
   enforcer_.service();  // with nothing waiting: one atomic load
   publish_enforcer_counters();
 }
@@ -96,17 +106,55 @@ void Worker::refresh_rules() noexcept {
   rules_ = rules_holder_.get();
   update_latency_tracking();
   if (rules_) evaluation_ = rules_->make_evaluation();
-  // Flows classified under the old rules get the new ones now, not only new flows. With no
-  // rules at all, every flow's wish is "nothing": the enforcer clears what it applied.
+  const actions::SysSeconds now = window_time();
+  schedule_next_edge(now);
+  // Flows classified under the old rules get the new ones now, not only new flows (Netify's
+  // reprocess_flows, true by default; false leaves them as they are until their own verdict
+  // changes). With no rules at all, every flow's wish is "nothing": the enforcer clears what
+  // it applied.
+  if (!rules_ || rules_->parts().reprocess_flows) reevaluate_all(now);
+}
+
+void Worker::reevaluate_all(actions::SysSeconds now) noexcept {
   classifier_->for_each_verdict(
-      [this](const classify::FlowView& flow) { evaluate_and_enforce(flow, false); });
+      [this, now](const classify::FlowView& flow) { evaluate_and_enforce(flow, false, now); });
   publish_enforcer_counters();
 }
 
-void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_packet) noexcept {
+actions::SysSeconds Worker::window_time() const noexcept {
+  return rules_ && rules_->has_windows() ? clock_() : actions::SysSeconds{};
+}
+
+void Worker::schedule_next_edge(actions::SysSeconds now) noexcept {
+  last_window_check_ = now;
+  next_edge_.reset();
+  if (!rules_ || !rules_->has_windows()) return;
+  try {
+    next_edge_ = rules_->next_window_edge(now);
+  } catch (...) {
+    next_edge_ = now + kEdgeRetry;
+  }
+}
+
+void Worker::check_windows() noexcept {
+  if (!next_edge_) return;  // no windows, or none that ever open or close: no clock read
+  const actions::SysSeconds now = clock_();
+  // A wall clock stepped back (NTP, an operator) may have crossed edges backwards: the
+  // windows' state is recomputed then too.
+  if (now < *next_edge_ && now >= last_window_check_) {
+    last_window_check_ = now;
+    return;
+  }
+  counters_.add(WorkerCounter::kWindowEdges);
+  reevaluate_all(now);
+  schedule_next_edge(now);
+}
+
+void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
+                                  actions::SysSeconds now) noexcept {
   enforce::Desired desired;
   if (rules_) {
-    rules_->evaluate(flow, evaluation_);
+    rules_->evaluate(flow, evaluation_, now);
     counters_.add(WorkerCounter::kRuleEvaluations);
     counters_.add(WorkerCounter::kActionsMatched, evaluation_.matched_actions.size());
     desired.labels = evaluation_.labels;
@@ -136,7 +184,7 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
 }
 
 void Worker::on_verdict(const classify::FlowView& flow, bool final) {
-  evaluate_and_enforce(flow, flow.id == dpi_flow_);
+  evaluate_and_enforce(flow, flow.id == dpi_flow_, window_time());
   if (!final) return;
   counters_.add(WorkerCounter::kVerdicts);
   {

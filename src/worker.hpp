@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,15 +39,22 @@ struct WorkerSnapshot {
 class Worker final : public classify::FlowEvents {
  public:
   using LabelWriter = EffectWriter<conntrack::LabelUpdate>;
-  // `writer` null: a dry run (nothing is written; changes count as applied).
+  // The wall clock that time_of_day windows follow (windows are wall-clock and zone based, not
+  // packet time); tests pass a fake one. Read only while the rule set has windows.
+  using WallClock = std::function<actions::SysSeconds()>;
+  // `writer` null: a dry run (nothing is written; changes count as applied). `clock` empty: the
+  // system clock.
   Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, const RulesHolder& rules,
-         LabelWriter* writer, FlowOutput* flows);
+         LabelWriter* writer, FlowOutput* flows, WallClock clock = {});
 
   void handle(const capture::DecodedPacket& packet, std::uint32_t source) noexcept;
   // Expires idle flows at `now_us` (packet time, or wall time when no packets arrive).
   void tick(std::uint64_t now_us) noexcept;
-  // Between batches: picks up a newly published rule set (re-evaluating every classified flow
-  // against it) and resubmits changes the writer refused or handed back.
+  // Between batches (the pipeline calls it at least every 50 ms on live capture, packets or
+  // not): picks up a newly published rule set (re-evaluating every classified flow against it,
+  // unless it has reprocess_flows false), re-evaluates every classified flow once when a
+  // time_of_day window edge has passed on the wall clock, and resubmits changes the writer
+  // refused or handed back.
   void poll() noexcept;
   // Ends every flow (end of input, shutdown) and hands every waiting change to the writer.
   void finish() noexcept;
@@ -59,9 +68,17 @@ class Worker final : public classify::FlowEvents {
 
  private:
   void refresh_rules() noexcept;
+  // time_of_day: when the wall clock has reached the next window edge (or stepped back), every
+  // classified flow is re-evaluated once and the following edge is computed.
+  void check_windows() noexcept;
+  void reevaluate_all(actions::SysSeconds now) noexcept;
+  void schedule_next_edge(actions::SysSeconds now) noexcept;
+  // The instant windows are evaluated at: the wall clock while the rules have windows.
+  [[nodiscard]] actions::SysSeconds window_time() const noexcept;
   // Evaluates the rules once for this verdict and hands the wish to the enforcer.
   // `from_packet`: a packet's verdict caused this (not a rule reload), so its latency counts.
-  void evaluate_and_enforce(const classify::FlowView& flow, bool from_packet) noexcept;
+  void evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
+                            actions::SysSeconds now) noexcept;
   void update_latency_tracking() noexcept;
   void report(const classify::FlowView& flow);
   void publish_table_counters() noexcept;
@@ -75,6 +92,10 @@ class Worker final : public classify::FlowEvents {
   actions::Evaluation evaluation_;
   enforce::Enforcer enforcer_;
   FlowOutput* flows_;
+  WallClock clock_;
+  // The next time_of_day edge of rules_; empty when it has none (then the clock is not read).
+  std::optional<actions::SysSeconds> next_edge_;
+  actions::SysSeconds last_window_check_{};
   std::uint64_t next_expiry_us_ = 0;
   // Only when the rules manage label bits is the clock read per DPI packet.
   bool track_latency_ = false;

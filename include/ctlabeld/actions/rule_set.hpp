@@ -97,6 +97,9 @@ class RuleSet {
     std::shared_ptr<const LabelResolver> resolver;
     unsigned max_bits = 127;
     std::string source;  // file name, for the summary
+    // Netify v5 reprocess_flows: false = a reload of this rule set applies to new flows only;
+    // flows already classified keep their effects until their own verdict changes.
+    bool reprocess_flows = true;
   };
   explicit RuleSet(Parts parts);
 

@@ -3,6 +3,8 @@
 // capture, the real rules, and a fake label writer that refuses when told to.
 #include <catch2/catch.hpp>
 
+#include <date/date.h>
+
 #include <map>
 #include <set>
 
@@ -190,6 +192,142 @@ TEST_CASE("worker: exactly one rule evaluation per verdict change, with --flows 
   replay(kZoomPcap, worker);
   worker.finish();
   CHECK(value_of(worker.snapshot().counters, WorkerCounter::kRuleEvaluations) == counter.verdicts);
+}
+
+// time_of_day through the worker: a fake wall clock crosses window edges between polls, with no
+// packet at all, and the Zoom flows' labels are set when a window opens and cleared when it
+// closes; polls between edges evaluate nothing.
+actions::SysSeconds utc(int y, unsigned mo, unsigned d, int h, int mi, int s = 0) {
+  return actions::SysSeconds{date::sys_days{date::year{y} / date::month{mo} / date::day{d}}} +
+         std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
+}
+
+std::string windowed_rules(const std::string& zone, const std::string& day,
+                           const std::string& start, const std::string& end) {
+  return R"({"version": 1, "timezone": ")" + zone + R"(",
+    "targets": {"ctlabel.zoom": {"target_type": "ctlabel", "labels": ["zoom"]}},
+    "actions": {"zoom": {"criteria": "app == 'zoom';", "targets": ["ctlabel.zoom"],
+      "time_of_day": [{"day": [")" +
+         day + R"("], "time_start": ")" + start + R"(", "time_end": ")" + end +
+         R"(", "policy": "inclusive"}]}}})";
+}
+
+TEST_CASE("worker: time_of_day edges set and clear labels on live flows without a packet",
+          "[app][enforce][time]") {
+  struct Case {
+    const char* what;
+    std::string rules;
+    actions::SysSeconds opens;   // the window's opening edge, in UTC
+    actions::SysSeconds closes;  // its closing edge
+  };
+  // 2026-12-02 is a Wednesday; 2026-03-29 (a Sunday) is Berlin's spring change, 02:00 CET ->
+  // 03:00 CEST, so its 01:30-03:30 window lasts one hour: 00:30 to 01:30 UTC.
+  const Case c =
+      GENERATE(Case{"a window within one day", windowed_rules("UTC", "wed", "10:00", "10:05"),
+                    utc(2026, 12, 2, 10, 0), utc(2026, 12, 2, 10, 5)},
+               Case{"a window across midnight", windowed_rules("UTC", "wed", "23:58", "00:02"),
+                    utc(2026, 12, 2, 23, 58), utc(2026, 12, 3, 0, 2)},
+               Case{"a window across the spring DST change",
+                    windowed_rules("Europe/Berlin", "sun", "01:30", "03:30"),
+                    utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 30)});
+  INFO(c.what);
+  RulesHolder rules;
+  rules.publish(load(c.rules));
+  REQUIRE(rules.get()->has_windows());
+  actions::SysSeconds now = c.opens - std::chrono::seconds(90);
+  FakeWriter writer;
+  Worker worker(0, classifier(), rules, &writer, nullptr, [&now] { return now; });
+  replay(kZoomPcap, worker);  // every flow classified while the window is closed
+  CHECK(labelled_with(writer.accepted, 0) == 0);
+  const auto evaluations = [&] {
+    return value_of(worker.snapshot().counters, WorkerCounter::kRuleEvaluations);
+  };
+  const auto edges = [&] {
+    return value_of(worker.snapshot().counters, WorkerCounter::kWindowEdges);
+  };
+  const std::uint64_t before = evaluations();
+
+  now = c.opens - std::chrono::seconds(1);
+  worker.poll();
+  CHECK(writer.accepted.empty());
+  CHECK(evaluations() == before);  // not at the edge yet: nothing evaluated
+  now = c.opens;
+  worker.poll();
+  CHECK(edges() == 1);
+  CHECK(labelled_with(writer.accepted, 0) == kZoomFlows);
+  const std::uint64_t flows_with_verdicts = evaluations() - before;
+  CHECK(flows_with_verdicts >= kZoomFlows);
+  const std::size_t set = writer.accepted.size();
+  CHECK(set == kZoomFlows);
+
+  now = c.closes - std::chrono::seconds(1);
+  worker.poll();
+  CHECK(writer.accepted.size() == set);  // still open: nothing re-sent
+  CHECK(edges() == 1);
+  now = c.closes;
+  worker.poll();
+  CHECK(edges() == 2);
+  CHECK(evaluations() == before + 2 * flows_with_verdicts);
+  REQUIRE(writer.accepted.size() == set + kZoomFlows);
+  for (std::size_t i = set; i < writer.accepted.size(); ++i) {
+    CHECK(writer.accepted[i].mask.test(0));
+    CHECK(writer.accepted[i].bits.none());
+  }
+}
+
+// Netify v5 reprocess_flows false: a reload reaches new flows only. The rules are reloaded
+// (zoom -> other) as soon as the first Zoom flow is labelled, half-way through the capture.
+TEST_CASE("worker: reprocess_flows false leaves classified flows as they are on a reload",
+          "[app][enforce]") {
+  const bool reprocess = GENERATE(false, true);
+  INFO("reprocess_flows " << reprocess);
+  const std::string flag = std::string(R"({"reprocess_flows": )") + (reprocess ? "true" : "false");
+  auto with_flag = [&](const std::string& json) { return flag + "," + json.substr(1); };
+  RulesHolder rules;
+  rules.publish(load(with_flag(rules_json(kZoomTarget))));
+  REQUIRE(rules.get()->parts().reprocess_flows == reprocess);
+  FakeWriter writer;
+  Worker worker(0, classifier(), rules, &writer, nullptr);
+  bool reloaded = false;
+  std::uint64_t evaluations_at_reload = 0;
+  std::size_t labelled_before = 0;
+  std::size_t updates_at_reload = 0;
+  std::size_t updates_by_reload = 0;  // what the poll that picked up the reload sent
+  replay(
+      kZoomPcap, [&](const capture::DecodedPacket& p) { worker.handle(p, 0); },
+      [&] {
+        worker.poll();
+        if (reloaded || labelled_with(writer.accepted, 0) == 0) return;
+        reloaded = true;
+        labelled_before = labelled_with(writer.accepted, 0);
+        updates_at_reload = writer.accepted.size();
+        const auto evaluations_before =
+            value_of(worker.snapshot().counters, WorkerCounter::kRuleEvaluations);
+        rules.publish(
+            load(with_flag(rules_json(R"({"target_type": "ctlabel", "labels": ["other"]})"))));
+        worker.poll();
+        evaluations_at_reload =
+            value_of(worker.snapshot().counters, WorkerCounter::kRuleEvaluations) -
+            evaluations_before;
+        updates_by_reload = writer.accepted.size() - updates_at_reload;
+      });
+  REQUIRE(reloaded);
+  REQUIRE(labelled_before > 0);
+  REQUIRE(labelled_before < kZoomFlows);  // later flows exist: they see the new rules
+  if (reprocess) {
+    CHECK(evaluations_at_reload >= labelled_before);
+    CHECK(updates_by_reload == labelled_before);    // each labelled flow: zoom -> other
+    CHECK(labelled_with(writer.accepted, 0) == 0);  // every flow relabelled at the reload
+    CHECK(labelled_with(writer.accepted, 1) == kZoomFlows);
+  } else {
+    CHECK(evaluations_at_reload == 0);
+    CHECK(updates_by_reload == 0);
+    // Flows labelled before the reload keep zoom unless their own verdict changed later;
+    // flows classified after it are labelled other.
+    CHECK(labelled_with(writer.accepted, 0) > 0);
+    CHECK(labelled_with(writer.accepted, 1) > 0);
+    CHECK(labelled_with(writer.accepted, 0) + labelled_with(writer.accepted, 1) == kZoomFlows);
+  }
 }
 
 }  // namespace
