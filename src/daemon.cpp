@@ -374,7 +374,8 @@ Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
 }
 
 // SIGHUP: build and check the new rules here, off the packet path; the workers switch (and
-// re-evaluate their flows) at their next batch. On failure the old rules stay.
+// re-evaluate their flows, unless reprocess_flows is false) at their next batch. On failure the old
+// rules stay.
 void reload(const std::string& config_path, const Options& opt, RulesHolder& rules,
             std::uint64_t& reloads, std::uint64_t& reload_failures) {
   if (config_path.empty()) {
@@ -386,7 +387,10 @@ void reload(const std::string& config_path, const Options& opt, RulesHolder& rul
     for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
     rules.publish(loaded->rules);
     ++reloads;
-    spdlog::info("reloaded {}: {} action(s)", config_path, loaded->rules->action_count());
+    spdlog::info("reloaded {}: {} action(s){}", config_path, loaded->rules->action_count(),
+                 loaded->reprocess_flows ? ""
+                                         : " (reprocess_flows is false: flows already classified "
+                                           "keep their labels until their own verdict changes)");
     return;
   }
   ++reload_failures;
