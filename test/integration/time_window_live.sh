@@ -97,13 +97,13 @@ JSON
 LOG=$WORK/ctlabeld.log
 "$CTLABELD" -c "$WORK/actions.json" -i r-c --flows "$WORK/flows.jsonl" --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2> "$LOG" &
 CTL=$!
-PIDS+=($CTL)
+PIDS+=("$CTL")
 poll 10 grep -q "r-c: capturing" "$LOG" || { fail "ctlabeld did not start capturing on r-c: $(tail -3 "$LOG")"; exit 1; }
 
 # One connection that lives past the boundary (a line every 100 ms, bounded by its seconds).
 ip netns exec $C python3 "$PEER" tls 10.203.2.2 us04web.zoom.us $((OPEN - $(date -u +%s) + 12)) > "$WORK/zoom.out" 2>&1 &
 client=$!
-PIDS+=($client)
+PIDS+=("$client")
 PORT=$(client_port "$WORK/zoom.out")
 [ -n "$PORT" ] || { fail "the TLS client did not connect: $(cat "$WORK/zoom.out")"; exit 1; }
 [ "$(date -u +%s)" -lt "$OPEN" ] || fail "setup took past the boundary; the test cannot tell the edge from the verdict"
