@@ -38,10 +38,17 @@ void read_ctmark(const rapidjson::Value& t, const std::string& path, TargetLoad&
       ok = !text.empty() && begin != end && ptr == end && ec == std::errc();
     }
     if (!ok) {
-      in.error(path + "." + key,
-               std::string("expected a 32-bit value as a decimal or 0x hex string, e.g. \"") +
-                   (key[2] == 'r' ? "0x10" : "0xff") + "\", found " +
-                   (v.IsString() ? "'" + std::string(v.GetString()) + "'" : json_type_name(v)));
+      // Appended piecewise: GCC 12's "'" + std::string(...) trips a false -Wrestrict (PR 105329).
+      std::string found;
+      if (v.IsString()) {
+        found.append("'").append(v.GetString(), v.GetStringLength()).append("'");
+      } else {
+        found = json_type_name(v);
+      }
+      const std::string_view example = key[2] == 'r' ? "0x10" : "0xff";
+      std::string message = "expected a 32-bit value as a decimal or 0x hex string, e.g. \"";
+      message.append(example).append("\", found ").append(found);
+      in.error(path + "." + key, message);
     }
   }
   std::uint64_t shift = 0;
