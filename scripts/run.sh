@@ -18,4 +18,7 @@ done
 # labels: load the shipped table unless the ruleset already does (or has its own ctlabeld table).
 ./scripts/nft-labels.sh etc/ctlabeld/ctlabeld.nft
 echo "run.sh: capturing on $iface; labelled connections show with: conntrack -L -o extended,labels"
-exec ./build/src/ctlabeld -c etc/ctlabeld/actions.json -i "$iface" --stats-interval 30
+# The repository's rule files, as an install would load /etc/ctlabeld's: Zoom's application rules
+# and the nDPI protocols file.
+exec ./build/src/ctlabeld -c etc/ctlabeld/actions.json -i "$iface" --stats-interval 30 \
+  --app-rules etc/ctlabeld/app_rules.conf --protos etc/ctlabeld/protos.txt
