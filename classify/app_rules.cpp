@@ -2,6 +2,8 @@
 // The application rules file and the payload checks (ZOOM.md's H1-H3), all pure functions.
 #include "ctlabeld/classify/app_rules.hpp"
 
+#include "ctlabeld/common/file_policy.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -134,26 +136,21 @@ bool AppDefinition::is_learn_port(std::uint16_t port) const noexcept {
 
 Expected<std::shared_ptr<const AppRules>> AppRules::load(const std::string& path) {
   using Result = Expected<std::shared_ptr<const AppRules>>;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!in) {
-    return Result::failure(path + ": cannot read the application rules file (" +
-                           std::strerror(errno) +
-                           "); check that it exists and is readable, or turn it off with "
-                           "\"app_rules_file\": \"\" (--app-rules none)");
+  // The one file policy (common/file_policy): a regular file under the size cap, opened once
+  // without blocking, owner and mode checked on the descriptor (the rules decide labels).
+  files::ReadPolicy policy;
+  policy.what = "application rules file";
+  policy.max_bytes = kMaxRulesFileBytes;
+  policy.privileged = true;
+  auto text = files::read_all(path, policy);
+  if (!text) {
+    Errors errors = text.errors();
+    errors.push_back(path +
+                     ": fix the file, or turn the application rules off with "
+                     "\"app_rules_file\": \"\" (--app-rules none)");
+    return Result::failure(std::move(errors));
   }
-  std::string text;
-  char buf[8192];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, in.get())) > 0) {
-    text.append(buf, n);
-    if (text.size() > kMaxRulesFileBytes) {
-      return Result::failure(path + ": larger than 4 MiB; is this the right file?");
-    }
-  }
-  if (std::ferror(in.get()) != 0) {
-    return Result::failure(path + ": read error; check the file and its disk");
-  }
-  return parse(text, path);
+  return parse(text.value(), path);
 }
 
 Expected<std::shared_ptr<const AppRules>> AppRules::parse(std::string_view text,
@@ -309,7 +306,7 @@ bool zoom_media(const std::uint8_t* p, std::size_t n, std::uint16_t src_port,
   switch (m[0]) {
     case 13: return left > 27;
     case 30: return left > 20 && is_rtp(m + 20, left - 20);
-    case 15: return is_rtp(m + 19, left - 19);
+    case 15: return left > 19 && is_rtp(m + 19, left - 19);
     case 16: return left > 24 && is_rtp(m + 24, left - 24);
     case 33:
     case 34:

@@ -213,6 +213,14 @@ TEST_CASE("H1: Zoom server media on UDP 8801-8810") {
   CHECK(zoom_media(media.data(), media.size(), 50000, 8801, 1));
   media[8 + 20] = 72;  // 72 is not an RTP payload type we accept
   CHECK_FALSE(zoom_media(media.data(), media.size(), 50000, 8801, 1));
+  // A type-15 header cut short (24 to 27 bytes in all): no RTP to look at, and nothing read past
+  // the payload (found by fuzz_packet under ASan).
+  for (std::size_t len = 24; len <= 27; ++len) {
+    Bytes cut(len, 0);
+    cut[0] = 5;
+    cut[8] = 15;
+    CHECK_FALSE(zoom_media(cut.data(), cut.size(), 50000, 8801, 1));
+  }
   Bytes share(8 + 28, 0);
   share[0] = 5;
   share[8] = 13;
