@@ -1,46 +1,27 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Bounded reads of regular files for the actions stage.
+// Bounded reads of the side files an actions file names, through the one file policy.
 #include "ctlabeld/actions/small_file.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include "ctlabeld/common/file_policy.hpp"
 
 namespace ctlabeld::actions {
 
 bool read_small_file(const std::string& path, std::string& out, std::string& error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    error = std::string("cannot open: ") + std::strerror(errno);
+  // These files decide what matches, as the actions file does: the same owner and mode policy,
+  // one open, checks on the descriptor (common/file_policy).
+  files::ReadPolicy policy;
+  policy.what = "file";
+  policy.max_bytes = kMaxSideFileBytes;
+  policy.privileged = true;
+  auto text = files::read_all(path, policy);
+  if (!text) {
+    error = text.errors().front();
+    // The caller names the file: drop the policy's own "<path>: " prefix.
+    if (error.rfind(path + ": ", 0) == 0) error.erase(0, path.size() + 2);
     return false;
   }
-  struct stat st {};
-  bool ok = ::fstat(fd, &st) == 0;
-  if (!ok) {
-    error = std::string("cannot stat: ") + std::strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    error = "not a regular file";
-    ok = false;
-  } else if (static_cast<std::size_t>(st.st_size) > kMaxSideFileBytes) {
-    error = "larger than 4 MiB";
-    ok = false;
-  }
-  if (ok) {
-    out.assign(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    out.resize(done);  // a file that shrank meanwhile: what was there
-  }
-  ::close(fd);
-  return ok;
+  out = std::move(text.value());
+  return true;
 }
 
 }  // namespace ctlabeld::actions

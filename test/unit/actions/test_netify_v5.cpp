@@ -335,7 +335,8 @@ TEST_CASE("netify v5: keys and their errors", "[actions][netify]") {
        "target_type, target_enabled, mark, mask, shift)"},
       {R"({"actions": {"a": {"criteria": "local_mac == @x;", "targets": ["x"]}}, "ctlabeld": {"address_groups": "/nonexistent/groups.json"}})",
        "v5.json: actions.a.criteria:1:14: cannot read the address groups file "
-       "/nonexistent/groups.json (cannot open: No such file or directory); create it or set "
+       "/nonexistent/groups.json (cannot open the file: No such file or directory (at "
+       "/nonexistent)); create it or set "
        "ctlabeld.address_groups to its path"},
   };
   for (const auto& row : rows) {
@@ -443,6 +444,7 @@ TEST_CASE("netify v5: names are checked against nDPI's and mapped", "[actions][n
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.errors()[0] ==
         "v5.json: ctlabeld.names_file: /nonexistent/names.tsv: cannot read the Netify name table "
-        "(cannot open: No such file or directory); set ctlabeld.names_file to its path, or "
+        "(cannot open the file: No such file or directory (at /nonexistent)); set "
+        "ctlabeld.names_file to its path, or "
         "\"\" to match names as written");
 }
