@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // libFuzzer target: capture files through FileReader against libpcap itself. The input is a
 // whole file (header and records, damaged or not); both readers must deliver the same frames
-// (bytes, lengths, timestamps) and end the same way, or the target traps. The file lives in a
-// memfd, named to both readers as /proc/self/fd/N, so no input touches the disk.
-#include <sys/mman.h>
+// (bytes, lengths, timestamps) and end the same way, or the target traps. The file is a regular
+// file in a private directory (mode 0700) made once per run: the readers take capture files
+// through the file policy, which refuses what is not a regular file reached by a real path (a
+// memfd's /proc/self/fd/N link points at no path).
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstddef>
 #include <cstdint>
@@ -37,27 +41,32 @@ Frame copy_of(const RawFrame& f) {
   return {f.caplen, f.wire_len, f.ts_us, {f.data, f.data + f.caplen}};
 }
 
-// A memfd holding the input, closed when done.
-class MemFile {
- public:
-  MemFile(const std::uint8_t* data, std::size_t size)
-      : fd_(::memfd_create("fuzz-pcap", MFD_CLOEXEC)) {
-    if (fd_ < 0) __builtin_trap();
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t n = ::write(fd_, data + done, size - done);
-      if (n <= 0) __builtin_trap();
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  ~MemFile() { ::close(fd_); }
-  MemFile(const MemFile&) = delete;
-  MemFile& operator=(const MemFile&) = delete;
-  [[nodiscard]] std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+// The private directory, removed at exit.
+const std::string& input_path() {
+  static const std::string path = [] {
+    static char dir[] = "/tmp/ctlabeld-fuzz-pcap-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) __builtin_trap();
+    std::atexit([] {
+      ::unlink((std::string(dir) + "/input.pcap").c_str());
+      ::rmdir(dir);
+    });
+    return std::string(dir) + "/input.pcap";
+  }();
+  return path;
+}
 
- private:
-  int fd_;
-};
+// The input written to that file (replacing the previous one).
+void write_input(const std::uint8_t* data, std::size_t size) {
+  const int fd = ::open(input_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) __builtin_trap();
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n <= 0) __builtin_trap();
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
 
 }  // namespace
 
@@ -68,9 +77,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const MemFile file(data, size);
-  auto reader = FileReader::open(file.path());
-  auto libpcap = PacketSource::open_file(file.path());
+  write_input(data, size);
+  auto reader = FileReader::open(input_path());
+  auto libpcap = PacketSource::open_file(input_path());
   if (static_cast<bool>(reader) != static_cast<bool>(libpcap)) __builtin_trap();
   if (!reader) return 0;
   Outcome mine;
