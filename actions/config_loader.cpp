@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -66,6 +67,22 @@ std::size_t nesting_too_deep(std::string_view json, std::size_t max_depth) {
   }
   return kNotFound;
 }
+
+// --check and tests: every sink binds, to a handle counted per type; nothing is touched.
+class DryBinder final : public SinkBinder {
+ public:
+  Expected<SinkRef> bind(std::string_view type, const std::any&) override {
+    const auto& types = target_types();
+    std::uint8_t row = 0;
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      if (types[i]->name == type) row = static_cast<std::uint8_t>(i);
+    }
+    return SinkRef{row, next_[row]++};
+  }
+
+ private:
+  std::array<std::uint16_t, 16> next_{};
+};
 
 class Loader final : public ConfigReader {
  public:
@@ -131,6 +148,8 @@ class Loader final : public ConfigReader {
     if (const Value* v = member(doc, "exemptions"))
       read_exemptions(*v, "exemptions", parts_.exemptions);
     for (const auto& w : criteria_warnings_) warnings_.push_back(file_ + ": " + w);
+    // Sinks are attached (sets checked or created) only for a file that loaded cleanly.
+    if (errors_.empty()) bind_sinks();
     const bool strict = options_.strict || settings_.strict;
     if (strict) {
       for (const auto& w : warnings_) {
@@ -167,6 +186,18 @@ class Loader final : public ConfigReader {
   // What Netify tolerates: loads, says so, and does nothing for the affected part.
   void warn(const std::string& path, const std::string& message) override {
     warnings_.push_back(file_ + ": " + path + ": " + message);
+  }
+
+  void bind_sinks() {
+    DryBinder dry;
+    SinkBinder& binder = options_.sinks != nullptr ? *options_.sinks : dry;
+    for (CtlabelTarget& target : parts_.targets) {
+      if (!target.enabled || !target.supported || target.ops == nullptr ||
+          target.ops->bind == nullptr) {
+        continue;
+      }
+      target.ops->bind(target, "targets." + target.name, binder, *this);
+    }
   }
 
   void read_timezone(const Value& doc) {

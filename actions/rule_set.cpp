@@ -83,16 +83,54 @@ RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
     if (parts_.actions[i].enabled && !parts_.actions[i].schedule.empty()) has_windows_ = true;
   }
   for (const auto& t : parts_.targets) {
-    if (!t.enabled || !t.supported || t.ops == nullptr || t.ops->add_managed == nullptr) continue;
-    t.ops->add_managed(t, parts_, managed_);
+    if (!t.enabled || !t.supported || t.ops == nullptr) continue;
+    managed_mark_ |= t.mark_mask;
+    if (t.ops->add_managed != nullptr) t.ops->add_managed(t, parts_, managed_);
   }
 }
 
 Evaluation RuleSet::make_evaluation() const {
   Evaluation e;
   e.matched_actions.reserve(parts_.actions.size());
+  e.members.reserve(parts_.targets.size());
   return e;
 }
+
+namespace {
+
+// A matching target's sink for this flow's IP version, once per sink (the first action wins).
+void add_member(const CtlabelTarget& target, std::uint32_t target_index,
+                std::uint16_t action_index, std::uint8_t ip_version, Evaluation& out) noexcept {
+  const auto& sink = target.sinks[ip_version == 6 ? 1 : 0];
+  if (!sink) return;
+  for (const MemberWish& w : out.members) {
+    if (w.sink == *sink) return;
+  }
+  // Capacity was reserved for every target, so this never allocates.
+  out.members.push_back(MemberWish{*sink, target.ttl_s, target_index, action_index});
+}
+
+// What set elements of this flow are built from: "local" is the LAN side, as in the criteria.
+void fill_member_fields(const FlowFacts& facts, std::uint32_t mark, MemberFields& m) noexcept {
+  const classify::FlowView& flow = *facts.flow;
+  const bool local_is_src = facts.local_ip == &flow.tuple.src;
+  m.ip_version = flow.tuple.ip_version;
+  m.ip_protocol = flow.tuple.ip_protocol;
+  m.local_addr = *facts.local_ip;
+  m.other_addr = *facts.other_ip;
+  m.local_port = facts.local_port;
+  m.other_port = facts.other_port;
+  m.mark = mark;
+  m.interface = {};
+  const std::string_view iface = flow.in_iface.empty() ? flow.iface : flow.in_iface;
+  iface.copy(m.interface.data(), std::min(iface.size(), m.interface.size() - 1));
+  const Mac& local_mac = local_is_src ? flow.src_mac : flow.dst_mac;
+  const Mac& other_mac = local_is_src ? flow.dst_mac : flow.src_mac;
+  m.local_mac = local_mac.bytes;
+  m.other_mac = other_mac.bytes;
+}
+
+}  // namespace
 
 void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out) const noexcept {
   evaluate(flow, out,
@@ -120,6 +158,9 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out,
   out.matched_actions.clear();
   out.labels.reset();
   out.log_errors = false;
+  out.mark = 0;
+  out.mark_mask = 0;
+  out.members.clear();
   // One regex step budget for the whole flow: its evaluation has a bounded worst case.
   const Regex::FlowBudget regex_budget;
   const FlowFacts facts = FlowFacts::make(flow, parts_.local_networks);
@@ -147,11 +188,13 @@ void RuleSet::evaluate(const classify::FlowView& flow, Evaluation& out,
     out.matched_actions.push_back(index);
     for (const std::uint32_t ti : action.targets) {
       const CtlabelTarget& target = parts_.targets[ti];
-      if (!target.enabled || !target.supported || target.ops->effect == nullptr) continue;
-      target.ops->effect(target, parts_, facts, out);
+      if (!target.enabled || !target.supported) continue;
+      if (target.ops->effect != nullptr) target.ops->effect(target, parts_, facts, out);
+      add_member(target, ti, index, flow.tuple.ip_version, out);
     }
     if (action.halt_on_match) break;
   }
+  if (!out.members.empty()) fill_member_fields(facts, out.mark, out.member_fields);
 }
 
 std::string_view RuleSet::action_name(std::uint16_t index) const {

@@ -93,6 +93,13 @@ struct TargetTypeOps {
                  Evaluation& out);
   // --check lines under the target's name.
   void (*describe)(const CtlabelTarget& target, const RuleSet::Parts& parts, std::ostream& out);
+  // Sink types (nftset, ipset, log): once the whole file loaded without error, each enabled
+  // target's sinks are attached through `binder` (which the daemon routes to the type's
+  // writer: it checks or creates the set) and stored in target.sinks. A sink that cannot be
+  // bound is a warning naming the fix (`path` is "targets.<name>"); the target then does
+  // nothing for it and everything else keeps working.
+  void (*bind)(CtlabelTarget& target, const std::string& path, SinkBinder& binder,
+               ConfigReader& in);
 };
 
 // The registry (registry.cpp): Netify's target types, in the order messages list them.

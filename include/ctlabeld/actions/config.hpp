@@ -18,6 +18,7 @@
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/common/expected.hpp"
 #include "ctlabeld/common/label_resolver.hpp"
+#include "ctlabeld/common/sink_writer.hpp"
 
 namespace ctlabeld::actions {
 
@@ -60,6 +61,9 @@ struct LoadOptions {
   // custom names count too). Unset, or returning no names: the name checks are skipped (tests of
   // other things, the fuzzer).
   std::function<NdpiNames(const std::optional<std::string>& protos_file)> ndpi_names;
+  // Where sink targets (nftset, ipset, log) are attached: the daemon's writers. Null: a dry
+  // binder that touches nothing (--check, tests): every sink binds.
+  SinkBinder* sinks = nullptr;
 };
 
 struct LoadedConfig {

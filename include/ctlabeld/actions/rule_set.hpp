@@ -4,6 +4,8 @@
 // std::shared_ptr<const RuleSet> and a reload swaps the pointer.
 #pragma once
 
+#include <any>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -17,14 +19,32 @@
 #include "ctlabeld/classify/flow_view.hpp"
 #include "ctlabeld/common/label_resolver.hpp"
 #include "ctlabeld/common/labels.hpp"
+#include "ctlabeld/common/set_member.hpp"
+#include "ctlabeld/common/sink_writer.hpp"
 
 namespace ctlabeld::actions {
 
-// Caller-owned and reused: evaluate() clears and refills it without allocating.
+// A matching target's sink (nftset, ipset, log) that the flow should be in.
+struct MemberWish {
+  SinkRef sink;
+  std::uint32_t ttl_s = 0;     // the element's timeout; 0: none
+  std::uint32_t target = 0;    // index into the rule set's targets
+  std::uint16_t action = 0;    // the first matching action that named it
+};
+
+// Caller-owned and reused: evaluate() clears and refills it without allocating (once its
+// vectors have grown to the rule set's size).
 struct Evaluation {
   std::vector<std::uint16_t> matched_actions;  // indices into the rule set, in file order
   LabelBits labels;                            // bits the matching ctlabel targets set
   bool log_errors = false;                     // some matching ctlabel target has log_errors
+  // ctmark: the mark bits the matching targets set, within mark_mask (the bits they own).
+  std::uint32_t mark = 0;
+  std::uint32_t mark_mask = 0;
+  // Sinks the flow belongs in, each once, for the flow's IP version; and the values its
+  // elements are built from (filled when `members` is not empty).
+  std::vector<MemberWish> members;
+  MemberFields member_fields;
 };
 
 // Exemptions: networks (a flow is exempt when either endpoint is inside) and expressions.
@@ -37,7 +57,7 @@ struct Exemptions {
 
 struct TargetTypeOps;  // actions/targets/target_type.hpp: the type's module
 
-// One target of any type; the fields after `ops` are ctlabel's (the only implemented type).
+// One target of any type; the fields after `ops` belong to the types named beside them.
 struct CtlabelTarget {
   std::string name;
   bool enabled = true;
@@ -48,6 +68,15 @@ struct CtlabelTarget {
   LabelBits bits;
   bool auto_label = false;
   bool log_errors = false;
+  // ctmark: ct mark = (ct mark & ~mark_mask) | mark, with mark already shifted and masked.
+  std::uint32_t mark = 0;
+  std::uint32_t mark_mask = 0;
+  // Sink types (nftset, ipset, log): the sink for IPv4 flows [0] and IPv6 flows [1], bound at
+  // load (unbound: the target does nothing for that version), the elements' timeout, and the
+  // type's own resolved settings (for --check; the module knows the type).
+  std::array<std::optional<SinkRef>, 2> sinks;
+  std::uint32_t ttl_s = 0;
+  std::any settings;
 };
 
 struct Action {
@@ -122,6 +151,8 @@ class RuleSet {
   // Union of every bit an enabled ctlabel target may set, auto_label bits included: the mask
   // sent with each conntrack write so bits owned by others survive.
   [[nodiscard]] const LabelBits& managed_bits() const noexcept { return managed_; }
+  // Union of every mark bit an enabled ctmark target may set: cleared where no target sets it.
+  [[nodiscard]] std::uint32_t managed_mark() const noexcept { return managed_mark_; }
   [[nodiscard]] std::string_view action_name(std::uint16_t index) const;
   [[nodiscard]] std::size_t action_count() const noexcept { return parts_.actions.size(); }
   [[nodiscard]] std::vector<std::string> label_names(const LabelBits& bits) const;
@@ -136,6 +167,7 @@ class RuleSet {
  private:
   Parts parts_;
   LabelBits managed_;
+  std::uint32_t managed_mark_ = 0;
   std::vector<std::uint16_t> enabled_actions_;
   bool has_windows_ = false;
 };

@@ -28,6 +28,10 @@ struct LabelUpdate {
   LabelBits bits;  // the bits to set, a subset of `mask`
   LabelBits mask;  // every bit ctlabeld manages: these are set or cleared, all others survive
   bool log_errors = false;  // log this flow's failure (rate-limited), as Netify's log_errors
+  // ctmark: ct mark = (ct mark & ~mark_mask) | mark (mark within mark_mask). mark_mask 0: the
+  // mark is not written. An empty `mask` with a mark_mask: only the mark is written.
+  std::uint32_t mark = 0;
+  std::uint32_t mark_mask = 0;
   // When the work that decided this update began (the deciding packet reaching nDPI); the
   // latency histogram runs from here to the kernel's answer. Unset: from submit().
   std::chrono::steady_clock::time_point origin{};
