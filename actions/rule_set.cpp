@@ -99,8 +99,8 @@ Evaluation RuleSet::make_evaluation() const {
 namespace {
 
 // A matching target's sink for this flow's IP version, once per sink (the first action wins).
-void add_member(const CtlabelTarget& target, std::uint32_t target_index,
-                std::uint16_t action_index, std::uint8_t ip_version, Evaluation& out) noexcept {
+void add_member(const CtlabelTarget& target, std::uint32_t target_index, std::uint16_t action_index,
+                std::uint8_t ip_version, Evaluation& out) noexcept {
   const auto& sink = target.sinks[ip_version == 6 ? 1 : 0];
   if (!sink) return;
   for (const MemberWish& w : out.members) {

@@ -184,8 +184,17 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts& parts, std::ost
 }  // namespace
 
 const TargetTypeOps kCtlabelType = {
-    "ctlabel",    true,    &read_globals, &read_defaults, &prepare,
-    &read_target, &finish, &add_managed,  &effect,        &describe,
+    .name = "ctlabel",
+    .implemented = true,
+    .read_globals = &read_globals,
+    .read_defaults = &read_defaults,
+    .prepare = &prepare,
+    .read_target = &read_target,
+    .finish = &finish,
+    .add_managed = &add_managed,
+    .effect = &effect,
+    .describe = &describe,
+    .bind = nullptr,
 };
 
 }  // namespace ctlabeld::actions

@@ -27,9 +27,9 @@ namespace ctlabeld::actions {
 // A matching target's sink (nftset, ipset, log) that the flow should be in.
 struct MemberWish {
   SinkRef sink;
-  std::uint32_t ttl_s = 0;     // the element's timeout; 0: none
-  std::uint32_t target = 0;    // index into the rule set's targets
-  std::uint16_t action = 0;    // the first matching action that named it
+  std::uint32_t ttl_s = 0;   // the element's timeout; 0: none
+  std::uint32_t target = 0;  // index into the rule set's targets
+  std::uint16_t action = 0;  // the first matching action that named it
 };
 
 // Caller-owned and reused: evaluate() clears and refills it without allocating (once its

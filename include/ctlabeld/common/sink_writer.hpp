@@ -59,11 +59,11 @@ struct MemberChange {
 
 // Per sink figures for the stats (counters per target).
 struct SinkCounters {
-  std::string name;             // e.g. "nftset inet nfa nfa.blocks.v4", "log /tmp/nfa-*.json"
-  std::uint64_t writes = 0;     // element adds, refreshes and deletes (records) the kernel took
-  std::uint64_t errors = 0;     // every failure, by errno below
-  std::uint64_t present = 0;    // elements ctlabeld added and has not removed (records written)
-  std::uint64_t dropped = 0;    // refused for good: set full, no such set, record over the cap
+  std::string name;           // e.g. "nftset inet nfa nfa.blocks.v4", "log /tmp/nfa-*.json"
+  std::uint64_t writes = 0;   // element adds, refreshes and deletes (records) the kernel took
+  std::uint64_t errors = 0;   // every failure, by errno below
+  std::uint64_t present = 0;  // elements ctlabeld added and has not removed (records written)
+  std::uint64_t dropped = 0;  // refused for good: set full, no such set, record over the cap
   std::map<int, std::uint64_t> errors_by_errno;
 };
 
@@ -79,6 +79,16 @@ class SinkWriter : public EffectWriter<MemberChange> {
   // the last log file) and joins the thread. Idempotent.
   virtual void stop() = 0;
   [[nodiscard]] virtual std::vector<SinkCounters> counters() const = 0;
+};
+
+// What the enforcement stage submits through: the writer of a SinkRef's row. Lock-free reads
+// from any worker; a row whose writer has not started answers null (nothing is sent).
+class SinkTable {
+ public:
+  virtual ~SinkTable() = default;
+  [[nodiscard]] virtual SinkWriter* writer(std::uint8_t row) const noexcept = 0;
+  // The row's writer takes records (adds carry a FlowRecord) and has nothing to remove (log).
+  [[nodiscard]] virtual bool records(std::uint8_t row) const noexcept = 0;
 };
 
 // What the loader binds targets through (the daemon's writer table; a dry binder for --check).
