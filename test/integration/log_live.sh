@@ -83,7 +83,7 @@ JSON
 grep -q "files: $LOGS/zoom-flows-<YYYYmmddTHHMMSSZ>.json every 1 s" "$WORK/check.txt" \
   && ok "--check shows the log file pattern" || fail "--check: no file pattern in: $(cat "$WORK/check.txt")"
 
-"$CTLABELD" -c "$WORK/actions.json" -i r-c -l info 2> "$WORK/ctlabeld.log" &
+"$CTLABELD" -c "$WORK/actions.json" -i r-c -l info --stats-file "$WORK/stats.json" --stats-interval 1 2> "$WORK/ctlabeld.log" &
 CTL=$!
 PIDS+=($CTL)
 poll 10 grep -q "r-c: capturing" "$WORK/ctlabeld.log" || fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"
@@ -156,6 +156,17 @@ PY
 file_of() { grep -l "\"src_port\":$1," "$LOGS"/*.json | head -1; }
 [ "$(file_of "$ZOOM1")" != "$(file_of "$ZOOM2")" ] && ok "the two connections are in different interval files" \
   || fail "both connections in one file: $(file_of "$ZOOM1")"
+
+# The final stats (written after the writers stopped): the sink's counters match the files.
+python3 - "$WORK/stats.json" "$LOGS" <<'PY' && ok "stats: the log sink counts $(ls "$LOGS" | wc -l) files and 2 records, nothing dropped" || fail "stats sink counters wrong: $(cat "$WORK/stats.json")"
+import glob, json, os, sys
+stats = json.load(open(sys.argv[1]))
+sinks = [s for s in stats["sinks"] if s["name"] == "log " + os.path.join(sys.argv[2], "zoom-flows-*.json")]
+assert len(sinks) == 1, stats["sinks"]
+s = sinks[0]
+assert s["writes"] == len(glob.glob(os.path.join(sys.argv[2], "*"))), s
+assert (s["present"], s["errors"], s["dropped"]) == (2, 0, 0), s
+PY
 
 [ $FAILS -eq 0 ] && echo "PASS: log_live" || echo "FAILED: $FAILS check(s)"
 [ $FAILS -eq 0 ]
