@@ -60,7 +60,7 @@ nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
 PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
+poll 10 grep -qs ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
 
 LOGS=$WORK/logs
 mkdir -p "$LOGS"
@@ -83,10 +83,24 @@ JSON
 grep -q "files: $LOGS/zoom-flows-<YYYYmmddTHHMMSSZ>.json every 1 s" "$WORK/check.txt" \
   && ok "--check shows the log file pattern" || fail "--check: no file pattern in: $(cat "$WORK/check.txt")"
 
+# A directory that does not exist: one warning naming the fix, and the daemon runs on (labels).
+sed "s#\"path\": \"$LOGS\"#\"path\": \"$WORK/missing\"#" "$WORK/actions.json" > "$WORK/missing.json"
+"$CTLABELD" -c "$WORK/missing.json" -i r-c -l info 2> "$WORK/missing.log" &
+MISSING=$!
+PIDS+=($MISSING)
+if poll 10 grep -qs "r-c: capturing" "$WORK/missing.log" && \
+   grep -q "targets.log.zoom: log directory $WORK/missing does not exist; create it (mkdir -p $WORK/missing)" "$WORK/missing.log"; then
+  ok "a missing directory: one warning naming the fix, and the daemon runs"
+else
+  fail "missing directory: $(cat "$WORK/missing.log")"
+fi
+kill -TERM $MISSING; wait $MISSING
+[ ! -e "$WORK/missing" ] || fail "the missing directory was created"
+
 "$CTLABELD" -c "$WORK/actions.json" -i r-c -l info --stats-file "$WORK/stats.json" --stats-interval 1 2> "$WORK/ctlabeld.log" &
 CTL=$!
 PIDS+=($CTL)
-poll 10 grep -q "r-c: capturing" "$WORK/ctlabeld.log" || fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"
+poll 10 grep -qs "r-c: capturing" "$WORK/ctlabeld.log" || fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"
 
 client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
 ip netns exec $C python3 "$PEER" tls 10.203.2.2 us04web.zoom.us 4 > "$WORK/zoom1.out" 2>&1 &
@@ -115,7 +129,7 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "zoom-flows-*.json"))):
         print(r["src_port"], r["dst_port"], r["dst_ip"], r["action"], r["target"], r["app"], r["hostname"])
 PY
 }
-has_port() { records | grep -q "^$1 "; }
+has_port() { records 2>/dev/null | grep -q "^$1 "; }
 poll 10 has_port "$ZOOM1" && ok "the first Zoom connection is in a log file within the interval" \
   || fail "the first Zoom connection (port $ZOOM1) is in no log file: $(ls "$LOGS")"
 # Give the second connection time to be classified (its label is the sign), then stop.
