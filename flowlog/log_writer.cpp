@@ -305,7 +305,8 @@ struct LogWriter::Impl {
   static void restart(Sink& s, TimePoint t) {
     s.spec.interval = s.next_interval;
     const TimePoint floor = interval_floor(t, s.spec.interval);
-    s.start = std::max(s.end, floor);
+    // After the clock was stepped back, the new interval starts now.
+    s.start = t < s.end ? t : std::max(s.end, floor);
     s.end = floor + s.spec.interval;
     s.body.clear();
     s.body.shrink_to_fit();
@@ -321,7 +322,9 @@ struct LogWriter::Impl {
       std::lock_guard lock(mutex);
       for (std::size_t i = 0; i < sinks.size(); ++i) {
         Sink& s = *sinks[i];
-        if (!last && t < s.end) continue;
+        // Due when its end has passed, or when the wall clock was stepped back before its
+        // start (it would otherwise wait for the clock to catch up).
+        if (!last && t < s.end && t >= s.start) continue;
         if (s.records != 0) {
           const TimePoint end = last ? std::min(t, s.end) : s.end;
           DueFile f;

@@ -230,6 +230,23 @@ TEST_CASE("log writer: records go to the interval running when they arrive", "[f
   CHECK(std::string(second["flows"][0]["action"].GetString()) == "b");
 }
 
+TEST_CASE("log writer: a wall clock stepped back ends the interval at once", "[flowlog]") {
+  Fixture f;
+  REQUIRE(f.writer->submit(change(f.handle, 1, "a")));
+  f.at(kT0 + 30);
+  f.at(kT0 - 3600);  // stepped back an hour: the interval's file is written, a new one starts
+  REQUIRE(files_in(f.dir.path()) == std::vector<std::string>{"nfa-20270115T080005Z.json"});
+  REQUIRE(f.writer->submit(change(f.handle, 2, "b")));
+  f.at(kT0 - 3600 + 10);
+  CHECK(files_in(f.dir.path()).size() == 1);  // the new interval runs to the next minute
+  f.at(kT0 - 3600 + 60);
+  REQUIRE(files_in(f.dir.path()) ==
+          std::vector<std::string>{"nfa-20270115T070000Z.json", "nfa-20270115T080005Z.json"});
+  const auto d = parse(read_file(f.file(kT0 - 3600)));
+  REQUIRE(d["flows"].Size() == 1);
+  CHECK(std::string(d["flows"][0]["action"].GetString()) == "b");
+}
+
 TEST_CASE("log writer: a flow re-added in one interval is listed once per action", "[flowlog]") {
   Fixture f;
   REQUIRE(f.writer->submit(change(f.handle, 1, "zoom")));
