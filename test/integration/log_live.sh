@@ -102,7 +102,7 @@ CTL=$!
 PIDS+=($CTL)
 poll 10 grep -qs "r-c: capturing" "$WORK/ctlabeld.log" || fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"
 
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
+client_port() { poll 10 grep -qs '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
 ip netns exec $C python3 "$PEER" tls 10.203.2.2 us04web.zoom.us 4 > "$WORK/zoom1.out" 2>&1 &
 z1=$!
 ip netns exec $C python3 "$PEER" tls 10.203.2.2 www.example.org 4 > "$WORK/other.out" 2>&1 &
