@@ -341,8 +341,7 @@ Expected<Fd> open_write(const std::string& path, const char* what) {
   };
   auto target = open_parent(path);
   if (!target) return fail(target.errors().front());
-  const std::string& base = target->base;
-  const OpenedFile& dir = target->dir;
+  const auto& [dir, base] = *target;
   constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC;
   // A link as the last component: judged by its owner and its directory before anything opens.
   struct stat link {};
@@ -385,8 +384,7 @@ Status write_atomic(const std::string& path, std::string_view data, const char* 
   };
   auto target = open_parent(path);
   if (!target) return fail(target.errors().front());
-  const std::string& base = target->base;
-  const OpenedFile& dir = target->dir;
+  const auto& [dir, base] = *target;
 
   // A random name no one can predict, created exclusively and never through a link.
   std::string tmp;

@@ -12,18 +12,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <span>
 #include <string>
 
+#include "ctlabeld/common/c_handle.hpp"
 #include "ctlabeld/common/expected.hpp"
 
 namespace ctlabeld::mnl {
 
-struct SocketDeleter {
-  void operator()(mnl_socket* socket) const noexcept { mnl_socket_close(socket); }
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketDeleter>;
+using SocketPtr = CHandle<mnl_socket, mnl_socket_close>;
 
 // A bound NETLINK_NETFILTER socket. `stage` starts the error messages ("nftset", "ipset").
 // `cap_ack`: error answers carry only the failing message's header, so many fit the buffer (a

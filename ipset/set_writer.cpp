@@ -25,16 +25,14 @@
 #include <vector>
 
 #include "common/mnl_socket.hpp"
+#include "ctlabeld/common/c_handle.hpp"
 #include "ipset/logger.hpp"
 
 namespace ctlabeld::ipset {
 
 namespace {
 
-struct SessionDeleter {
-  void operator()(struct ipset_session* session) const noexcept { ipset_session_fini(session); }
-};
-using SessionPtr = std::unique_ptr<struct ipset_session, SessionDeleter>;
+using SessionPtr = CHandle<struct ipset_session, ipset_session_fini>;
 
 // Room for one element's attributes: two IPv6 addresses, port, protocol, timeout, skbinfo, lineno.
 constexpr std::size_t kMaxElementBytes = 160;
@@ -626,15 +624,9 @@ Status SetWriter::flush(SetHandle set) {
 }
 
 Status SetWriter::shutdown() {
-  Errors errors;
-  for (std::size_t i = 0; i < state_->sets.size(); ++i) {
-    if (!state_->sets[i].flush_on_destroy) continue;
-    if (auto done = flush(static_cast<SetHandle>(i)); !done) {
-      errors.insert(errors.end(), done.errors().begin(), done.errors().end());
-    }
-  }
-  if (!errors.empty()) return Status::failure(std::move(errors));
-  return ok_status();
+  return run_all(state_->sets.size(), [&](std::size_t i) {
+    return state_->sets[i].flush_on_destroy ? flush(static_cast<SetHandle>(i)) : ok_status();
+  });
 }
 
 const Counters& SetWriter::counters() const noexcept { return state_->counters; }

@@ -21,24 +21,16 @@
 #include <string>
 
 #include "common/mnl_socket.hpp"
+#include "ctlabeld/common/c_handle.hpp"
 #include "nftset/logger.hpp"
 
 namespace ctlabeld::nftset {
 
 namespace {
 
-struct SetDeleter {
-  void operator()(nftnl_set* set) const noexcept { nftnl_set_free(set); }
-};
-using NftSetPtr = std::unique_ptr<nftnl_set, SetDeleter>;
-struct ElemDeleter {
-  void operator()(nftnl_set_elem* elem) const noexcept { nftnl_set_elem_free(elem); }
-};
-using ElemPtr = std::unique_ptr<nftnl_set_elem, ElemDeleter>;
-struct TableDeleter {
-  void operator()(nftnl_table* table) const noexcept { nftnl_table_free(table); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, TableDeleter>;
+using NftSetPtr = CHandle<nftnl_set, nftnl_set_free>;
+using ElemPtr = CHandle<nftnl_set_elem, nftnl_set_elem_free>;
+using TablePtr = CHandle<nftnl_table, nftnl_table_free>;
 
 // Room for one element message: headers, names (up to 256 bytes each) and a 64-byte key.
 constexpr std::size_t kMaxMessageBytes = 1024;
@@ -575,15 +567,9 @@ Status SetWriter::flush(SetHandle set) {
 }
 
 Status SetWriter::shutdown() {
-  Errors errors;
-  for (std::size_t i = 0; i < state_->sets.size(); ++i) {
-    if (!state_->sets[i].spec.flush_on_destroy) continue;
-    if (auto done = flush(static_cast<SetHandle>(i)); !done) {
-      errors.insert(errors.end(), done.errors().begin(), done.errors().end());
-    }
-  }
-  if (!errors.empty()) return Status::failure(std::move(errors));
-  return ok_status();
+  return run_all(state_->sets.size(), [&](std::size_t i) {
+    return state_->sets[i].spec.flush_on_destroy ? flush(static_cast<SetHandle>(i)) : ok_status();
+  });
 }
 
 bool SetWriter::refreshes_in_place() const noexcept { return state_->refresh_in_place; }
