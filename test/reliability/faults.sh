@@ -18,7 +18,7 @@
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and nft conntrack python3 openssl ip
 enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 
@@ -26,32 +26,14 @@ enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 SERVER_PEER=$REPO/test/integration/tls_peer.py
 CLIENT_PEER=$REPO/test/reliability/fault_peer.py
 C=ctl-flt-client S=ctl-flt-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
 write_connlabel $'0 zoom\n1 other\n'
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.202.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.202.2.1/24 dev r-s; ip link set r-s up
-for ns in $C:10.202.1 $S:10.202.2; do
-  n=${ns%%:*} net=${ns#*:}
-  ip -n "$n" addr add "$net.2/24" dev eth0; ip -n "$n" link set eth0 up; ip -n "$n" link set lo up
-  ip -n "$n" route add default via "$net.1"
-done
+add_host $C r-c 10.202.1
+add_host $S r-s 10.202.2
 sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 || { fail "cannot set nf_conntrack_tcp_loose in the namespace"; exit 1; }
 NFT_FILE=$REPO/etc/ctlabeld/ctlabeld.nft
-nft -f "$NFT_FILE" || { fail "nft -f $NFT_FILE"; exit 1; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$SERVER_PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
+load_nft "$NFT_FILE"
+start_tls_server $S
 
 cat > "$WORK/actions.json" <<JSON
 {
@@ -63,10 +45,8 @@ cat > "$WORK/actions.json" <<JSON
 }
 JSON
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
-"$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 poll 5 test -s "$STATS" || { fail "no stats file"; exit 1; }
 
 labels_of_port() {  # labels= of the entry whose original source port is $1 ("<absent>": none)
@@ -77,7 +57,6 @@ labels_of_port() {  # labels= of the entry whose original source port is $1 ("<a
 }
 has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
 established() { conntrack -L -p tcp --sport "$1" 2>/dev/null | grep -q ESTABLISHED; }
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
 conntrack_stat() { stat_of "$STATS" "s['conntrack']['$1']"; }
 # A normal Zoom connection must be labelled: labelling works (again).
 expect_labelled() {  # expect_labelled WHAT SNI
