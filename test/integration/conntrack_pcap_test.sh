@@ -22,23 +22,11 @@ enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 # ---- inside the private namespaces ----
 write_connlabel $'0 zoom\n1 v6\n2 icmp\n5 foreign\n'
 
-cat > "$WORK/actions.json" <<EOF
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": true } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.v6": { "target_type": "ctlabel", "labels": [ "v6" ] },
-    "ctlabel.icmp": { "target_type": "ctlabel", "labels": [ "icmp" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] },
-    "v6": { "criteria": "ip_version == 6 && dst_port == 443;", "targets": [ "ctlabel.v6" ] },
-    "icmp": { "criteria": "ip_protocol == 1;", "targets": [ "ctlabel.icmp" ] }
-  }
-}
-EOF
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER,
+    \"ctlabel.v6\": { \"target_type\": \"ctlabel\", \"labels\": [ \"v6\" ] },
+    \"ctlabel.icmp\": { \"target_type\": \"ctlabel\", \"labels\": [ \"icmp\" ] }" "$ZOOM_ACTION_MEMBER,
+    \"v6\": { \"criteria\": \"ip_version == 6 && dst_port == 443;\", \"targets\": [ \"ctlabel.v6\" ] },
+    \"icmp\": { \"criteria\": \"ip_protocol == 1;\", \"targets\": [ \"ctlabel.icmp\" ] }" true
 
 # labels= of the entry whose original tuple starts with $1; "<absent>" when there is none.
 labels_of() {

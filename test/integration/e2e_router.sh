@@ -29,21 +29,10 @@ load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
 nft add rule inet ctlabeld nflog_head ct packets \< 32 log group 5 || fail "could not add the nflog head rule"
 start_tls_server $S
 
-actions() {  # actions FILE [extra action JSON]
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] }${2:-}
-  }
-}
-JSON
+OTHER_TARGET_MEMBER='"ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }'
+OTHER_ACTION_MEMBER="\"other\": { \"criteria\": \"detected_hostname == 'www.example.org';\", \"targets\": [ \"ctlabel.other\" ] }"
+actions() {  # actions FILE [WITH_OTHER_ACTION(1)]
+  write_actions "$1" "$ZOOM_TARGET_MEMBER, $OTHER_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER${2:+, $OTHER_ACTION_MEMBER}"
 }
 # Packets seen at the server from client port $1, split by TOS: prints "marked unmarked".
 tos_counts() {
@@ -116,7 +105,7 @@ poll 10 has_label "$p" zoom && ok "after the broken reload a new Zoom connection
 wait $client
 
 # Reload with a file that also labels the other host.
-actions "$WORK/actions.json" ', "other": { "criteria": "detected_hostname == '"'"'www.example.org'"'"';", "targets": [ "ctlabel.other" ] }'
+actions "$WORK/actions.json" 1
 kill -HUP $CTL
 poll 5 grep -q "reloaded" "$WORK/ctlabeld-iface.log" && ok "reload accepted" || fail "reload not logged"
 ip netns exec $C python3 "$PEER" tls 10.201.2.2 www.example.org 3 > "$WORK/other-after.out" 2>&1 &
@@ -131,20 +120,10 @@ wait $client
 rules() {  # rules FILE ZOOM_TARGET_JSON WITH_ZOOM_ACTION(1|0: the action and its target removed)
   local zoom_action='' zoom_target=''
   if [ "$3" = 1 ]; then
-    zoom_action='"zoom": { "criteria": "app == '"'"'zoom'"'"';", "targets": [ "ctlabel.zoom" ] },'
+    zoom_action="$ZOOM_ACTION_MEMBER,"
     zoom_target="\"ctlabel.zoom\": $2,"
   fi
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { $zoom_target
-    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
-  },
-  "actions": { $zoom_action
-    "other": { "criteria": "detected_hostname == 'www.example.org';", "targets": [ "ctlabel.other" ] } }
-}
-JSON
+  write_actions "$1" "$zoom_target $OTHER_TARGET_MEMBER" "$zoom_action $OTHER_ACTION_MEMBER"
 }
 ZOOM_TARGET='{ "target_type": "ctlabel", "labels": [ "zoom" ] }'
 reloads_above() { [ "$(grep -c "reloaded" "$WORK/ctlabeld-iface.log")" -gt "$1" ]; }

@@ -78,6 +78,24 @@ add_host() {
 # load_nft FILE: the rules, or the test stops.
 load_nft() { nft -f "$1" || fatal "nft -f $1"; }
 
+# The label zoom on app zoom, as members of an actions file's "targets" and "actions".
+ZOOM_TARGET_MEMBER='"ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] }'
+ZOOM_ACTION_MEMBER="\"zoom\": { \"criteria\": \"app == 'zoom';\", \"targets\": [ \"ctlabel.zoom\" ] }"
+# write_actions FILE TARGETS ACTIONS [LOG_ERRORS] [CONNLABEL_CONF]: a version-1 actions file with
+# ctlabel over 127 bits named by CONNLABEL_CONF ($WORK/connlabel.conf), log_errors LOG_ERRORS
+# (false, the default) and the given members of "targets" and "actions".
+write_actions() {
+  cat > "$1" <<JSON
+{
+  "version": 1,
+  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "${5:-$WORK/connlabel.conf}" } },
+  "target_defaults": { "ctlabel": { "log_errors": ${4:-false} } },
+  "targets": { $2 },
+  "actions": { $3 }
+}
+JSON
+}
+
 # start_tls_server NAMESPACE: tls_peer.py's server with a fresh self-signed certificate, its log
 # in $WORK/server.log; the test stops unless it is ready within 10 s.
 start_tls_server() {

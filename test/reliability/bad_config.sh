@@ -30,15 +30,7 @@ CONNLABEL_BAD=(test/reliability/data/connlabel/*.conf)
 [ ${#ACTIONS_BAD[@]} -ge 30 ] || fail "only ${#ACTIONS_BAD[@]} bad actions files (30 or more expected)"
 
 good_actions() {  # good_actions OUT CONNLABEL_CONF
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$2" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+  write_actions "$1" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER" false "$2"
 }
 # expect_messages WHAT EXPECTED_FILE LOG [FROM TO]: every line of EXPECTED_FILE (with FROM
 # replaced by TO) occurs in LOG; prints the missing ones.

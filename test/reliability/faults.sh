@@ -35,15 +35,7 @@ NFT_FILE=$REPO/etc/ctlabeld/ctlabeld.nft
 load_nft "$NFT_FILE"
 start_tls_server $S
 
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": true } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER" true
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
 start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info
 await_capturing "$LOG" || finish

@@ -52,14 +52,7 @@ tcprewrite --enet-dmac="$ROUTER_MAC" --enet-smac="$CLIENT_MAC" \
 
 start_tls_server $S
 
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER"
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
 start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --workers 1 --stats-file "$STATS" --stats-interval 1 -l info
 await_capturing "$LOG" || finish

@@ -32,21 +32,9 @@ write_connlabel $'0 zoom\n1 v4\n'
 ip link add soak-tx type veth peer name soak-rx
 ip link set soak-tx up; ip link set soak-rx up
 sysctl -qw net.ipv6.conf.soak-rx.disable_ipv6=1 net.ipv6.conf.soak-tx.disable_ipv6=1 2>/dev/null
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.v4": { "target_type": "ctlabel", "labels": [ "v4" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] },
-    "v4": { "criteria": "ip_version == 4;", "targets": [ "ctlabel.v4" ] }
-  }
-}
-JSON
+write_actions "$WORK/actions.json" \
+  "$ZOOM_TARGET_MEMBER, \"ctlabel.v4\": { \"target_type\": \"ctlabel\", \"labels\": [ \"v4\" ] }" \
+  "$ZOOM_ACTION_MEMBER, \"v4\": { \"criteria\": \"ip_version == 4;\", \"targets\": [ \"ctlabel.v4\" ] }"
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
 start_ctlabeld "$LOG" -c "$WORK/actions.json" -i soak-rx --workers 2 --stats-file "$STATS" --stats-interval 1 -l info
 await_capturing "$LOG" || finish
