@@ -30,8 +30,9 @@ using SocketPtr = CHandle<mnl_socket, mnl_socket_close>;
                                                         bool cap_ack) {
   using Result = Expected<SocketPtr>;
   SocketPtr socket(mnl_socket_open(NETLINK_NETFILTER));
-  if (!socket)
+  if (!socket) {
     return Result::failure(std::string(stage) + ": netlink socket: " + std::strerror(errno));
+  }
   if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
     return Result::failure(std::string(stage) + ": bind netlink socket: " + std::strerror(errno));
   }
