@@ -70,39 +70,34 @@ paused_client() {
 
 expect_labelled "baseline" us04web.zoom.us
 
+# removed_under_daemon NAME PAUSED_SNI NEXT_SNI WHAT: a paused connection's entry is removed by
+# the command WHAT (run with PORT set to its port) between the handshake and the ClientHello. The
+# daemon's write to it must be counted (enoent) and logged once, the entry must stay gone, and a
+# new connection (NEXT_SNI) must be labelled after.
+removed_under_daemon() {
+  local name=$1 what=$4 enoent0 n
+  local label=${what%% -p*}  # the command without its arguments, for messages
+  enoent0=$(conntrack_stat enoent)
+  paused_client "$name" "$2"
+  eval "$what" > /dev/null 2>&1
+  established "$PORT" && fail "$label did not remove port $PORT's entry"
+  touch "$WORK/go-$name"
+  if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
+    ok "$label: the write to the removed entry counted (enoent $enoent0 -> $(conntrack_stat enoent))"
+  else
+    fail "$label: enoent stayed at $(conntrack_stat enoent); written=$(conntrack_stat written)"
+  fi
+  n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
+  [ "$n" -eq 1 ] && ok "$label: logged once: $(grep -m1 "10.202.1.2:$PORT" "$LOG" | cut -c1-200)" \
+    || fail "$label: the failed write for port $PORT was logged $n times"
+  [ "$(labels_of_port "$PORT")" = "<absent>" ] || fail "$label: the entry for port $PORT came back: '$(labels_of_port "$PORT")'"
+  wait $PAUSED
+  expect_labelled "after $label" "$3"
+}
 # --- 1. conntrack -D under the daemon ---
-enoent0=$(conntrack_stat enoent)
-paused_client delete zoomfrn01mmr.zoom.us
-conntrack -D -p tcp --sport "$PORT" > /dev/null 2>&1
-established "$PORT" && fail "conntrack -D did not delete port $PORT's entry"
-touch "$WORK/go-delete"
-if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
-  ok "conntrack -D: the write to the deleted entry counted (enoent $enoent0 -> $(conntrack_stat enoent))"
-else
-  fail "conntrack -D: enoent stayed at $(conntrack_stat enoent); written=$(conntrack_stat written)"
-fi
-n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
-[ "$n" -eq 1 ] && ok "conntrack -D: logged once: $(grep -m1 "10.202.1.2:$PORT" "$LOG" | cut -c1-200)" \
-  || fail "conntrack -D: the failed write for port $PORT was logged $n times"
-[ "$(labels_of_port "$PORT")" = "<absent>" ] || fail "conntrack -D: the entry for port $PORT came back: '$(labels_of_port "$PORT")'"
-wait $PAUSED
-expect_labelled "after conntrack -D" us05web.zoom.us
-
-# --- 2. conntrack -F under the daemon ---
-enoent0=$(conntrack_stat enoent)
-paused_client flush zoomfrn02mmr.zoom.us
-conntrack -F > /dev/null 2>&1
-established "$PORT" && fail "conntrack -F left port $PORT's entry"
-touch "$WORK/go-flush"
-if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
-  ok "conntrack -F: the write after the flush counted (enoent $enoent0 -> $(conntrack_stat enoent))"
-else
-  fail "conntrack -F: enoent stayed at $(conntrack_stat enoent)"
-fi
-n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
-[ "$n" -eq 1 ] && ok "conntrack -F: logged once" || fail "conntrack -F: the failed write for port $PORT was logged $n times"
-wait $PAUSED
-expect_labelled "after conntrack -F" us06web.zoom.us
+removed_under_daemon delete zoomfrn01mmr.zoom.us us05web.zoom.us 'conntrack -D -p tcp --sport "$PORT"'
+# --- 2. the whole table flushed (conntrack -F) at the same point ---
+removed_under_daemon flush zoomfrn02mmr.zoom.us us06web.zoom.us 'conntrack -F'
 
 # --- 3. the label-enabling rule removed ---
 # storage_given: does a new entry get label storage now? (a probe entry, labelled with conntrack -U;
