@@ -591,10 +591,15 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
                            "skb_queue: " +
                            recreate);
   }
+  bool seen = false;
+  for (std::size_t i = 0; i < s.sets.size(); ++i) {
+    if (s.sets[i] == spec) return static_cast<SetHandle>(i);
+    seen = seen || s.sets[i].name == spec.name;
+  }
   s.sets.push_back(spec);
   s.full_logged.push_back(false);
   const auto handle = static_cast<SetHandle>(s.sets.size() - 1);
-  if (created && spec.flush_on_create) {
+  if (created && spec.flush_on_create && !seen) {
     if (auto flushed = flush(handle); !flushed) return Result::failure(flushed.errors());
   }
   return handle;
@@ -658,8 +663,14 @@ Status SetWriter::flush(SetHandle set) {
 
 Status SetWriter::shutdown() {
   Errors errors;
+  std::vector<std::string> flushed;
   for (std::size_t i = 0; i < state_->sets.size(); ++i) {
-    if (!state_->sets[i].flush_on_destroy) continue;
+    const std::string& name = state_->sets[i].name;
+    if (!state_->sets[i].flush_on_destroy ||
+        std::find(flushed.begin(), flushed.end(), name) != flushed.end()) {
+      continue;
+    }
+    flushed.push_back(name);
     if (auto done = flush(static_cast<SetHandle>(i)); !done) {
       errors.insert(errors.end(), done.errors().begin(), done.errors().end());
     }

@@ -36,6 +36,7 @@ struct SkbInfo {
   std::optional<std::uint32_t> prio;  // tc class handle, MAJOR << 16 | MINOR
   std::optional<std::uint16_t> queue;
   [[nodiscard]] bool any() const noexcept { return mark || prio || queue; }
+  friend bool operator==(const SkbInfo&, const SkbInfo&) = default;
 };
 // "MAJOR:MINOR" in hex, as tc writes class handles (e.g. "1:10"); nullopt when malformed.
 [[nodiscard]] std::optional<std::uint32_t> parse_skb_prio(std::string_view text);
@@ -50,6 +51,7 @@ struct SetSpec {
   bool managed = false;
   bool flush_on_create = false;   // managed only: empty the set when attached
   bool flush_on_destroy = false;  // empty the set at clean shutdown
+  friend bool operator==(const SetSpec&, const SetSpec&) = default;
 };
 
 using SetHandle = std::uint16_t;
@@ -96,7 +98,9 @@ class SetWriter {
 
   // Checks the set (creates it when managed and missing, flushes it when flush_on_create) and
   // returns its handle. Errors name the set, what is wrong and the fix: a missing set, another
-  // type or family, no timeout or skbinfo support.
+  // type or family, no timeout or skbinfo support. A spec attached before (a reload) is checked
+  // again and keeps its handle; flush_on_create empties a set only the first time its name is
+  // attached, so a reload does not take out the members the daemon still tracks.
   [[nodiscard]] Expected<SetHandle> attach(const SetSpec& spec);
 
   // One result per request. Adds and refreshes use -exist semantics (an existing member is not
@@ -105,7 +109,7 @@ class SetWriter {
   void apply(std::span<const Request> requests, std::span<MemberResult> results);
 
   [[nodiscard]] Status flush(SetHandle set);
-  // Clean shutdown: flushes the sets attached with flush_on_destroy.
+  // Clean shutdown: flushes the sets attached with flush_on_destroy (each name once).
   [[nodiscard]] Status shutdown();
 
   [[nodiscard]] const Counters& counters() const noexcept;
