@@ -228,7 +228,7 @@ const char* stores(ipset::Type type) {
 
 void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& out) {
   const auto* s = std::any_cast<IpsetSettings>(&target.settings);
-  if (s == nullptr) return;
+  if (s == nullptr || !target.enabled) return;
   out << "    sets:";
   for (const ipset::Family family : {ipset::Family::kIpv4, ipset::Family::kIpv6}) {
     const bool v4 = family == ipset::Family::kIpv4;
