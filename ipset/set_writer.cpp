@@ -542,15 +542,13 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
                            "skb_queue: " +
                            recreate);
   }
-  bool seen = false;
   for (std::size_t i = 0; i < s.sets.size(); ++i) {
     if (s.sets[i] == spec) return static_cast<SetHandle>(i);
-    seen = seen || s.sets[i].name == spec.name;
   }
   s.sets.push_back(spec);
   s.full_logged.push_back(false);
   const auto handle = static_cast<SetHandle>(s.sets.size() - 1);
-  if (created && spec.flush_on_create && !seen) {
+  if (created && spec.flush_on_create) {
     if (auto flushed = flush(handle); !flushed) return Result::failure(flushed.errors());
   }
   return handle;

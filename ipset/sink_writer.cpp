@@ -136,13 +136,17 @@ class IpsetSinkWriter::Impl {
     if (spec == nullptr) return Result::failure("ipset writer: the sink is not an ipset::SetSpec");
     std::lock_guard lock(mutex_);
     if (stopped_) return Result::failure("ipset writer: stopped");
-    auto attached = writer_.attach(*spec);
-    if (!attached) return Result::failure(attached.errors());
     const auto it = std::find_if(sinks_.begin(), sinks_.end(),
                                  [&](const Sink& s) { return s.spec.name == spec->name; });
+    // flush_on_create empties a set when the daemon starts, not on a reload: the members the
+    // enforcers track stay.
+    SetSpec check = *spec;
+    if (it != sinks_.end()) check.flush_on_create = false;
+    auto attached = writer_.attach(check);
+    if (!attached) return Result::failure(attached.errors());
     if (it != sinks_.end()) {
       // A reload: same set, same handle; the settings and logging start afresh.
-      it->spec = *spec;
+      it->spec = check;
       it->set = attached.value();
       it->logged = {};
       return static_cast<std::uint16_t>(it - sinks_.begin());
@@ -205,13 +209,12 @@ class IpsetSinkWriter::Impl {
     } logged;
   };
 
-  // What became of one request: which change asked (or none: a refresh), and the member's
-  // state before it, to undo the count when the change is handed back.
+  // What became of one request: which change asked (none: a refresh), and whether the member
+  // was in the set before (a delete that lands takes it out of `present`).
   struct Plan {
     std::size_t item = kNoItem;
     MemberKey key;
     bool was_in_set = false;
-    std::uint32_t holders_before = 0;
   };
   static constexpr std::size_t kNoItem = static_cast<std::size_t>(-1);
 
@@ -249,29 +252,31 @@ class IpsetSinkWriter::Impl {
       }
       const Sink& sink = sinks_[c.sink.handle];
       const MemberKey key = key_of(c.sink.handle, sink.spec.type, c.fields);
-      Plan plan{i, key, false, 0};
+      Plan plan{i, key, false};
+      // Holders count flows, as the enforcer does: a first add holds, a delete lets go, and a
+      // retry (attempts > 0: it was handed back) was counted when first sent.
       if (c.op == SetOp::kDelete) {
         const auto it = members_.find(key);
         if (it != members_.end()) {
-          plan.was_in_set = it->second.in_set;
-          plan.holders_before = it->second.holders;
-          if (it->second.holders > 1) {
-            // Another flow still holds it: nothing to send.
-            --it->second.holders;
+          Member& m = it->second;
+          const bool retry = c.attempts > 0;
+          if ((retry && m.holders > 0) || (!retry && m.holders > 1)) {
+            // Another flow holds it (or took it again since this delete was handed back).
+            if (!retry) --m.holders;
             ++stats_.shared;
             continue;
           }
-          members_.erase(it);
+          m.holders = 0;  // leaving: erased once the kernel answers for good
+          plan.was_in_set = m.in_set;
         }
       } else {
         Member& m = members_[key];
         plan.was_in_set = m.in_set;
-        plan.holders_before = m.holders;
-        if (c.op == SetOp::kAdd) ++m.holders;
+        if (c.op == SetOp::kAdd && c.attempts == 0) ++m.holders;
         m.timeout_s = static_cast<std::uint32_t>(
             std::clamp<std::int64_t>(c.timeout.count(), 0, std::int64_t{0x7fffffff}));
         m.refresh_at = now + std::chrono::seconds(m.timeout_s) / 2;
-        if (m.holders == 0) members_.erase(key);  // a refresh of a member nobody added
+        if (m.holders == 0 && !m.in_set) members_.erase(key);  // nobody added it
       }
       requests_.push_back(Request{c.op, sink.set, c.fields, c.timeout});
       plans_.push_back(plan);
@@ -288,12 +293,12 @@ class IpsetSinkWriter::Impl {
   // Members whose timeout is half gone are added again (with -exist the kernel restarts it).
   void add_refreshes(Clock::time_point now) {
     for (auto& [key, m] : members_) {
-      if (m.timeout_s == 0 || !m.in_set || m.refresh_at > now) continue;
+      if (m.timeout_s == 0 || m.holders == 0 || !m.in_set || m.refresh_at > now) continue;
       m.refresh_at = now + std::chrono::seconds(m.timeout_s) / 2;
       const Sink& sink = sinks_[key.sink];
       requests_.push_back(Request{SetOp::kRefresh, sink.set, fields_of(sink.spec.type, key),
                                   std::chrono::seconds(m.timeout_s)});
-      plans_.push_back(Plan{kNoItem, key, true, m.holders});
+      plans_.push_back(Plan{kNoItem, key, true});
     }
   }
 
@@ -309,6 +314,15 @@ class IpsetSinkWriter::Impl {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(answered - from);
       log2_add(stats_.latency_us,
                static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
+    }
+    const bool done = result.outcome == MemberOutcome::kApplied ||
+                      result.outcome == MemberOutcome::kAbsent || permanent(result.outcome);
+    if (del && (done || items_[plan.item].change.feedback == nullptr)) {
+      // The member left (or will never be asked to again): forget it unless a flow took it.
+      if (const auto it = members_.find(plan.key);
+          it != members_.end() && it->second.holders == 0) {
+        members_.erase(it);
+      }
     }
     if (result.outcome == MemberOutcome::kApplied || result.outcome == MemberOutcome::kAbsent) {
       ++c.writes;
@@ -327,19 +341,7 @@ class IpsetSinkWriter::Impl {
     if (plan.item == kNoItem) return;  // a refresh: the member stays; the next tick tries again
     const MemberChange& change = items_[plan.item].change;
     if (!permanent(result.outcome) && change.feedback != nullptr) {
-      // Undo what this change did to the count: it comes back as if never sent.
-      if (del) {
-        Member& m = members_[plan.key];
-        m.holders = std::max<std::uint32_t>(plan.holders_before, 1);
-        m.in_set = plan.was_in_set;
-        m.timeout_s =
-            static_cast<std::uint32_t>(std::max<std::int64_t>(request.timeout.count(), 0));
-      } else if (request.op == SetOp::kAdd) {
-        if (const auto it = members_.find(plan.key); it != members_.end()) {
-          if (it->second.holders > 0) --it->second.holders;
-          if (it->second.holders == 0 && !it->second.in_set) members_.erase(it);
-        }
-      }
+      // The enforcer sends it again (with attempts + 1) unless a later change superseded it.
       ++stats_.handed_back;
       change.feedback->failed(change);
       log_once(sink, sink.logged.failed, result,

@@ -98,9 +98,8 @@ class SetWriter {
 
   // Checks the set (creates it when managed and missing, flushes it when flush_on_create) and
   // returns its handle. Errors name the set, what is wrong and the fix: a missing set, another
-  // type or family, no timeout or skbinfo support. A spec attached before (a reload) is checked
-  // again and keeps its handle; flush_on_create empties a set only the first time its name is
-  // attached, so a reload does not take out the members the daemon still tracks.
+  // type or family, no timeout or skbinfo support. A spec attached before is checked again and
+  // keeps its handle (and is not flushed again).
   [[nodiscard]] Expected<SetHandle> attach(const SetSpec& spec);
 
   // One result per request. Adds and refreshes use -exist semantics (an existing member is not

@@ -194,6 +194,28 @@ TEST_CASE("ipset sink writer: adds and deletes, members shared by flows, counter
   CHECK(stats.members == 0);
   CHECK(stats.submitted == 8);
   CHECK(log2_total(stats.latency_us) == 7);  // one answer per change sent
+
+  // A retried add (handed back before, attempts > 0) was counted when first sent: one delete
+  // still takes the member out.
+  submit(*writer, change(SetOp::kAdd, ip, a));
+  MemberChange retry = change(SetOp::kAdd, ip, a);
+  retry.attempts = 1;
+  submit(*writer, retry);
+  writer->flush();
+  CHECK(writer->stats().members == 1);
+  // A retried delete finds the member taken by another flow since: it stays.
+  submit(*writer, change(SetOp::kDelete, ip, a));
+  submit(*writer, change(SetOp::kAdd, ip, b));
+  MemberChange late = change(SetOp::kDelete, ip, a);
+  late.attempts = 1;
+  submit(*writer, late);
+  writer->flush();
+  CHECK(in_set("nfa.ip.v4", "203.0.113.5"));
+  submit(*writer, change(SetOp::kDelete, ip, b));
+  writer->flush();
+  CHECK_FALSE(in_set("nfa.ip.v4", "203.0.113.5"));
+  CHECK(writer->stats().members == 0);
+  CHECK(counters_of(*writer, "nfa.ip.v4").present == 0);
 }
 
 TEST_CASE("ipset sink writer: a full set and a destroyed set are counted, dropped, logged once",
@@ -306,9 +328,12 @@ TEST_CASE("ipset sink writer: changes whose answer was lost come back, and their
   const std::uint64_t first = back.size();
   CHECK(writer->stats().handed_back == first);
   CHECK(counters_of(*writer, "nfa.lossy.v4").writes == kMembers - first);
-  // The enforcer's part: submit them again until none comes back (one at a time gets through).
+  // The enforcer's part: submit them again until none comes back.
   for (int round = 0; round < 200 && !back.empty(); ++round) {
-    for (const auto& c : back) submit(*writer, c);
+    for (auto c : back) {
+      ++c.attempts;  // as the enforcer resends a handed-back change
+      submit(*writer, c);
+    }
     writer->flush();
     (void)feedback.take(back);
   }
@@ -370,8 +395,16 @@ TEST_CASE("ipset sink writer: stop flushes the flush_on_destroy sets", "[ipset][
   const MemberFields m = member("10.0.0.2", 6, 443, "198.51.100.1");
   submit(*writer, change(SetOp::kAdd, a, m));
   submit(*writer, change(SetOp::kAdd, b, m));
+  writer->flush();
+  // flush_on_create empties a set at start, not on a reload (the members are still tracked).
+  SetSpec emptied = spec_of("nfa.kept.v4", Type::kHashIp);
+  emptied.flush_on_create = true;
+  CHECK(bind(*writer, emptied) == b);
+  CHECK(in_set("nfa.kept.v4", "198.51.100.1"));
+  sh("ipset add nfa.flushed.v4 198.51.100.2");
   writer->stop();  // drains what was queued first
   CHECK_FALSE(in_set("nfa.flushed.v4", "198.51.100.1"));
+  CHECK_FALSE(in_set("nfa.flushed.v4", "198.51.100.2"));
   CHECK(in_set("nfa.kept.v4", "198.51.100.1"));
   CHECK(counters_of(*writer, "nfa.kept.v4").writes == 1);
 }
