@@ -315,24 +315,23 @@ class IpsetSinkWriter::Impl {
       log2_add(stats_.latency_us,
                static_cast<std::uint64_t>(std::max<std::int64_t>(us.count(), 0)));
     }
-    const bool done = result.outcome == MemberOutcome::kApplied ||
-                      result.outcome == MemberOutcome::kAbsent || permanent(result.outcome);
-    if (del && (done || items_[plan.item].change.feedback == nullptr)) {
-      // The member left (or will never be asked to again): forget it unless a flow took it.
+    if (del) {
+      // The member leaves the table whatever the answer: a handed-back delete that comes again
+      // is sent as for an unknown member; a flow that took the member since keeps it.
       if (const auto it = members_.find(plan.key);
           it != members_.end() && it->second.holders == 0) {
         members_.erase(it);
       }
+      if (plan.was_in_set && c.present > 0) --c.present;
     }
     if (result.outcome == MemberOutcome::kApplied || result.outcome == MemberOutcome::kAbsent) {
       ++c.writes;
       if (plan.item == kNoItem) ++stats_.refreshes;
-      if (del) {
-        if (plan.was_in_set && c.present > 0) --c.present;
-      } else if (const auto it = members_.find(plan.key);
-                 it != members_.end() && !it->second.in_set) {
-        it->second.in_set = true;
-        ++c.present;
+      if (!del) {
+        if (const auto it = members_.find(plan.key); it != members_.end() && !it->second.in_set) {
+          it->second.in_set = true;
+          ++c.present;
+        }
       }
       return;
     }
@@ -350,7 +349,6 @@ class IpsetSinkWriter::Impl {
       return;
     }
     ++c.dropped;
-    if (del && plan.was_in_set && c.present > 0) --c.present;
     switch (result.outcome) {
       case MemberOutcome::kNoSet:
         log_once(sink, sink.logged.no_set, result,

@@ -343,6 +343,29 @@ TEST_CASE("ipset sink writer: changes whose answer was lost come back, and their
   CHECK(counters.present == kMembers);
   CHECK(writer->stats().members == kMembers);
   CHECK(count_of(listing_of("nfa.lossy.v4"), {"\n198.18.0.# timeout"}) == kMembers);
+
+  // Deletes whose answer was lost come back too; retried, they leave nothing behind.
+  const auto handed_before = writer->stats().handed_back;
+  for (int i = 0; i < kMembers; ++i) {
+    const std::string other = "198.18.0." + std::to_string(i + 1);
+    submit(*writer,
+           change(SetOp::kDelete, set, member("10.0.0.2", 6, 443, other.c_str()), 0s, &feedback));
+  }
+  writer->flush();
+  REQUIRE(feedback.take(back));
+  CHECK(writer->stats().handed_back - handed_before == back.size());
+  for (int round = 0; round < 200 && !back.empty(); ++round) {
+    for (auto c : back) {
+      ++c.attempts;
+      submit(*writer, c);
+    }
+    writer->flush();
+    (void)feedback.take(back);
+  }
+  CHECK(back.empty());
+  CHECK(count_of(listing_of("nfa.lossy.v4"), {"\n198.18.0.# timeout"}) == 0);
+  CHECK(counters_of(*writer, "nfa.lossy.v4").present == 0);
+  CHECK(writer->stats().members == 0);
 }
 
 TEST_CASE("ipset sink writer: bind from another thread while the writer sends", "[ipset][kernel]") {
