@@ -139,9 +139,11 @@ write_actions() {  # $1: the targets of the zoom action
 JSON
 }
 write_actions '"ctlabel.zoom", "ipset.zoom", "ipset.missing"'
-LOG=$WORK/ctlabeld.log
-start_daemon() {
-  "$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2>> "$LOG" &
+STARTS=0
+start_daemon() {  # each start logs to its own file, so a poll does not see the last start's lines
+  STARTS=$((STARTS + 1))
+  LOG=$WORK/ctlabeld-$STARTS.log
+  "$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2> "$LOG" &
   CTL=$!
   PIDS+=("$CTL")
   poll 10 grep -qs "r-c: capturing" "$LOG" || { fail "ctlabeld did not start capturing on r-c: $(tail -3 "$LOG")"; exit 1; }
@@ -251,9 +253,9 @@ n=$(grep -c 'ctl.none.v4 does not exist' "$LOG")
 # ---- a clean stop keeps nothing: flush_on_destroy ----
 sed -i 's/"managed": true, "ttl": 4/"managed": true, "ttl": 0, "flush_on_destroy": true/' "$WORK/actions.json"
 start_daemon
-connect zoom4 10.204.2.2 443 us04web.zoom.us 3
+connect zoom4 10.204.2.2 443 us04web.zoom.us 20
 connected zoom4 || fail "zoom4: $(cat "$WORK/zoom4.out")"
-poll 5 ipset test ctl.zoom.v4 "$member4" 2>/dev/null || fail "zoom4's member did not appear"
+poll 10 ipset test ctl.zoom.v4 "$member4" 2>/dev/null || { fail "zoom4's member did not appear: $(ipset list ctl.zoom.v4 | tail -2; tail -5 "$LOG"; grep -o '"sinks".*' "$WORK/stats.json")"; exit 1; }
 kill -TERM $CTL; wait $CTL; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
 [ "$(ipset list ctl.zoom.v4 | sed -n '/^Members:/,$p' | grep -c .)" = 1 ] && ok "flush_on_destroy: ctl.zoom.v4 is empty after the clean stop" \
