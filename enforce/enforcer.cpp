@@ -43,7 +43,7 @@ Enforcer::Entry* Enforcer::entry_for(FlowId flow) noexcept {
   if (e.generation != flow.generation) {
     // The slot's previous flow ended without end(): it leaves its sinks; start afresh.
     detach_pending(e);
-    leave_all(e);
+    leave_all(e, FlowId{flow.index, e.generation});
     e = Entry{};
     e.generation = flow.generation;
   }
@@ -114,7 +114,7 @@ void Enforcer::end(FlowId flow) noexcept {
   if (found == nullptr) return;
   Entry& e = *found;
   detach_pending(e);
-  leave_all(e);
+  leave_all(e, flow);
   e = Entry{};
 }
 
@@ -218,13 +218,15 @@ bool Enforcer::apply_members(Entry& e, FlowId flow, const Desired& desired,
   return changed;
 }
 
-void Enforcer::leave_all(Entry& e) noexcept {
+void Enforcer::leave_all(Entry& e, FlowId flow) noexcept {
   if (e.members == 0) return;
   Members& m = members_[e.members - 1];
   MemberChange change;
   change.op = SetOp::kDelete;
   change.fields = m.fields;
-  // The flow is gone: nobody to hand a failure back to.
+  // Named, so a writer that counts the flows holding a shared element ends this flow's hold;
+  // but the flow is gone: nobody to hand a failure back to.
+  change.flow = flow;
   for (const SinkRef sink : m.in) {
     if (sinks_ != nullptr && sinks_->records(sink.writer)) continue;
     change.sink = sink;

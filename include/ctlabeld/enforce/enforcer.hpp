@@ -132,7 +132,7 @@ class Enforcer {
   void take_handed_back() noexcept;
   bool apply_members(Entry& e, FlowId flow, const Desired& desired,
                      std::chrono::steady_clock::time_point origin) noexcept;
-  void leave_all(Entry& e) noexcept;
+  void leave_all(Entry& e, FlowId flow) noexcept;
   // Submits in order: behind anything already waiting, else straight to the writer.
   void send_member(const MemberChange& change) noexcept;
   void take_members_handed_back() noexcept;

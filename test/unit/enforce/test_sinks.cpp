@@ -72,6 +72,7 @@ TEST_CASE("sinks: added when wished, removed when no longer wished, and at the f
   CHECK(sinks.sets.accepted[3].op == SetOp::kDelete);
   CHECK(sinks.sets.accepted[3].sink == kSetB);
   CHECK(sinks.sets.accepted[3].feedback == nullptr);
+  CHECK(sinks.sets.accepted[3].flow == kFlow);
   CHECK(e.applied_of(kFlow).sinks.empty());
   CHECK(e.stats().member_submitted == 4);
 }
