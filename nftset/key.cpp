@@ -5,7 +5,9 @@
 #include <array>
 #include <cstring>
 
-#include "ctlabeld/nftset/set_writer.hpp"
+#include <string>
+
+#include "ctlabeld/nftset/set_spec.hpp"
 
 namespace ctlabeld::nftset {
 

@@ -515,10 +515,10 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
     return Result::failure("nftset: table_name and set_name (family suffix included) of " +
                            where(spec) + " need 1 to 255 characters: fix them");
   }
-  if (spec.fields.empty() || spec.fields.size() > 4 ||
+  if (spec.fields.empty() || spec.fields.size() > kMaxFields ||
       key_layout(spec.fields, spec.family).key_len > kMaxKeyBytes) {
     return Result::failure("nftset: the type " + fields_text(spec) + " of " + where(spec) +
-                           " needs 1 to 4 fields whose key fits 64 bytes: shorten the type");
+                           " needs 1 to 5 fields whose key fits 64 bytes: shorten the type");
   }
   if (s.sets.size() >= 0xffff) return Result::failure("nftset: too many sets attached");
   const KeyLayout want = key_layout(spec.fields, spec.family);

@@ -4,10 +4,14 @@
 
 #include <string>
 
+#include "ctlabeld/nftset/sink_writer.hpp"
+
 namespace ctlabeld::app {
 
 const std::vector<SinkWriterRow>& sink_writer_rows() {
-  static const std::vector<SinkWriterRow> rows = {};
+  static const std::vector<SinkWriterRow> rows = {
+      {"nftset", false, &nftset::start_sink_writer},
+  };
   return rows;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,25 @@ class BatchQueue {
     consumer_waiting_ = true;
     not_empty_.wait(lock, [&] { return size_ > 0 || closed_; });
     consumer_waiting_ = false;
+    const std::size_t n = std::min(size_, std::max<std::size_t>(max, 1));
+    for (std::size_t i = 0; i < n; ++i) {
+      out.push_back(ring_[head_]);
+      head_ = (head_ + 1) % ring_.size();
+    }
+    size_ -= n;
+    return n != 0;
+  }
+
+  // As pop_batch, but also returns at `deadline` (true, `out` empty) so a consumer with timed
+  // work of its own (refreshing set elements) wakes without a producer.
+  bool pop_batch_until(std::vector<T>& out, std::size_t max,
+                       std::chrono::steady_clock::time_point deadline) {
+    out.clear();
+    std::unique_lock lock(mutex_);
+    consumer_waiting_ = true;
+    const bool ready = not_empty_.wait_until(lock, deadline, [&] { return size_ > 0 || closed_; });
+    consumer_waiting_ = false;
+    if (!ready) return true;
     const std::size_t n = std::min(size_, std::max<std::size_t>(max, 1));
     for (std::size_t i = 0; i < n; ++i) {
       out.push_back(ring_[head_]);
