@@ -393,10 +393,18 @@ struct SetWriter::State {
                          static_cast<std::uint32_t>(len));
       const bool add = r.op != SetOp::kDelete && !m.refresh_delete;
       if (add && r.timeout.count() > 0) {
-        nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT,
-                               static_cast<std::uint64_t>(r.timeout.count()) * 1000u);
+        const auto ms = static_cast<std::uint64_t>(r.timeout.count()) * 1000u;
+        nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, ms);
+        // The kernel restarts an existing element's expiry only when the timeout changes or
+        // an expiration is given: a refresh with the same timeout gives one.
+        if (r.op == SetOp::kRefresh && refresh_in_place) {
+          nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_EXPIRATION, ms);
+        } else {
+          nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_EXPIRATION);
+        }
       } else {
         nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_TIMEOUT);
+        nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_EXPIRATION);
       }
       std::uint16_t flags = add ? NLM_F_CREATE : 0;
       if (i + 1 == batch_messages.size()) flags |= NLM_F_ACK;
@@ -646,10 +654,14 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
   const std::string set = "p";
   std::uint32_t seq = 0x70000000;
   ElemPtr elem(nftnl_set_elem_alloc());
+  constexpr std::uint64_t kTimeoutMs = 3600u * 1000u;
   const std::array<std::uint8_t, 4> key{192, 0, 2, 1};
   nftnl_set_elem_set(elem.get(), NFTNL_SET_ELEM_KEY, key.data(), key.size());
-  auto add_with = [&](std::uint64_t timeout_ms) {
-    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+  // Added with an expiry of half its timeout, then again with the same timeout and an expiry
+  // of all of it: a kernel that updates elements in place now reports the longer expiry.
+  auto add_with = [&](std::uint64_t expiration_ms) {
+    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, kTimeoutMs);
+    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_EXPIRATION, expiration_ms);
     return control(socket, seq, 1, [&](char* at, std::size_t, std::uint32_t s) {
       return put_element(at, NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, s, table,
                          set, elem.get());
@@ -660,10 +672,8 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
       return put_table(at, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, s, table);
     return put_set(at, NFPROTO_INET, s, table, set, 7 /* ipv4_addr */, 4, true, 0);
   });
-  constexpr std::uint64_t kFirstMs = 3600u * 1000u;
-  constexpr std::uint64_t kSecondMs = 2 * kFirstMs;
-  if (error == 0) error = add_with(kFirstMs);
-  if (error == 0) error = add_with(kSecondMs);
+  if (error == 0) error = add_with(kTimeoutMs / 2);
+  if (error == 0) error = add_with(kTimeoutMs);
   std::uint64_t seen_ms = 0;
   if (error == 0) {
     std::array<char, 4096> buffer{};
@@ -681,7 +691,7 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
       if (it == nullptr) return;
       for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr;
            e = nftnl_set_elems_iter_next(it)) {
-        seen_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+        seen_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
       }
       nftnl_set_elems_iter_destroy(it);
     });
@@ -701,7 +711,7 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
         "table inet {}`",
         table, std::strerror(removed), table);
   }
-  return seen_ms == kSecondMs;
+  return seen_ms > kTimeoutMs * 3 / 4;
 }
 
 }  // namespace ctlabeld::nftset
