@@ -173,6 +173,13 @@ std::string format_summary(const StatsReport& r) {
       fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
     out += '\n';
   }
+  for (const SinkCounters& k : r.sinks) {
+    fmt::format_to(o, "{}: writes={} present={} errors={} dropped={}", k.name, k.writes, k.present,
+                   k.errors, k.dropped);
+    for (const auto& [err, n] : k.errors_by_errno)
+      fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
+    out += '\n';
+  }
   return out;
 }
 
@@ -242,7 +249,24 @@ std::string format_json(const StatsReport& r) {
     }
     out += "}}";
   }
-  out += '}';
+  out += ",\"sinks\":[";
+  for (std::size_t i = 0; i < r.sinks.size(); ++i) {
+    const SinkCounters& k = r.sinks[i];
+    if (i != 0) out += ',';
+    out += "{\"name\":\"";
+    append_json_string(k.name, out);
+    fmt::format_to(o, "\",\"writes\":{},\"present\":{},\"errors\":{},\"dropped\":{},", k.writes,
+                   k.present, k.errors, k.dropped);
+    out += "\"errors_by_errno\":{";
+    bool f = true;
+    for (const auto& [err, n] : k.errors_by_errno) {
+      if (!f) out += ',';
+      f = false;
+      fmt::format_to(o, "\"{}\":{}", err, n);
+    }
+    out += "}}";
+  }
+  out += "]}";
   return out;
 }
 
