@@ -53,7 +53,7 @@ struct SetSinkWriter::Impl {
   struct Step {
     std::size_t item;
     std::size_t request;  // kNoRequest: handled without the kernel
-    std::string key;      // empty: not tracked (wrong family)
+    std::string key;      // empty: nothing to undo if refused (wrong family, already held)
   };
   static constexpr std::size_t kNoRequest = ~std::size_t{0};
 
@@ -146,6 +146,7 @@ struct SetSinkWriter::Impl {
     std::string key = key_of(h, c.fields);
     Request request{c.op, bound[h].set, c.fields, c.timeout};
     const bool trackable = !key.empty();
+    bool held = false;  // an add from a flow that already holds the element
     switch (c.op) {
       case SetOp::kAdd: {
         if (trackable) {
@@ -157,7 +158,11 @@ struct SetSinkWriter::Impl {
           }
           e.fields = c.fields;
           e.timeout = c.timeout;
-          e.flows.push_back(c.flow);
+          // A flow holds an element once, however often its add comes (one delete ends it);
+          // changes without a flow are counted one by one.
+          held = c.flow != FlowId{} &&
+                 std::find(e.flows.begin(), e.flows.end(), c.flow) != e.flows.end();
+          if (!held) e.flows.push_back(c.flow);
           if (c.timeout.count() > 0) {
             e.due = now + interval(c.timeout);
             next_sweep = std::min(next_sweep, early(e));
@@ -174,7 +179,12 @@ struct SetSinkWriter::Impl {
       }
       case SetOp::kDelete: {
         if (const auto it = tracked.find(key); it != tracked.end()) {
-          forget(it->second.flows, c.flow);
+          // A delete without a flow (the enforcer's at a flow's end) ends one hold.
+          if (c.flow == FlowId{}) {
+            if (!it->second.flows.empty()) it->second.flows.pop_back();
+          } else {
+            forget(it->second.flows, c.flow);
+          }
           if (!it->second.flows.empty()) {
             // Other flows still hold the element: it stays.
             steps.push_back({index, kNoRequest, {}});
@@ -185,7 +195,8 @@ struct SetSinkWriter::Impl {
         break;
       }
     }
-    steps.push_back({index, requests.size(), std::move(key)});
+    // The add is sent anyway (the kernel takes it as it is: someone may have removed it).
+    steps.push_back({index, requests.size(), held ? std::string() : std::move(key)});
     requests.push_back(request);
   }
 
