@@ -192,6 +192,17 @@ void read_target(const Value& t, const std::string& path, TargetLoad& load, Ctla
       break;
     }
   }
+  const bool v4_only_table = s.table_family == "ip";
+  const bool v6_only_table = s.table_family == "ip6";
+  if ((v4_only_table && s.set_family != "ipv4") || (v6_only_table && s.set_family != "ipv6")) {
+    const std::string sees = v4_only_table ? "IPv4" : "IPv6";
+    const std::string other = v4_only_table ? ".v6" : ".v4";
+    const std::string want = v4_only_table ? "ipv4" : "ipv6";
+    in.warn(path + ".table_family", "a table of family '" + s.table_family + "' sees only " + sees +
+                                        " packets, so no rule there can match the " + other +
+                                        " set; set \"set_family\": \"" + want +
+                                        "\" or \"table_family\": \"inet\"");
+  }
   if (s.flush_on_create && !s.managed) {
     in.warn(path + ".flush_on_create",
             "flush_on_create applies only to managed sets: the set is not emptied at start-up; "
@@ -249,6 +260,7 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
   const auto* s = std::any_cast<NftsetSettings>(&target.settings);
   if (s == nullptr) return;
   out << "    type: " << fields_text(s->type) << "\n";
+  if (!target.enabled) return;  // a disabled target binds no set
   for (const Family f : families_of(*s)) {
     const std::size_t slot = f == Family::kIpv4 ? 0 : 1;
     const std::string set = nftset::set_name_for(s->set_name, f);
