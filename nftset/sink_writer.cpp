@@ -179,11 +179,15 @@ struct SetSinkWriter::Impl {
       }
       case SetOp::kDelete: {
         if (const auto it = tracked.find(key); it != tracked.end()) {
-          // A delete without a flow (the enforcer's at a flow's end) ends one hold.
-          if (c.flow == FlowId{}) {
-            if (!it->second.flows.empty()) it->second.flows.pop_back();
-          } else {
-            forget(it->second.flows, c.flow);
+          // Each delete ends one hold: its flow's, or, for a delete without a flow (the
+          // enforcer's at a flow's end) or whose flow's hold such a delete already ended, one
+          // of the others, so the count of holds stays adds minus deletes.
+          auto& flows = it->second.flows;
+          const auto own = std::find(flows.rbegin(), flows.rend(), c.flow);
+          if (c.flow != FlowId{} && own != flows.rend()) {
+            flows.erase(std::next(own).base());
+          } else if (!flows.empty()) {
+            flows.pop_back();
           }
           if (!it->second.flows.empty()) {
             // Other flows still hold the element: it stays.
