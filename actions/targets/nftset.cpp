@@ -134,6 +134,17 @@ void read_keys(const Value& obj, const std::string& path, NftsetSettings& s, Con
   in.read_bool(obj, "flush_on_destroy", path, s.flush_on_destroy);
 }
 
+// Netify documents no nftset globals; files carry some (`table`): said, not silently dropped.
+void read_globals(const Value& c, const std::string& path, TargetLoad&, ConfigReader& in) {
+  for (const auto& m : c.GetObject()) {
+    const std::string key(m.name.GetString(), m.name.GetStringLength());
+    in.warn(path + "." + key,
+            "nftset has no global settings: '" + key +
+                "' is ignored; give the targets' settings in target_defaults.nftset (keys: " +
+                joined(kKeys) + ")");
+  }
+}
+
 void read_defaults(const Value& c, const std::string& path, TargetLoad& load, ConfigReader& in) {
   in.check_keys(c, path, kKeys);
   read_keys(c, path, load.nftset.defaults, in);
@@ -292,7 +303,7 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 const TargetTypeOps kNftsetType = {
     .name = "nftset",
     .implemented = true,
-    .read_globals = nullptr,
+    .read_globals = &read_globals,
     .read_defaults = &read_defaults,
     .prepare = nullptr,
     .read_target = &read_target,

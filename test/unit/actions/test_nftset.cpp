@@ -178,3 +178,21 @@ TEST_CASE("nftset: Netify's documented example with log, ipset, ctlabel and nfts
   CHECK(binder.specs[0].managed);
   CHECK(target(*loaded, "nftset.video").ttl_s == 60);
 }
+
+TEST_CASE("nftset: target_globals.nftset keys are a warning (Netify documents none)",
+          "[actions][nftset]") {
+  auto loaded = load(R"({
+    "target_globals": { "ctlabel": { "connlabel_conf": "test/data/config/connlabel.conf" },
+                        "nftset": { "table": "netify" } },
+    "targets": { "nftset.a": { "target_type": "nftset", "set_name": "a", "type": [ "other_addr" ] } },
+    "actions": { "a": { "criteria": "app == 'zoom';", "targets": [ "nftset.a" ] } }
+  })");
+  INFO(loaded.error_text());
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->warnings.size() == 1);
+  CHECK(loaded->warnings[0] ==
+        "n.json: target_globals.nftset.table: nftset has no global settings: 'table' is ignored; "
+        "give the targets' settings in target_defaults.nftset (keys: target_enabled, table_name, "
+        "table_family, set_name, set_family, type, max_elements, size, ttl, managed, "
+        "flush_on_create, flush_on_destroy)");
+}
