@@ -456,6 +456,60 @@ struct SetWriter::State {
     return false;
   }
 
+  // Creates the table and set when managed and missing, then checks the set's key type and
+  // timeout flag against `spec`. `created`: the set was (or might have been) created here.
+  Status verify(const SetSpec& spec, std::uint16_t nfproto, bool& created) {
+    const KeyLayout want = key_layout(spec.fields, spec.family);
+    created = false;
+    if (spec.managed) {
+      const int error =
+          control(socket.get(), seq, 2, [&](char* at, std::size_t i, std::uint32_t message) {
+            if (i == 0) {
+              return put_table(at, NFT_MSG_NEWTABLE, nfproto, NLM_F_CREATE | NLM_F_ACK, message,
+                               spec.table);
+            }
+            return put_set(at, nfproto, message, spec.table, spec.set, want.key_type, want.key_len,
+                           spec.timeout, spec.size);
+          });
+      if (error == EPERM) {
+        return Status::failure("nftset: creating " + where(spec) +
+                               ": permission denied: ctlabeld needs CAP_NET_ADMIN");
+      }
+      // EEXIST: the set exists with other settings; the check below names the difference.
+      if (error != 0 && error != EEXIST) {
+        return Status::failure("nftset: creating " + where(spec) + ": " + std::strerror(error) +
+                               ": check the target's table_family, table_name and set_name");
+      }
+      created = true;
+    }
+    SetInfo info;
+    const int error = get_set(socket.get(), seq, nfproto, spec.table, spec.set, info);
+    if (error == ENOENT) {
+      return Status::failure("nftset: " + where(spec) + " does not exist: create it with `" +
+                             create_command(spec) + "`, or set \"managed\": true in the target");
+    }
+    if (error != 0) {
+      return Status::failure("nftset: reading " + where(spec) + ": " + std::strerror(error) +
+                             (error == EPERM ? ": ctlabeld needs CAP_NET_ADMIN" : ""));
+    }
+    if (info.key_type != want.key_type || info.key_len != want.key_len) {
+      return Status::failure(
+          "nftset: " + where(spec) + " has key type '" + describe_key_type(info.key_type) + "' (" +
+          std::to_string(info.key_len) + " bytes) but the target's type " + fields_text(spec) +
+          " needs '" + want.text + "' (" + std::to_string(want.key_len) +
+          " bytes): delete the set (`nft delete set " + spec.table_family + " " + spec.table + " " +
+          spec.set + "`) and create it with that type" +
+          (spec.managed ? " (a managed set is created again at start-up)" : "") +
+          ", or change the target's type to the fields, in order, that the set's rules use");
+    }
+    if (spec.timeout && (info.flags & NFT_SET_TIMEOUT) == 0) {
+      return Status::failure("nftset: " + where(spec) +
+                             " has no `timeout` flag but the target's ttl is not 0: create the "
+                             "set with `flags timeout;`, or set the target's ttl to 0");
+    }
+    return ok_status();
+  }
+
   void run(std::span<const Request> requests, std::span<MemberResult> results,
            std::vector<Message> pending) {
     // Each resend drops at least one element, so this ends; the bound guards the invariant.
@@ -529,53 +583,9 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
                            " needs 1 to 5 fields whose key fits 64 bytes: shorten the type");
   }
   if (s.sets.size() >= 0xffff) return Result::failure("nftset: too many sets attached");
-  const KeyLayout want = key_layout(spec.fields, spec.family);
   bool created = false;
-  if (spec.managed) {
-    const int error =
-        control(s.socket.get(), s.seq, 2, [&](char* at, std::size_t i, std::uint32_t seq) {
-          if (i == 0) {
-            return put_table(at, NFT_MSG_NEWTABLE, *nfproto, NLM_F_CREATE | NLM_F_ACK, seq,
-                             spec.table);
-          }
-          return put_set(at, *nfproto, seq, spec.table, spec.set, want.key_type, want.key_len,
-                         spec.timeout, spec.size);
-        });
-    if (error == EPERM) {
-      return Result::failure("nftset: creating " + where(spec) +
-                             ": permission denied: ctlabeld needs CAP_NET_ADMIN");
-    }
-    // EEXIST: the set exists with other settings; the check below names the difference.
-    if (error != 0 && error != EEXIST) {
-      return Result::failure("nftset: creating " + where(spec) + ": " + std::strerror(error) +
-                             ": check the target's table_family, table_name and set_name");
-    }
-    created = true;
-  }
-  SetInfo info;
-  const int error = get_set(s.socket.get(), s.seq, *nfproto, spec.table, spec.set, info);
-  if (error == ENOENT) {
-    return Result::failure("nftset: " + where(spec) + " does not exist: create it with `" +
-                           create_command(spec) + "`, or set \"managed\": true in the target");
-  }
-  if (error != 0) {
-    return Result::failure("nftset: reading " + where(spec) + ": " + std::strerror(error) +
-                           (error == EPERM ? ": ctlabeld needs CAP_NET_ADMIN" : ""));
-  }
-  if (info.key_type != want.key_type || info.key_len != want.key_len) {
-    return Result::failure(
-        "nftset: " + where(spec) + " has key type '" + describe_key_type(info.key_type) + "' (" +
-        std::to_string(info.key_len) + " bytes) but the target's type " + fields_text(spec) +
-        " needs '" + want.text + "' (" + std::to_string(want.key_len) +
-        " bytes): delete the set (`nft delete set " + spec.table_family + " " + spec.table + " " +
-        spec.set + "`) and create it with that type" +
-        (spec.managed ? " (a managed set is created again at start-up)" : "") +
-        ", or change the target's type to the fields, in order, that the set's rules use");
-  }
-  if (spec.timeout && (info.flags & NFT_SET_TIMEOUT) == 0) {
-    return Result::failure("nftset: " + where(spec) +
-                           " has no `timeout` flag but the target's ttl is not 0: create the "
-                           "set with `flags timeout;`, or set the target's ttl to 0");
+  if (auto verified = s.verify(spec, *nfproto, created); !verified) {
+    return Result::failure(verified.errors());
   }
   State::Attached attached;
   attached.spec = spec;
@@ -586,6 +596,13 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
     if (auto flushed = flush(handle); !flushed) return Result::failure(flushed.errors());
   }
   return handle;
+}
+
+Status SetWriter::recheck(SetHandle set) {
+  State& s = *state_;
+  const auto& attached = s.sets.at(set);
+  bool created = false;
+  return s.verify(attached.spec, attached.nfproto, created);
 }
 
 void SetWriter::apply(std::span<const Request> requests, std::span<MemberResult> results) {

@@ -343,7 +343,14 @@ Expected<std::uint16_t> SetSinkWriter::bind(const std::any& spec) {
   std::lock_guard lock(impl_->set_mutex);
   auto& bound = impl_->bound;
   for (std::size_t i = 0; i < bound.size(); ++i) {
-    if (bound[i].spec == *s) return static_cast<std::uint16_t>(i);
+    if (bound[i].spec != *s) continue;
+    // Bound before (a reload): the same handle, once the set passes its checks again (a
+    // managed set removed meanwhile is created again).
+    if (auto checked = impl_->writer.recheck(bound[i].set); !checked) {
+      return Result::failure(checked.errors());
+    }
+    bound[i].no_set_logged = false;
+    return static_cast<std::uint16_t>(i);
   }
   if (bound.size() >= 0xffff) return Result::failure("nftset: too many sets");
   auto handle = impl_->writer.attach(*s);

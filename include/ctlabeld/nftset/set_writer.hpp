@@ -70,6 +70,9 @@ class SetWriter {
   // flush_on_create) and returns its handle. Errors say what is wrong and how to fix it: a
   // missing set, a key type that does not match the fields, no `timeout` flag.
   [[nodiscard]] Expected<SetHandle> attach(const SetSpec& spec);
+  // The checks of attach() again for an attached set (a reload): a managed set removed
+  // meanwhile is created again (not flushed); a set gone or changed is reported.
+  [[nodiscard]] Status recheck(SetHandle set);
 
   // Applies the requests in as few transactions as the batch size allows and writes one
   // result per request. A failing element does not lose the others: the kernel aborts the whole

@@ -38,7 +38,7 @@ class SetSinkWriter final : public SinkWriter {
 
   [[nodiscard]] bool submit(const MemberChange& change) noexcept override;
   // `spec`: an nftset::SetSpec. Attaches the set (managed creation, key type check) on first
-  // sight; the same spec again returns the same handle without touching the kernel.
+  // sight; the same spec again (a reload) is checked again and keeps its handle.
   [[nodiscard]] Expected<std::uint16_t> bind(const std::any& spec) override;
   void stop() override;
   [[nodiscard]] std::vector<SinkCounters> counters() const override;

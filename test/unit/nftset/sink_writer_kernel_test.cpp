@@ -303,6 +303,16 @@ TEST_CASE("nftset sink: bind while the thread writes; self-check messages; flush
   sh("nft add set inet nfa nfa.missing.v4 '{ type ipv4_addr . inet_proto . inet_service . "
      "ipv4_addr; flags timeout; }'");
   CHECK(bind_ok(*w, spec_of("nfa.missing.v4", false)) == 21);
+  // A reload binds the same specs again: checked again, same handles. A managed set removed
+  // meanwhile is created again; a set that is not managed and gone is reported.
+  sh("nft delete set inet nfa nfa.more3.v4");
+  CHECK(bind_ok(*w, spec_of("nfa.more3.v4")) == 4);
+  CHECK(listing("nfa.more3.v4").find("flags timeout") != std::string::npos);
+  sh("nft delete set inet nfa nfa.missing.v4");
+  auto gone = w->bind(std::any(spec_of("nfa.missing.v4", false)));
+  REQUIRE_FALSE(gone.ok());
+  CHECK(gone.error_text().find("nft set 'inet nfa nfa.missing.v4' does not exist") !=
+        std::string::npos);
 
   w->stop();
   w->stop();  // idempotent
