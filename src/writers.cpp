@@ -5,12 +5,14 @@
 #include <string>
 
 #include "ctlabeld/nftset/sink_writer.hpp"
+#include "ctlabeld/flowlog/log_writer.hpp"
 
 namespace ctlabeld::app {
 
 const std::vector<SinkWriterRow>& sink_writer_rows() {
   static const std::vector<SinkWriterRow> rows = {
       {"nftset", false, &nftset::start_sink_writer},
+      {"log", true, &flowlog::start_log_writer},
   };
   return rows;
 }

@@ -185,3 +185,36 @@ TEST_CASE("marks: written with the managed mask; a reload clears bits set before
 
 }  // namespace
 }  // namespace ctlabeld::enforce
+
+namespace ctlabeld::enforce {
+namespace {
+
+TEST_CASE("sinks: elements with a timeout are refreshed at half of it while the flow lives",
+          "[enforce][sinks]") {
+  test::FakeSinkTable sinks;
+  Enforcer e(nullptr, 64, &sinks);
+  Wish w;
+  w.members = {{kSetA, 10, 0, 0}, {kSetB, 0, 1, 0}};
+  const auto t0 = std::chrono::steady_clock::now();
+  e.apply(kFlow, kTuple, w.desired(), {});
+  REQUIRE(sinks.sets.accepted.size() == 2);
+  e.service(t0 + std::chrono::seconds(2));  // not due yet
+  CHECK(sinks.sets.accepted.size() == 2);
+  e.service(t0 + std::chrono::seconds(6));  // past ttl/2: set A only (set B has no timeout)
+  REQUIRE(sinks.sets.accepted.size() == 3);
+  CHECK(sinks.sets.accepted[2].op == SetOp::kRefresh);
+  CHECK(sinks.sets.accepted[2].sink == kSetA);
+  CHECK(sinks.sets.accepted[2].timeout == std::chrono::seconds(10));
+  e.service(t0 + std::chrono::seconds(7));  // the next round is 5 s later
+  CHECK(sinks.sets.accepted.size() == 3);
+  e.service(t0 + std::chrono::seconds(12));
+  CHECK(sinks.sets.accepted.size() == 4);
+  CHECK(e.stats().member_refreshes == 2);
+  e.end(kFlow);  // a delete; nothing more is refreshed
+  e.service(t0 + std::chrono::seconds(30));
+  REQUIRE(sinks.sets.accepted.size() == 6);  // two deletes
+  CHECK(sinks.sets.accepted[5].op == SetOp::kDelete);
+}
+
+}  // namespace
+}  // namespace ctlabeld::enforce
