@@ -5,7 +5,8 @@
 # [local_addr, ip_proto, other_port, other_addr]) consumed by
 #   ip saddr . ip protocol . th dport . ip daddr @blocks.v4 drop
 # (and the ip6 rule on blocks.v6). The client's first Zoom connection puts its element in the
-# set, so its second connection to that server cannot connect while TLS to another server passes;
+# set, so its second connection to that server cannot connect while TLS to another server passes
+# (the action also names a ctlabel, a log and an ipset target, as Netify's documented example);
 # the element leaves the set when the flow ends in ctlabeld's table and when a reload removes the
 # action; the same over IPv6; a managed set is created with the target's key; a target whose set
 # does not exist is one warning line with the fix while the action's ctlabel target still labels.
@@ -112,16 +113,22 @@ poll 10 grep -q ready "$WORK/server6.log" || { fail "IPv6 TLS server did not sta
 
 actions() {  # actions FILE WITH_NFTSET_TARGETS(1|0)
   local targets='"ctlabel.zoom"'
-  [ "$2" = 1 ] && targets='"ctlabel.zoom", "nftset.blocks", "nftset.made", "nftset.absent"'
+  # As Netify's documented example: log, ipset, ctlabel and nftset targets on one action.
+  [ "$2" = 1 ] && targets='"log.zoom", "ipset.zoom", "ctlabel.zoom", "nftset.blocks", "nftset.made", "nftset.absent"'
   cat > "$1" <<JSON
 {
   "version": 1,
   "target_globals": { "ctlabel": { "connlabel_conf": "$WORK/connlabel.conf" } },
   "target_defaults": {
     "ctlabel": { "log_errors": false },
-    "nftset": { "table_name": "nfa", "table_family": "inet", "ttl": 900 }
+    "nftset": { "table_name": "nfa", "table_family": "inet", "ttl": 900 },
+    "log": { "path": "$WORK/logs", "interval": 1 },
+    "ipset": { "set_family": "ipv4", "ttl": 900 }
   },
   "targets": {
+    "log.zoom": { "target_type": "log", "prefix": "nfa-flows" },
+    "ipset.zoom": { "target_type": "ipset", "set_name": "nfa-zoom", "type": "hash:ip,port,ip",
+                    "managed": true },
     "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
     "nftset.blocks": { "target_type": "nftset", "set_name": "blocks", "set_family": "*",
                        "type": [ "local_addr", "ip_proto", "other_port", "other_addr" ] },
@@ -152,6 +159,7 @@ connects() {
   ip netns exec $C timeout 10 python3 "$PEER" tls "$1" "$2" 1 > "$WORK/$3.out" 2>&1 && grep -q '^port ' "$WORK/$3.out"
 }
 
+mkdir -p "$WORK/logs"
 actions "$WORK/actions.json" 1
 LOG=$WORK/ctlabeld.log
 "$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2> "$LOG" &
@@ -175,6 +183,18 @@ poll 10 in_set blocks.v4 "$ELEM4 timeout 15m" && ok "Zoom connection (port $p1):
 poll 5 in_set made.v4 "10.202.2.2" && ok "managed set made.v4 holds the server address" || fail "made.v4: $(nft list set inet nfa made.v4)"
 poll 5 has_label "$p1" zoom && ok "the same action's ctlabel target still labels (labels=zoom) beside the missing set" \
   || fail "Zoom connection labels='$(labels_of_port "$p1")'"
+# The log target on the same action lists the flow (files of 1 s intervals).
+logged_port() {
+  python3 - "$WORK/logs" "$1" <<'PY' 2>/dev/null
+import glob, json, os, sys
+for path in glob.glob(os.path.join(sys.argv[1], "nfa-flows-*.json")):
+    for r in json.load(open(path))["flows"]:
+        if str(r["src_port"]) == sys.argv[2] and r["target"] == "log.zoom":
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+poll 10 logged_port "$p1" && ok "the same action's log target lists the Zoom flow" || fail "no log record for port $p1: $(ls "$WORK/logs")"
 if connects 10.202.2.2 us04web.zoom.us zoom2; then fail "second connection to the Zoom server connected"
 else ok "the client's second connection to the Zoom server fails (dropped by the set)"; fi
 connects 10.202.2.3 www.example.org other && ok "TLS to another server passes" || fail "TLS to the other server failed: $(cat "$WORK/other.out")"
