@@ -43,10 +43,11 @@ struct SetSinkWriter::Impl {
     bool rejected_logged = false;
   };
   // An element some flows hold. Keyed by the sink handle and the element's key bytes.
+  // The element's fields are not kept: a re-add decodes them from the key (which is most of
+  // what a member is), so an element costs its key, this entry and the map's node.
   struct Entry {
-    MemberFields fields;
-    std::chrono::seconds timeout{0};
     Clock::time_point due{};  // refresh (re-add) from here on
+    std::chrono::duration<std::uint32_t> timeout{0};
     std::vector<FlowId> flows;
   };
   // One change of the batch being processed: its request, if it needs the kernel.
@@ -92,7 +93,7 @@ struct SetSinkWriter::Impl {
   }
   // Refreshed elements are taken a quarter interval early, so one sweep serves many.
   [[nodiscard]] Clock::time_point early(const Entry& e) const {
-    return e.due - interval(e.timeout) / 4;
+    return e.due - interval(std::chrono::seconds(e.timeout.count())) / 4;
   }
 
   std::string key_of(std::uint16_t handle, const MemberFields& fields) const {
@@ -156,8 +157,8 @@ struct SetSinkWriter::Impl {
             ++counters[h].present;
             tracked_count.store(tracked.size(), std::memory_order_relaxed);
           }
-          e.fields = c.fields;
-          e.timeout = c.timeout;
+          e.timeout =
+              std::chrono::duration<std::uint32_t>(static_cast<std::uint32_t>(c.timeout.count()));
           // A flow holds an element once, however often its add comes (one delete ends it);
           // changes without a flow are counted one by one.
           held = c.flow != FlowId{} &&
@@ -172,7 +173,8 @@ struct SetSinkWriter::Impl {
       }
       case SetOp::kRefresh: {
         if (const auto it = tracked.find(key); it != tracked.end() && c.timeout.count() > 0) {
-          it->second.timeout = c.timeout;
+          it->second.timeout =
+              std::chrono::duration<std::uint32_t>(static_cast<std::uint32_t>(c.timeout.count()));
           it->second.due = now + interval(c.timeout);
         }
         break;
@@ -296,9 +298,17 @@ struct SetSinkWriter::Impl {
       if (now >= early(e)) {
         const auto h = static_cast<std::uint16_t>((static_cast<unsigned char>(key[0]) << 8) |
                                                   static_cast<unsigned char>(key[1]));
-        requests.push_back(Request{SetOp::kRefresh, bound[h].set, e.fields, e.timeout});
+        MemberFields fields;
+        const SetSpec& spec = bound[h].spec;
+        const auto timeout = std::chrono::seconds(e.timeout.count());
+        e.due = now + interval(timeout);
+        if (!decode_key(spec.fields, spec.family,
+                        reinterpret_cast<const std::byte*>(key.data() + 2), key.size() - 2,
+                        fields)) {
+          std::abort();  // the key was encoded from this spec: it decodes
+        }
+        requests.push_back(Request{SetOp::kRefresh, bound[h].set, fields, timeout});
         handles.push_back(h);
-        e.due = now + interval(e.timeout);
       }
       next = std::min(next, early(e));
     }

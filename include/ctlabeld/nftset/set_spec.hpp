@@ -57,6 +57,11 @@ struct KeyLayout {
 [[nodiscard]] std::size_t encode_key(std::span<const Field> fields, Family family,
                                      const MemberFields& member, std::byte* out) noexcept;
 
+// The inverse: the fields of `member` that the key holds, from `len` key bytes (the writer keeps
+// only the key of an element it re-adds). False when `len` is not the layout's length.
+[[nodiscard]] bool decode_key(std::span<const Field> fields, Family family, const std::byte* key,
+                              std::size_t len, MemberFields& member) noexcept;
+
 // One nft set as a target describes it, after the family suffix is applied.
 struct SetSpec {
   std::string table = "nfa";
