@@ -470,6 +470,11 @@ SET_ADDS_IPSET=$(sed -n 's/^ipset adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TM
 IPSET_SINK_ADDS=$(sed -n 's/^ipset sink writer adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
 IPSET_SINK_P99=$(sed -n 's/^ipset sink writer p99 submit->ack: \([0-9]*\) us.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
 IPSET_SINK_RSS=$(sed -n 's/^ipset sink writer RSS per 100k members: \([0-9]*\) KiB.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
+# The nftset target's writer thread (SetSinkWriter): p99 submit -> kernel ack, RSS of its state.
+SET_NFT_P99=$(sed -n 's/^nftset p99 submit->kernel ack[^:]*: \([0-9]*\) (p50 \([0-9]*\)).*/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
+SET_NFT_P50=$(sed -n 's/^nftset p99 submit->kernel ack[^:]*: \([0-9]*\) (p50 \([0-9]*\)).*/\2/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
+SET_NFT_RSS=$(sed -n 's/^nftset sink writer RSS per 100 k members tracked: \([0-9.]*\) MiB.*/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
+SET_NFT_SINK=$(sed -n 's/^sink writer: .*: \([0-9.]*\) adds\/s$/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
 
 # Live capture CPU: bulk TCP client -> router -> server in namespaces made here; ctlabeld -n in
 # the router, once on the router's interface and once on nflog with `ct packets < 32`.
@@ -713,6 +718,10 @@ if [[ -n ${BASELINE:-} ]]; then
   check "1-worker mixed peak RSS vs BASELINE=$BASELINE" "$BASE_RSS" "<=" 1.03 "${BASE_RSS:+x$BASE_RSS}"
 fi
 check "nftset element adds/s, batched, 100 k flows (nftset_bench)" "$SET_ADDS_NFT" ">=" 100000
+[[ -n $SET_NFT_SINK ]] && row "  nftset adds/s through the sink writer thread, 100 k at once" "$SET_NFT_SINK" "" "info"
+check "nftset p99 submit->kernel ack, sink writer (us, 10 k/s)" "$SET_NFT_P99" "<" 1000 \
+  "${SET_NFT_P99:+$SET_NFT_P99 (p50 ${SET_NFT_P50:-?})}"
+[[ -n $SET_NFT_RSS ]] && row "  nftset sink writer RSS per 100 k members tracked (MiB)" "$SET_NFT_RSS" "reported" "info"
 check "ipset adds/s, 100 k flows (ipset_bench)" "$SET_ADDS_IPSET" ">=" 100000
 check "ipset adds/s through the target's sink writer, 100 k flows" "$IPSET_SINK_ADDS" ">=" 100000
 check "ipset p99 submit->kernel ack, sink writer (us)" "$IPSET_SINK_P99" "<" 1000

@@ -5,7 +5,9 @@
 #include <array>
 #include <cstring>
 
-#include "ctlabeld/nftset/set_writer.hpp"
+#include <string>
+
+#include "ctlabeld/nftset/set_spec.hpp"
 
 namespace ctlabeld::nftset {
 
@@ -165,6 +167,40 @@ std::size_t encode_key(std::span<const Field> fields, Family family, const Membe
     at += room;
   }
   return at;
+}
+
+bool decode_key(std::span<const Field> fields, Family family, const std::byte* key, std::size_t len,
+                MemberFields& member) noexcept {
+  const bool concat = fields.size() > 1;
+  member = MemberFields{};
+  member.ip_version = static_cast<std::uint8_t>(family);
+  std::size_t at = 0;
+  for (const Field field : fields) {
+    const FieldType t = field_type(field, family);
+    const std::size_t room = concat ? pad32(t.len) : t.len;
+    if (at + room > len) return false;
+    const std::byte* p = key + at;
+    switch (field) {
+      case Field::kLocalAddr: std::memcpy(member.local_addr.bytes.data(), p, t.len); break;
+      case Field::kOtherAddr: std::memcpy(member.other_addr.bytes.data(), p, t.len); break;
+      case Field::kLocalPort:
+      case Field::kOtherPort: {
+        std::uint16_t port = 0;
+        std::memcpy(&port, p, sizeof port);
+        (field == Field::kLocalPort ? member.local_port : member.other_port) = ntohs(port);
+        break;
+      }
+      case Field::kIpProto: member.ip_protocol = static_cast<std::uint8_t>(p[0]); break;
+      case Field::kMark: std::memcpy(&member.mark, p, sizeof member.mark); break;
+      case Field::kInterface:
+        std::memcpy(member.interface.data(), p, member.interface.size());
+        break;
+      case Field::kLocalMac: std::memcpy(member.local_mac.data(), p, 6); break;
+      case Field::kOtherMac: std::memcpy(member.other_mac.data(), p, 6); break;
+    }
+    at += room;
+  }
+  return at == len;
 }
 
 }  // namespace ctlabeld::nftset

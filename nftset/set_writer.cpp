@@ -336,10 +336,18 @@ struct SetWriter::State {
                          static_cast<std::uint32_t>(len));
       const bool add = r.op != SetOp::kDelete && !m.refresh_delete;
       if (add && r.timeout.count() > 0) {
-        nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT,
-                               static_cast<std::uint64_t>(r.timeout.count()) * 1000u);
+        const auto ms = static_cast<std::uint64_t>(r.timeout.count()) * 1000u;
+        nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, ms);
+        // The kernel restarts an existing element's expiry only when the timeout changes or
+        // an expiration is given: a refresh with the same timeout gives one.
+        if (r.op == SetOp::kRefresh && refresh_in_place) {
+          nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_EXPIRATION, ms);
+        } else {
+          nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_EXPIRATION);
+        }
       } else {
         nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_TIMEOUT);
+        nftnl_set_elem_unset(elem.get(), NFTNL_SET_ELEM_EXPIRATION);
       }
       std::uint16_t flags = add ? NLM_F_CREATE : 0;
       if (i + 1 == batch_messages.size()) flags |= NLM_F_ACK;
@@ -389,6 +397,60 @@ struct SetWriter::State {
     // A refresh whose add half failed must not keep its delete half.
     std::erase_if(again, [&](const Message& m) { return m.refresh_delete && failed[m.request]; });
     return false;
+  }
+
+  // Creates the table and set when managed and missing, then checks the set's key type and
+  // timeout flag against `spec`. `created`: the set was (or might have been) created here.
+  Status verify(const SetSpec& spec, std::uint16_t nfproto, bool& created) {
+    const KeyLayout want = key_layout(spec.fields, spec.family);
+    created = false;
+    if (spec.managed) {
+      const int error =
+          control(socket.get(), seq, 2, [&](char* at, std::size_t i, std::uint32_t message) {
+            if (i == 0) {
+              return put_table(at, NFT_MSG_NEWTABLE, nfproto, NLM_F_CREATE | NLM_F_ACK, message,
+                               spec.table);
+            }
+            return put_set(at, nfproto, message, spec.table, spec.set, want.key_type, want.key_len,
+                           spec.timeout, spec.size);
+          });
+      if (error == EPERM) {
+        return Status::failure("nftset: creating " + where(spec) +
+                               ": permission denied: ctlabeld needs CAP_NET_ADMIN");
+      }
+      // EEXIST: the set exists with other settings; the check below names the difference.
+      if (error != 0 && error != EEXIST) {
+        return Status::failure("nftset: creating " + where(spec) + ": " + std::strerror(error) +
+                               ": check the target's table_family, table_name and set_name");
+      }
+      created = true;
+    }
+    SetInfo info;
+    const int error = get_set(socket.get(), seq, nfproto, spec.table, spec.set, info);
+    if (error == ENOENT) {
+      return Status::failure("nftset: " + where(spec) + " does not exist: create it with `" +
+                             create_command(spec) + "`, or set \"managed\": true in the target");
+    }
+    if (error != 0) {
+      return Status::failure("nftset: reading " + where(spec) + ": " + std::strerror(error) +
+                             (error == EPERM ? ": ctlabeld needs CAP_NET_ADMIN" : ""));
+    }
+    if (info.key_type != want.key_type || info.key_len != want.key_len) {
+      return Status::failure(
+          "nftset: " + where(spec) + " has key type '" + describe_key_type(info.key_type) + "' (" +
+          std::to_string(info.key_len) + " bytes) but the target's type " + fields_text(spec) +
+          " needs '" + want.text + "' (" + std::to_string(want.key_len) +
+          " bytes): delete the set (`nft delete set " + spec.table_family + " " + spec.table + " " +
+          spec.set + "`) and create it with that type" +
+          (spec.managed ? " (a managed set is created again at start-up)" : "") +
+          ", or change the target's type to the fields, in order, that the set's rules use");
+    }
+    if (spec.timeout && (info.flags & NFT_SET_TIMEOUT) == 0) {
+      return Status::failure("nftset: " + where(spec) +
+                             " has no `timeout` flag but the target's ttl is not 0: create the "
+                             "set with `flags timeout;`, or set the target's ttl to 0");
+    }
+    return ok_status();
   }
 
   void run(std::span<const Request> requests, std::span<MemberResult> results,
@@ -458,59 +520,15 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
     return Result::failure("nftset: table_name and set_name (family suffix included) of " +
                            where(spec) + " need 1 to 255 characters: fix them");
   }
-  if (spec.fields.empty() || spec.fields.size() > 4 ||
+  if (spec.fields.empty() || spec.fields.size() > kMaxFields ||
       key_layout(spec.fields, spec.family).key_len > kMaxKeyBytes) {
     return Result::failure("nftset: the type " + fields_text(spec) + " of " + where(spec) +
-                           " needs 1 to 4 fields whose key fits 64 bytes: shorten the type");
+                           " needs 1 to 5 fields whose key fits 64 bytes: shorten the type");
   }
   if (s.sets.size() >= 0xffff) return Result::failure("nftset: too many sets attached");
-  const KeyLayout want = key_layout(spec.fields, spec.family);
   bool created = false;
-  if (spec.managed) {
-    const int error =
-        control(s.socket.get(), s.seq, 2, [&](char* at, std::size_t i, std::uint32_t seq) {
-          if (i == 0) {
-            return put_table(at, NFT_MSG_NEWTABLE, *nfproto, NLM_F_CREATE | NLM_F_ACK, seq,
-                             spec.table);
-          }
-          return put_set(at, *nfproto, seq, spec.table, spec.set, want.key_type, want.key_len,
-                         spec.timeout, spec.size);
-        });
-    if (error == EPERM) {
-      return Result::failure("nftset: creating " + where(spec) +
-                             ": permission denied: ctlabeld needs CAP_NET_ADMIN");
-    }
-    // EEXIST: the set exists with other settings; the check below names the difference.
-    if (error != 0 && error != EEXIST) {
-      return Result::failure("nftset: creating " + where(spec) + ": " + std::strerror(error) +
-                             ": check the target's table_family, table_name and set_name");
-    }
-    created = true;
-  }
-  SetInfo info;
-  const int error = get_set(s.socket.get(), s.seq, *nfproto, spec.table, spec.set, info);
-  if (error == ENOENT) {
-    return Result::failure("nftset: " + where(spec) + " does not exist: create it with `" +
-                           create_command(spec) + "`, or set \"managed\": true in the target");
-  }
-  if (error != 0) {
-    return Result::failure("nftset: reading " + where(spec) + ": " + std::strerror(error) +
-                           (error == EPERM ? ": ctlabeld needs CAP_NET_ADMIN" : ""));
-  }
-  if (info.key_type != want.key_type || info.key_len != want.key_len) {
-    return Result::failure(
-        "nftset: " + where(spec) + " has key type '" + describe_key_type(info.key_type) + "' (" +
-        std::to_string(info.key_len) + " bytes) but the target's type " + fields_text(spec) +
-        " needs '" + want.text + "' (" + std::to_string(want.key_len) +
-        " bytes): delete the set (`nft delete set " + spec.table_family + " " + spec.table + " " +
-        spec.set + "`) and create it with that type" +
-        (spec.managed ? " (a managed set is created again at start-up)" : "") +
-        ", or change the target's type to the fields, in order, that the set's rules use");
-  }
-  if (spec.timeout && (info.flags & NFT_SET_TIMEOUT) == 0) {
-    return Result::failure("nftset: " + where(spec) +
-                           " has no `timeout` flag but the target's ttl is not 0: create the "
-                           "set with `flags timeout;`, or set the target's ttl to 0");
+  if (auto verified = s.verify(spec, *nfproto, created); !verified) {
+    return Result::failure(verified.errors());
   }
   State::Attached attached;
   attached.spec = spec;
@@ -521,6 +539,13 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
     if (auto flushed = flush(handle); !flushed) return Result::failure(flushed.errors());
   }
   return handle;
+}
+
+Status SetWriter::recheck(SetHandle set) {
+  State& s = *state_;
+  const auto& attached = s.sets.at(set);
+  bool created = false;
+  return s.verify(attached.spec, attached.nfproto, created);
 }
 
 void SetWriter::apply(std::span<const Request> requests, std::span<MemberResult> results) {
@@ -583,10 +608,14 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
   const std::string set = "p";
   std::uint32_t seq = 0x70000000;
   ElemPtr elem(nftnl_set_elem_alloc());
+  constexpr std::uint64_t kTimeoutMs = 3600u * 1000u;
   const std::array<std::uint8_t, 4> key{192, 0, 2, 1};
   nftnl_set_elem_set(elem.get(), NFTNL_SET_ELEM_KEY, key.data(), key.size());
-  auto add_with = [&](std::uint64_t timeout_ms) {
-    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+  // Added with an expiry of half its timeout, then again with the same timeout and an expiry
+  // of all of it: a kernel that updates elements in place now reports the longer expiry.
+  auto add_with = [&](std::uint64_t expiration_ms) {
+    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_TIMEOUT, kTimeoutMs);
+    nftnl_set_elem_set_u64(elem.get(), NFTNL_SET_ELEM_EXPIRATION, expiration_ms);
     return control(socket, seq, 1, [&](char* at, std::size_t, std::uint32_t s) {
       return put_element(at, NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, s, table,
                          set, elem.get());
@@ -597,10 +626,8 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
       return put_table(at, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, s, table);
     return put_set(at, NFPROTO_INET, s, table, set, 7 /* ipv4_addr */, 4, true, 0);
   });
-  constexpr std::uint64_t kFirstMs = 3600u * 1000u;
-  constexpr std::uint64_t kSecondMs = 2 * kFirstMs;
-  if (error == 0) error = add_with(kFirstMs);
-  if (error == 0) error = add_with(kSecondMs);
+  if (error == 0) error = add_with(kTimeoutMs / 2);
+  if (error == 0) error = add_with(kTimeoutMs);
   std::uint64_t seen_ms = 0;
   if (error == 0) {
     std::array<char, 4096> buffer{};
@@ -618,7 +645,7 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
       if (it == nullptr) return;
       for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e != nullptr;
            e = nftnl_set_elems_iter_next(it)) {
-        seen_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+        seen_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
       }
       nftnl_set_elems_iter_destroy(it);
     });
@@ -638,7 +665,7 @@ Expected<bool> probe_timeout_refresh(mnl_socket* socket) {
         "table inet {}`",
         table, std::strerror(removed), table);
   }
-  return seen_ms == kSecondMs;
+  return seen_ms > kTimeoutMs * 3 / 4;
 }
 
 }  // namespace ctlabeld::nftset

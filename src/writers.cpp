@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "ctlabeld/nftset/sink_writer.hpp"
 #include "ctlabeld/flowlog/log_writer.hpp"
 #include "ctlabeld/ipset/sink_writer.hpp"
 
@@ -11,6 +12,7 @@ namespace ctlabeld::app {
 
 const std::vector<SinkWriterRow>& sink_writer_rows() {
   static const std::vector<SinkWriterRow> rows = {
+      {"nftset", false, &nftset::start_sink_writer},
       {"log", true, &flowlog::start_log_writer},
       {"ipset", false, &ipset::start_sink_writer},
   };

@@ -80,7 +80,6 @@ TargetTypeOps with_reader(TargetTypeOps ops,
 }
 
 const TargetTypeOps kCtmark = with_reader(ignored_target_type("ctmark"), &read_ctmark);
-const TargetTypeOps kNftset = ignored_target_type("nftset");
 const TargetTypeOps kPftable = with_reader(ignored_target_type("pftable"), &read_pftable);
 const TargetTypeOps kSink = with_reader(ignored_target_type("sink"), &read_sink);
 
@@ -96,7 +95,7 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 
 const std::vector<const TargetTypeOps*>& target_types() {
   static const std::vector<const TargetTypeOps*> types = {
-      &kCtlabelType, &kCtmark, &kIpsetType, &kLogType, &kNftset, &kPftable, &kSink};
+      &kCtlabelType, &kCtmark, &kIpsetType, &kLogType, &kNftsetType, &kPftable, &kSink};
   return types;
 }
 

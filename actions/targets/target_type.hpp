@@ -17,6 +17,7 @@
 
 #include "ctlabeld/actions/config.hpp"
 #include "ctlabeld/actions/rule_set.hpp"
+#include "ctlabeld/nftset/set_spec.hpp"
 #include "ctlabeld/flowlog/log_spec.hpp"
 #include "ctlabeld/ipset/set_writer.hpp"
 
@@ -68,6 +69,27 @@ struct CtlabelLoad {
   std::set<unsigned> taken_for_hint;  // bits already suggested in "add the line" hints
 };
 
+// An nftset target's settings as resolved from target_defaults.nftset and the target (kept in
+// CtlabelTarget::settings for --check).
+struct NftsetSettings {
+  std::string table_name = "nfa";
+  std::string table_family = "inet";
+  std::string set_name;          // without the family suffix
+  std::string set_family = "*";  // ipv4, ipv6 or * (both)
+  std::vector<nftset::Field> type;
+  std::uint32_t max_elements = 65536;
+  std::uint32_t ttl = 0;  // seconds; 0: elements never expire
+  bool managed = false;
+  bool flush_on_create = false;
+  bool flush_on_destroy = false;
+  bool enabled = true;
+};
+
+// nftset's state during one load: target_defaults.nftset.
+struct NftsetLoad {
+  NftsetSettings defaults;
+};
+
 // log's state during one load: target_defaults.log, and each enabled target's file pattern
 // (two targets writing the same files must agree on the interval).
 struct LogLoad {
@@ -99,6 +121,7 @@ struct IpsetLoad {
 // Every type's state during one load (one member per implemented type).
 struct TargetLoad {
   CtlabelLoad ctlabel;
+  NftsetLoad nftset;
   LogLoad log;
   IpsetLoad ipset;
 };
@@ -142,6 +165,7 @@ struct TargetTypeOps {
 
 // The modules.
 extern const TargetTypeOps kCtlabelType;
+extern const TargetTypeOps kNftsetType;
 extern const TargetTypeOps kLogType;
 extern const TargetTypeOps kIpsetType;
 // Netify's types ctlabeld accepts but does not implement.

@@ -15,64 +15,11 @@
 
 #include "ctlabeld/common/expected.hpp"
 #include "ctlabeld/common/set_member.hpp"
+#include "ctlabeld/nftset/set_spec.hpp"
 
 struct mnl_socket;
 
 namespace ctlabeld::nftset {
-
-// A flow field of a target's `type` array, in Netify's names.
-enum class Field : std::uint8_t {
-  kLocalMac,
-  kOtherMac,
-  kLocalAddr,
-  kOtherAddr,
-  kLocalPort,
-  kOtherPort,
-  kIpProto,
-  kMark,
-  kInterface,
-};
-[[nodiscard]] std::optional<Field> field_from_name(std::string_view name);
-[[nodiscard]] std::string_view field_name(Field field);
-
-enum class Family : std::uint8_t { kIpv4 = 4, kIpv6 = 6 };
-// Netify's family suffix: "nfa.blocks" -> "nfa.blocks.v4" / "nfa.blocks.v6".
-[[nodiscard]] std::string set_name_for(std::string_view base, Family family);
-
-// The largest key: 4 fields of 16 bytes would be 64; the kernel's limit is 64 bytes
-// (NFT_REG32_COUNT registers of 4 bytes).
-inline constexpr std::size_t kMaxKeyBytes = 64;
-
-// The key a set needs for `fields` in `family`: nft's data type ids concatenated (6 bits each,
-// first field highest, as nft writes them), the key length (fields padded to 32 bits when
-// concatenated) and the nft spelling ("ipv4_addr . inet_proto . inet_service . ipv4_addr").
-struct KeyLayout {
-  std::uint32_t key_type = 0;
-  std::uint32_t key_len = 0;
-  std::string text;
-};
-[[nodiscard]] KeyLayout key_layout(std::span<const Field> fields, Family family);
-// nft's spelling of a key type read back from the kernel, for messages.
-[[nodiscard]] std::string describe_key_type(std::uint32_t key_type);
-
-// Writes the key of `member` at `out` (kMaxKeyBytes of room) in the set's byte layout and
-// returns its length; 0 when the member's IP version is not `family`.
-[[nodiscard]] std::size_t encode_key(std::span<const Field> fields, Family family,
-                                     const MemberFields& member, std::byte* out) noexcept;
-
-// One nft set as a target describes it, after the family suffix is applied.
-struct SetSpec {
-  std::string table = "nfa";
-  std::string table_family = "inet";  // inet, ip, ip6, bridge, netdev, arp
-  std::string set;                    // full name, e.g. "nfa.blocks.v4"
-  Family family = Family::kIpv4;
-  std::vector<Field> fields;
-  std::uint32_t size = 65536;     // max_elements; managed sets are created with it
-  bool timeout = true;            // managed sets get the `timeout` flag (targets with ttl > 0)
-  bool managed = false;           // create the table and set when missing
-  bool flush_on_create = false;   // managed only: empty the set when attached
-  bool flush_on_destroy = false;  // empty the set at clean shutdown (SetWriter::shutdown)
-};
 
 // A set attached to a writer.
 using SetHandle = std::uint16_t;
@@ -123,6 +70,9 @@ class SetWriter {
   // flush_on_create) and returns its handle. Errors say what is wrong and how to fix it: a
   // missing set, a key type that does not match the fields, no `timeout` flag.
   [[nodiscard]] Expected<SetHandle> attach(const SetSpec& spec);
+  // The checks of attach() again for an attached set (a reload): a managed set removed
+  // meanwhile is created again (not flushed); a set gone or changed is reported.
+  [[nodiscard]] Status recheck(SetHandle set);
 
   // Applies the requests in as few transactions as the batch size allows and writes one
   // result per request. A failing element does not lose the others: the kernel aborts the whole

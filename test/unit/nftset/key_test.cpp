@@ -2,6 +2,7 @@
 // Set keys without the kernel: Netify field names, nft type ids and spelling, byte layout.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -107,4 +108,41 @@ TEST_CASE("keys are laid out in field order, each padded to 32 bits", "[nftset]"
 
   // An IPv4 member has no key in an IPv6 set.
   CHECK(encode_key(netify, Family::kIpv6, m, out.data()) == 0);
+}
+
+TEST_CASE("decode_key gives back the fields the key holds", "[nftset]") {
+  MemberFields m;
+  m.ip_version = 6;
+  m.ip_protocol = 17;
+  m.local_port = 5353;
+  m.other_port = 8801;
+  for (std::size_t i = 0; i < 16; ++i) {
+    m.local_addr.bytes[i] = static_cast<std::uint8_t>(i + 1);
+    m.other_addr.bytes[i] = static_cast<std::uint8_t>(0xf0 + i);
+  }
+  m.mark = 0x12345678;
+  m.interface = {'b', 'r', '-', 'l', 'a', 'n'};
+  m.local_mac = {2, 0, 0, 0, 0, 0x0a};
+  m.other_mac = {2, 0, 0, 0, 0, 0x01};
+  const std::vector<std::vector<Field>> types = {
+      {Field::kLocalAddr, Field::kIpProto, Field::kOtherPort, Field::kOtherAddr},
+      {Field::kOtherAddr},
+      {Field::kIpProto},
+      {Field::kLocalPort, Field::kMark, Field::kInterface, Field::kLocalMac, Field::kOtherMac}};
+  for (const Family family : {Family::kIpv4, Family::kIpv6}) {
+    MemberFields in = m;
+    in.ip_version = static_cast<std::uint8_t>(family);
+    for (const auto& fields : types) {
+      std::array<std::byte, kMaxKeyBytes> key{};
+      const std::size_t len = encode_key(fields, family, in, key.data());
+      REQUIRE(len == key_layout(fields, family).key_len);
+      MemberFields out;
+      REQUIRE(decode_key(fields, family, key.data(), len, out));
+      // Encoding what came back gives the same bytes: every field the key holds survived.
+      std::array<std::byte, kMaxKeyBytes> again{};
+      REQUIRE(encode_key(fields, family, out, again.data()) == len);
+      CHECK(std::equal(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(len), again.begin()));
+      CHECK_FALSE(decode_key(fields, family, key.data(), len + 4, out));
+    }
+  }
 }

@@ -332,6 +332,16 @@ TEST_CASE("nftset: this kernel refreshes an element's timeout in place; delete+a
   CHECK(count_of(text, {"10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 2h expires 2h",
                         "10.5.0.1 . tcp . 443 . 192.0.2.5 timeout 2h expires 1h59m"}) == 1);
   CHECK(writer.counters().transactions == 2);
+  // A refresh with the same timeout restarts the expiry too (the kernel needs the expiration
+  // attribute for that: a plain re-add with an unchanged timeout leaves the expiry running).
+  const auto same = member("10.5.0.2", 6, 443, "192.0.2.5");
+  REQUIRE(apply_all(writer, {add(set, same, 60)})[0].outcome == MemberOutcome::kApplied);
+  ::usleep(1'500'000);
+  REQUIRE(apply_all(writer, {Request{SetOp::kRefresh, set, same, std::chrono::seconds(60)}})[0]
+              .outcome == MemberOutcome::kApplied);
+  text = listing("nfa.blocks.v4");
+  CHECK(count_of(text, {"10.5.0.2 . tcp . 443 . 192.0.2.5 timeout 1m expires 1m",
+                        "10.5.0.2 . tcp . 443 . 192.0.2.5 timeout 1m expires 59s9#ms"}) == 1);
 
   // The fallback for older kernels: delete and add in one transaction.
   Options fallback;
