@@ -195,6 +195,12 @@ sys.exit(1)
 PY
 }
 poll 10 logged_port "$p1" && ok "the same action's log target lists the Zoom flow" || fail "no log record for port $p1: $(ls "$WORK/logs")"
+# And its ipset target (hash:ip,port,ip: local address, protocol:other port, other address).
+if command -v ipset >/dev/null; then
+  poll 10 sh -c "ipset list nfa-zoom.v4 2>/dev/null | grep -q '^10.202.1.2,tcp:443,10.202.2.2 '" \
+    && ok "the same action's ipset target holds the flow's member in nfa-zoom.v4" \
+    || fail "nfa-zoom.v4: $(ipset list nfa-zoom.v4 2>&1 | tail -3)"
+fi
 if connects 10.202.2.2 us04web.zoom.us zoom2; then fail "second connection to the Zoom server connected"
 else ok "the client's second connection to the Zoom server fails (dropped by the set)"; fi
 connects 10.202.2.3 www.example.org other && ok "TLS to another server passes" || fail "TLS to the other server failed: $(cat "$WORK/other.out")"
