@@ -1055,16 +1055,19 @@ std::string Criteria::node_text(const Node& n) const {
   std::string value;
   switch (n.value) {
     case ValueKind::kName: value = quoted(strings_[n.a]); break;
-    case ValueKind::kRegex: value = "/" + regexes_[n.a].pattern() + "/"; break;
+    case ValueKind::kRegex: value = quoted("rx:" + regexes_[n.a].pattern()); break;
     case ValueKind::kRiskMask: value = fmt_hex(n.number); break;
     case ValueKind::kMacSet: {
       for (const Mac& m : mac_sets_[n.a]) value += (value.empty() ? "" : ",") + to_string(m);
       if (mac_sets_[n.a].size() != 1) value = "[" + value + "]";
       break;
     }
-    case ValueKind::kAddressSet:
-      value = "(" + std::to_string(sets_[n.a].size()) + " address(es) or network(s))";
+    case ValueKind::kAddressSet: {
+      const auto cidrs = sets_[n.a].cidrs();
+      for (const auto& c : cidrs) value += (value.empty() ? "" : ", ") + to_string(c);
+      if (cidrs.size() != 1) value = "[" + value + "]";
       break;
+    }
     case ValueKind::kNumber: value = std::to_string(n.number); break;
   }
   return field + " " + cmp_text(n.op) + " " + value;

@@ -315,8 +315,10 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
       const actions::RuleSet* rules = ctx->rules;
       rapidjson::StringBuffer b;
       Json w(b);
+      // {"<flow>":{...}}: a member of the reply's "flows" object, so each flow is a section.
       w.StartObject();
-      key_str(w, "flow", flow_name(flow));
+      w.Key(flow_name(flow).c_str());
+      w.StartObject();
       key_str(w, "app", st.classified ? flow.verdict->app : std::string_view("(classifying)"));
       key_str(w, "protocol", flow.verdict->protocol);
       key_str(w, "hostname", flow.verdict->hostname);
@@ -327,7 +329,8 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
       if (rules == nullptr) {
         key_str(w, "rules", "none loaded");
         w.EndObject();
-        part->flows.emplace_back(b.GetString(), b.GetSize());
+        w.EndObject();
+        part->flows.emplace_back(b.GetString() + 1, b.GetSize() - 2);  // without the braces
         return;
       }
       const actions::RuleTrace trace = rules->explain(flow, ctx->now);
@@ -388,7 +391,8 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
       }
       w.EndArray();
       w.EndObject();
-      part->flows.emplace_back(b.GetString(), b.GetSize());
+      w.EndObject();
+      part->flows.emplace_back(b.GetString() + 1, b.GetSize() - 2);  // without the braces
     };
     return task;
   });
@@ -408,7 +412,7 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
                     "port, or list flows with: ctlabeld ctl flows",
                     count_true(answered), ctx_.workers.size()));
   }
-  return fmt::format(R"({{"flows":[{}],"explained":{},"workers_answered":"{} of {}"}})", flows, n,
+  return fmt::format(R"({{"flows":{{{}}},"explained":{},"workers_answered":"{} of {}"}})", flows, n,
                      count_true(answered), ctx_.workers.size());
 }
 
