@@ -86,6 +86,7 @@ RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
   for (const auto& t : parts_.targets) {
     if (!t.enabled || !t.supported || t.ops == nullptr) continue;
     managed_mark_ |= t.mark_mask;
+    if (t.sinks[0] || t.sinks[1]) has_sinks_ = true;
     if (t.ops->add_managed != nullptr) t.ops->add_managed(t, parts_, managed_);
   }
 }
@@ -385,6 +386,9 @@ RuleTrace RuleSet::explain(const classify::FlowView& flow, SysSeconds now) const
         }
         const auto& sink = target.sinks[flow.tuple.ip_version == 6 ? 1 : 0];
         tt.bits = scratch.labels;
+        tt.mark = scratch.mark;
+        tt.mark_mask = scratch.mark_mask;
+        tt.sink = sink;
         std::string wish;
         for (const auto& name : label_names(scratch.labels))
           wish += (wish.empty() ? "labels " : ", ") + name;

@@ -102,6 +102,31 @@ std::size_t count_true(const std::vector<bool>& v) {
   return static_cast<std::size_t>(std::count(v.begin(), v.end(), true));
 }
 
+// Marks and sinks applied, for `flows` and `explain`: the sinks by the targets that name them.
+void applied_json(Json& w, const actions::RuleSet* rules, const enforce::Applied& a) {
+  w.Key("mark");
+  if (a.mark != 0) {
+    str(w, fmt::format("0x{:x}", a.mark));
+  } else {
+    w.Null();
+  }
+  w.Key("sets");
+  w.StartArray();
+  for (const SinkRef& ref : a.sinks) {
+    bool named = false;
+    if (rules != nullptr) {
+      for (const auto& t : rules->parts().targets) {
+        if ((t.sinks[0] && *t.sinks[0] == ref) || (t.sinks[1] && *t.sinks[1] == ref)) {
+          str(w, t.name);
+          named = true;
+        }
+      }
+    }
+    if (!named) str(w, fmt::format("sink {}:{}", ref.writer, ref.handle));
+  }
+  w.EndArray();
+}
+
 }  // namespace
 
 std::vector<bool> ControlHandler::ask_workers(
@@ -255,7 +280,8 @@ control::Reply ControlHandler::flows(const std::optional<std::string>& criteria,
       }
       w.EndArray();
       w.Key("labels");
-      labels_json(w, r, st.labels);
+      labels_json(w, r, st.applied.labels);
+      applied_json(w, r, st.applied);
       key_u64(w, "packets", flow.packets);
       key_u64(w, "bytes", flow.bytes);
       w.Key("age_s");
@@ -325,7 +351,8 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
       key_str(w, "detected_by", flow.verdict->detected_by);
       key_u64(w, "packets", flow.packets);
       w.Key("labels_applied");
-      labels_json(w, rules, st.labels);
+      labels_json(w, rules, st.applied.labels);
+      applied_json(w, rules, st.applied);
       if (rules == nullptr) {
         key_str(w, "rules", "none loaded");
         w.EndObject();
@@ -378,11 +405,14 @@ control::Reply ControlHandler::explain(const control::ExplainTarget& target) {
             state = "not applied: the action did not match";
           } else if (!tt.active) {
             state = tt.wish;
-          } else if (tt.bits.any()) {
-            const bool on = (st.labels & tt.bits) == tt.bits;
-            state = tt.wish + (on ? ": applied" : ": not applied yet (waiting for the writer)");
           } else {
-            state = tt.wish;
+            // Applied when every part of its wish is in the enforcer's applied state.
+            const auto& ap = st.applied;
+            const bool on = (ap.labels & tt.bits) == tt.bits &&
+                            (ap.mark & tt.mark_mask) == tt.mark &&
+                            (!tt.sink || std::find(ap.sinks.begin(), ap.sinks.end(), *tt.sink) !=
+                                             ap.sinks.end());
+            state = tt.wish + (on ? ": applied" : ": not applied yet (waiting for the writer)");
           }
           targets += tt.name + " (" + tt.type + "): " + state;
         }

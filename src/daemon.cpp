@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@
 #include "rules_holder.hpp"
 #include "sd_notify.hpp"
 #include "stats.hpp"
+#include "writers.hpp"
 
 namespace ctlabeld::app {
 
@@ -83,9 +85,13 @@ std::string rule_file(const std::optional<std::string>& option,
 // The loader reads the file through the file policy: one open, checked on its descriptor (owner,
 // mode, regular file, size), so a file others could have written is refused. --strict, and
 // nDPI's own names for the name checks (with --protos, else the file's).
-Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
+// `sinks`: where sink targets are bound (the daemon's writers); null binds nothing (--check,
+// and the first load at start-up, before the capabilities are dropped).
+Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt,
+                                            SinkBinder* sinks = nullptr) {
   actions::LoadOptions options;
   options.strict = opt.strict;
+  options.sinks = sinks;
   options.ndpi_names = [&opt](const std::optional<std::string>& protos_file) {
     actions::NdpiNames names;
     auto known =
@@ -364,19 +370,37 @@ PipelineOptions pipeline_options(const Startup& s) {
   return p;
 }
 
+// Step 4b: the sink targets (nftset, ipset, log) are bound to their writers, which check or
+// create their sets. That starts writer threads, so it happens after the capabilities were
+// dropped: the file is loaded again, now binding for real (its warnings that the first load
+// printed already are not repeated).
+bool bind_sinks(const Options& opt, Startup& s, SinkWriters& sinks) {
+  if (!s.config || opt.dry_run || !s.config->rules->parts().targets.size()) return true;
+  auto loaded = load_config(s.config_path, opt, &sinks);
+  if (!loaded) {
+    print_errors(loaded.errors());
+    return false;
+  }
+  for (const auto& w : loaded->warnings) {
+    const auto& before = s.config->warnings;
+    if (std::find(before.begin(), before.end(), w) == before.end()) spdlog::warn("{}", w);
+  }
+  s.config = std::move(loaded.value());
+  return true;
+}
+
 // Step 5: one worker per thread, each with its own classifier and enforcer.
-Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
-                                                            const RulesHolder& rules,
-                                                            conntrack::LabelWriter* writer,
-                                                            FlowOutput* flows, WatchFeed* watch) {
+Expected<std::vector<std::unique_ptr<Worker>>> make_workers(
+    const Startup& s, const RulesHolder& rules, conntrack::LabelWriter* writer, FlowOutput* flows,
+    const SinkTable* sinks, WatchFeed* watch) {
   using Result = Expected<std::vector<std::unique_ptr<Worker>>>;
   std::vector<std::unique_ptr<Worker>> workers;
   const classify::ClassifierConfig config = classifier_config(s);
   for (unsigned w = 0; w < s.settings.workers; ++w) {
     auto classifier = classify::Classifier::create(config);
     if (!classifier) return Result::failure(classifier.errors());
-    workers.push_back(
-        std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer, flows));
+    workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer,
+                                               flows, Worker::WallClock{}, sinks));
     workers.back()->set_watch(watch);
   }
   return workers;
@@ -386,8 +410,9 @@ Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
 // both reload through here, one at a time.
 class Reloader {
  public:
-  Reloader(const std::string& config_path, const Options& opt, RulesHolder& rules)
-      : config_path_(config_path), opt_(opt), rules_(rules) {}
+  Reloader(const std::string& config_path, const Options& opt, RulesHolder& rules,
+           SinkBinder* sinks)
+      : config_path_(config_path), opt_(opt), rules_(rules), sinks_(sinks) {}
 
   void loaded(const std::vector<std::string>& warnings) {
     std::lock_guard<std::mutex> lock(state_mutex_);
@@ -415,7 +440,7 @@ class Reloader {
       spdlog::warn("{}", r.errors.front());
       return r;
     }
-    auto loaded_config = load_config(config_path_, opt_);
+    auto loaded_config = load_config(config_path_, opt_, sinks_);
     if (loaded_config) {
       for (const auto& w : loaded_config->warnings) spdlog::warn("{}", w);
       rules_.publish(loaded_config->rules);
@@ -443,6 +468,7 @@ class Reloader {
   const std::string& config_path_;
   const Options& opt_;
   RulesHolder& rules_;
+  SinkBinder* sinks_;  // bound one reload at a time (reload_mutex_), from either thread
   std::mutex reload_mutex_;
   mutable std::mutex state_mutex_;
   ConfigState state_;
@@ -544,6 +570,10 @@ int run(const Options& opt) {
     return 1;
   }
   if (stop_requested()) return 0;
+  SinkWriters sinks;
+  if (!bind_sinks(opt, s, sinks)) return 1;
+  SinkBinder* binder = opt.dry_run ? nullptr : &sinks;
+  const SinkTable* sink_table = opt.dry_run ? nullptr : &sinks;
   std::unique_ptr<FlowOutput> flows;
   if (!opt.flows_file.empty()) {
     auto opened = FlowOutput::open(opt.flows_file);
@@ -557,7 +587,7 @@ int run(const Options& opt) {
   if (s.config) rules.publish(s.config->rules);
   control::WatchHub hub;
   WatchFeed watch(hub);
-  auto workers = make_workers(s, rules, writer->get(), flows.get(), &watch);
+  auto workers = make_workers(s, rules, writer->get(), flows.get(), sink_table, &watch);
   if (!workers) {
     print_errors(workers.errors());
     return 1;
@@ -568,11 +598,14 @@ int run(const Options& opt) {
   Pipeline pipeline(s.sources, std::move(workers.value()), pipeline_options(s));
 
   const auto started_at = Clock::now();
-  Reloader reloader(s.config_path, opt, rules);
+  Reloader reloader(s.config_path, opt, rules, binder);
   if (s.config) reloader.loaded(s.config->warnings);
   const std::function<StatsReport()> report = [&] {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started_at).count();
-    return gather(pipeline, writer->get(), elapsed, reloader.reloads(), reloader.failures());
+    StatsReport r =
+        gather(pipeline, writer->get(), elapsed, reloader.reloads(), reloader.failures());
+    r.sinks = sinks.counters();
+    return r;
   };
 
   // The control socket: live by default; reading files only when --socket names one.
@@ -638,6 +671,7 @@ int run(const Options& opt) {
     }
   }
   if (*writer) (*writer)->stop();
+  sinks.stop();
   const StatsReport final_report = report();
   if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, final_report);
   if (!s.settings.metrics_file.empty()) write_metrics(s.settings.metrics_file, final_report);

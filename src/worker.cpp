@@ -46,11 +46,12 @@ double wall_seconds() {
 }  // namespace
 
 Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
-               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows, WallClock clock)
+               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows, WallClock clock,
+               const SinkTable* sinks)
     : id_(id),
       classifier_(std::move(classifier)),
       rules_holder_(rules),
-      enforcer_(writer, classifier_->config().max_flows),
+      enforcer_(writer, classifier_->config().max_flows, sinks),
       flows_(flows),
       clock_(clock ? std::move(clock) : WallClock(&system_seconds)) {
   rules_ = rules_holder_.get();
@@ -130,7 +131,7 @@ void Worker::run_tasks() noexcept {
         classifier_->for_each_flow([&](const classify::FlowView& flow, bool classified) {
           WorkerTask::FlowState st;
           st.classified = classified;
-          st.labels = enforcer_.labels_of(flow.id);
+          st.applied = enforcer_.applied_of(flow.id);
           const auto it = matching_.find(key_of(flow.id));
           st.actions = it == matching_.end() ? nullptr : &it->second;
           task->flow(flow, st);
@@ -165,7 +166,7 @@ void Worker::watch_event(const char* kind, const classify::FlowView& flow,
       if (it != matching_.end()) {
         for (const auto a : it->second) fl.actions.emplace_back(rules_->action_name(a));
       }
-      fl.labels = rules_->label_names(enforcer_.labels_of(flow.id));
+      fl.labels = rules_->label_names(enforcer_.labels_of(flow.id));  // no allocation of sinks
     }
     std::string line =
         fmt::format(R"({{"event":"{}","ts":{:.3f},"worker":{},)", kind, wall_seconds(), id_);
@@ -179,11 +180,11 @@ void Worker::watch_event(const char* kind, const classify::FlowView& flow,
   }
 }
 
-void Worker::watch_effect(const classify::FlowView& flow, const LabelBits& before,
-                          const LabelBits& after) noexcept {
-  if (before == after || !rules_) return;
+void Worker::watch_effect(const classify::FlowView& flow, const enforce::Applied& before,
+                          const enforce::Applied& after) noexcept {
+  if (!rules_) return;
   try {
-    auto names = [&](const LabelBits& bits) {
+    auto labels = [&](const LabelBits& bits) {
       std::string out = "[";
       for (const auto& n : rules_->label_names(bits)) {
         if (out.size() > 1) out += ',';
@@ -193,19 +194,56 @@ void Worker::watch_effect(const classify::FlowView& flow, const LabelBits& befor
       }
       return out + "]";
     };
-    if (const LabelBits added = after & ~before; added.any()) {
-      watch_event("effect_applied", flow, (R"("effect":{"labels":)" + names(added) + "},").c_str());
-    }
-    if (const LabelBits removed = before & ~after; removed.any()) {
-      watch_event("effect_cleared", flow,
-                  (R"("effect":{"labels":)" + names(removed) + "},").c_str());
-    }
+    // Sinks by the targets that name them (a sink may serve several targets).
+    auto sinks = [&](const std::vector<SinkRef>& of, const std::vector<SinkRef>& minus) {
+      std::string out = "[";
+      for (const SinkRef& ref : of) {
+        if (std::find(minus.begin(), minus.end(), ref) != minus.end()) continue;
+        for (const auto& t : rules_->parts().targets) {
+          if ((t.sinks[0] && *t.sinks[0] == ref) || (t.sinks[1] && *t.sinks[1] == ref)) {
+            if (out.size() > 1) out += ',';
+            out += '"';
+            append_json_string(t.name, out);
+            out += '"';
+          }
+        }
+      }
+      return out + "]";
+    };
+    auto effect = [&](const LabelBits& bits, const std::string& sink_list, bool mark,
+                      std::uint32_t mark_value) {
+      std::string e = R"("effect":{)";
+      bool any = false;
+      if (bits.any()) {
+        e += R"("labels":)" + labels(bits);
+        any = true;
+      }
+      if (sink_list != "[]") {
+        e += std::string(any ? "," : "") + R"("sinks":)" + sink_list;
+        any = true;
+      }
+      if (mark) {
+        e += std::string(any ? "," : "") + fmt::format(R"("mark":"0x{:x}")", mark_value);
+        any = true;
+      }
+      return any ? e + "}," : std::string();
+    };
+    const bool mark_changed = before.mark != after.mark;
+    const std::string added =
+        effect(after.labels & ~before.labels, sinks(after.sinks, before.sinks),
+               mark_changed && after.mark != 0, after.mark);
+    if (!added.empty()) watch_event("effect_applied", flow, added.c_str());
+    const std::string removed =
+        effect(before.labels & ~after.labels, sinks(before.sinks, after.sinks),
+               mark_changed && after.mark == 0, before.mark);
+    if (!removed.empty()) watch_event("effect_cleared", flow, removed.c_str());
   } catch (...) {
   }
 }
 
 void Worker::update_latency_tracking() noexcept {
-  track_latency_ = rules_ && rules_->managed_bits().any();
+  track_latency_ = rules_ && (rules_->managed_bits().any() || rules_->managed_mark() != 0 ||
+                              rules_->has_sinks());
 }
 
 void Worker::on_dpi_start(FlowId flow) noexcept {
@@ -247,6 +285,38 @@ void Worker::publish_enforcer_counters() noexcept {
   counters_.set(WorkerCounter::kLabelQueueFull, e.refused);
   counters_.set(WorkerCounter::kLabelRetries, e.retried);
   counters_.set(WorkerCounter::kLabelHandedBack, e.handed_back);
+  counters_.set(WorkerCounter::kMemberChanges, e.member_submitted);
+  counters_.set(WorkerCounter::kMemberQueueFull, e.member_refused);
+  counters_.set(WorkerCounter::kMemberHandedBack, e.member_handed_back);
+  counters_.set(WorkerCounter::kMemberGaveUp, e.member_gave_up);
+  counters_.set(WorkerCounter::kMemberRefreshes, e.member_refreshes);
+}
+
+std::shared_ptr<const FlowRecord> Worker::Records::record(const MemberWish& wish) const {
+  auto r = std::make_shared<FlowRecord>();
+  if (flow != nullptr) {
+    r->tuple = flow->tuple;
+    if (flow->verdict != nullptr) {
+      const classify::Verdict& v = *flow->verdict;
+      r->app = v.app;
+      r->protocol = v.protocol;
+      r->category = v.category;
+      r->hostname = v.hostname;
+      r->detected_by = v.detected_by;
+    }
+    r->iface = flow->iface;
+    r->first_seen_us = flow->first_seen_us;
+    r->last_seen_us = flow->last_seen_us;
+    r->packets = flow->packets;
+    r->bytes = flow->bytes;
+  }
+  if (rules != nullptr) {
+    r->action = rules->action_name(wish.action);
+    if (wish.target < rules->parts().targets.size()) {
+      r->target = rules->parts().targets[wish.target].name;
+    }
+  }
+  return r;
 }
 
 void Worker::poll() noexcept {
@@ -319,19 +389,38 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
     desired.labels = evaluation_.labels;
     desired.managed = rules_->managed_bits();
     desired.log_errors = evaluation_.log_errors;
+    desired.mark = evaluation_.mark;
+    desired.mark_managed = rules_->managed_mark();
+    desired.members = evaluation_.members;
+    desired.member_fields = &evaluation_.member_fields;
+    records_.flow = &flow;
+    records_.rules = rules_.get();
+    desired.records = &records_;
   } else {
     evaluation_.matched_actions.clear();
     evaluation_.labels.reset();
+    evaluation_.members.clear();
   }
   track_matches(flow.id, &evaluation_.matched_actions);
-  const LabelBits before = enforcer_.labels_of(flow.id);
-  const bool first_label = before.none();
+  const bool watching = watch_ != nullptr && watch_->active();
+  enforce::Applied before;
+  if (watching) {
+    try {
+      before = enforcer_.applied_of(flow.id);
+    } catch (...) {
+    }
+  }
+  const bool first_label = enforcer_.labels_of(flow.id).none();
   std::chrono::steady_clock::time_point origin{};
   if (from_packet && track_latency_) origin = dpi_start_;
   const auto outcome = enforcer_.apply(flow.id, flow.tuple, desired, origin);
   if (outcome == enforce::Enforcer::Outcome::kUnchanged) return;
-  if (watch_ != nullptr && watch_->active())
-    watch_effect(flow, before, enforcer_.labels_of(flow.id));
+  if (watching) {
+    try {
+      watch_effect(flow, before, enforcer_.applied_of(flow.id));
+    } catch (...) {
+    }
+  }
   if (outcome == enforce::Enforcer::Outcome::kPending) {
     publish_enforcer_counters();
   } else {

@@ -47,7 +47,7 @@ struct WorkerSnapshot {
 struct WorkerTask {
   struct FlowState {
     bool classified = false;  // has a verdict (else the app is "unknown" so far)
-    LabelBits labels;         // applied to the connection (or waiting to be), enforcer's
+    enforce::Applied applied;  // labels, mark, sinks: the enforcer's (or waiting to be)
     const std::vector<std::uint16_t>* actions = nullptr;  // matching now (indices), or null
   };
   std::function<void(const actions::RuleSet* rules, actions::SysSeconds now)> begin;
@@ -75,10 +75,11 @@ class Worker final : public classify::FlowEvents {
   // The wall clock that time_of_day windows follow (windows are wall-clock and zone based, not
   // packet time); tests pass a fake one. Read only while the rule set has windows.
   using WallClock = std::function<actions::SysSeconds()>;
-  // `writer` null: a dry run (nothing is written; changes count as applied). `clock` empty: the
-  // system clock.
+  // `writer` null: a dry run (nothing is written; changes count as applied); `sinks` null
+  // alike for the sink targets (nftset, ipset, log). `clock` empty: the system clock.
   Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, const RulesHolder& rules,
-         LabelWriter* writer, FlowOutput* flows, WallClock clock = {});
+         LabelWriter* writer, FlowOutput* flows, WallClock clock = {},
+         const SinkTable* sinks = nullptr);
 
   void handle(const capture::DecodedPacket& packet, std::uint32_t source) noexcept;
   // Expires idle flows at `now_us` (packet time, or wall time when no packets arrive).
@@ -98,6 +99,7 @@ class Worker final : public classify::FlowEvents {
   // `ctl watch`: where events go (null: nobody can watch). Set before the worker runs.
   void set_watch(WatchFeed* feed) noexcept { watch_ = feed; }
   [[nodiscard]] unsigned id() const noexcept { return id_; }
+  [[nodiscard]] const enforce::Enforcer& enforcer() const noexcept { return enforcer_; }
 
   void on_verdict(const classify::FlowView& flow, bool final) override;
   void on_end(const classify::FlowView& flow, classify::EndReason reason) override;
@@ -126,8 +128,16 @@ class Worker final : public classify::FlowEvents {
   void reset_figures() noexcept;
   // Watch events, built only while someone watches.
   void watch_event(const char* kind, const classify::FlowView& flow, const char* extra) noexcept;
-  void watch_effect(const classify::FlowView& flow, const LabelBits& before,
-                    const LabelBits& after) noexcept;
+  void watch_effect(const classify::FlowView& flow, const enforce::Applied& before,
+                    const enforce::Applied& after) noexcept;
+
+  // Records for records sinks (log): the flow being evaluated, named by the current rules.
+  class Records final : public enforce::RecordSource {
+   public:
+    [[nodiscard]] std::shared_ptr<const FlowRecord> record(const MemberWish& wish) const override;
+    const classify::FlowView* flow = nullptr;
+    const actions::RuleSet* rules = nullptr;
+  };
 
   unsigned id_;
   std::unique_ptr<classify::Classifier> classifier_;
@@ -135,6 +145,7 @@ class Worker final : public classify::FlowEvents {
   std::shared_ptr<const actions::RuleSet> rules_;
   std::uint64_t rules_generation_ = 0;
   actions::Evaluation evaluation_;
+  Records records_;
   enforce::Enforcer enforcer_;
   FlowOutput* flows_;
   WallClock clock_;

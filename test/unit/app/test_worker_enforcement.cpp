@@ -361,7 +361,7 @@ TEST_CASE("worker: per-action figures, tasks answered in poll(), watch events", 
   task->begin = [&](const actions::RuleSet* r, actions::SysSeconds) { seen_rules = r; };
   task->flow = [&](const classify::FlowView&, const WorkerTask::FlowState& st) {
     ++flows;
-    labelled += st.labels == bit(0) ? 1 : 0;
+    labelled += st.applied.labels == bit(0) ? 1 : 0;
     matching += st.actions != nullptr ? 1 : 0;
   };
   worker.post(task);
