@@ -46,7 +46,7 @@ struct WorkerSnapshot {
 // flows, then done. The asker waits a bounded time; both hold the task, so it may leave early.
 struct WorkerTask {
   struct FlowState {
-    bool classified = false;  // has a verdict (else the app is "unknown" so far)
+    bool classified = false;   // has a verdict (else the app is "unknown" so far)
     enforce::Applied applied;  // labels, mark, sinks: the enforcer's (or waiting to be)
     const std::vector<std::uint16_t>* actions = nullptr;  // matching now (indices), or null
   };
