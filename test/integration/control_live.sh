@@ -100,6 +100,9 @@ WATCH=$!
 PIDS+=($WATCH)
 poll 5 grep -q '"watching"' "$WORK/watch.jsonl" && ok "watch subscribed: $(head -1 "$WORK/watch.jsonl")" || fail "watch did not answer: $(cat "$WORK/watch.err")"
 
+ctl watch "app == 'zoom';" > "$WORK/watch.txt" 2>&1 &  # the text form, for the log
+PIDS+=($!)
+HWATCH=$!
 ip netns exec $C python3 "$PEER" tls 10.202.2.2 us04web.zoom.us 20 > "$WORK/zoom.out" 2>&1 &
 ZC=$!
 ip netns exec $C python3 "$PEER" tls 10.202.2.2 www.example.org 20 > "$WORK/other.out" 2>&1 &
@@ -204,7 +207,10 @@ ctl flows "app == ;" > "$WORK/bad.out" 2>&1; rc=$?
 
 kill $ZC $OC 2>/dev/null; wait $ZC $OC 2>/dev/null
 poll 5 grep -q '"flow_end"' "$WORK/watch.jsonl" || true
-kill $WATCH 2>/dev/null; wait $WATCH 2>/dev/null
+kill $WATCH $HWATCH 2>/dev/null; wait $WATCH $HWATCH 2>/dev/null
+grep -q 'event=effect_applied' "$WORK/watch.txt" && ! grep -q 'app=tls' "$WORK/watch.txt" \
+  && ok "watch \"app == 'zoom';\" (text): only Zoom events" || fail "filtered watch: $(head -c 600 "$WORK/watch.txt")"
+echo "--- ctlabeld ctl watch \"app == 'zoom';\""; head -c 3000 "$WORK/watch.txt"
 kill -TERM $CTL; wait $CTL; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
 [ ! -e "$SOCK" ] && ok "the socket file is removed at exit" || fail "socket left behind"
