@@ -380,7 +380,7 @@ void Worker::check_windows() noexcept {
 }
 
 void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
-                                  actions::SysSeconds now) noexcept {
+                                  actions::SysSeconds now, const char* verdict) noexcept {
   enforce::Desired desired;
   if (rules_) {
     rules_->evaluate(flow, evaluation_, now);
@@ -414,6 +414,8 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
   std::chrono::steady_clock::time_point origin{};
   if (from_packet && track_latency_) origin = dpi_start_;
   const auto outcome = enforcer_.apply(flow.id, flow.tuple, desired, origin);
+  // Watchers see the verdict first, then what it changed.
+  if (watching && verdict != nullptr) watch_event("verdict", flow, verdict);
   if (outcome == enforce::Enforcer::Outcome::kUnchanged) return;
   if (watching) {
     try {
@@ -436,10 +438,8 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
 }
 
 void Worker::on_verdict(const classify::FlowView& flow, bool final) {
-  evaluate_and_enforce(flow, flow.id == dpi_flow_, window_time());
-  if (watch_ != nullptr && watch_->active()) {
-    watch_event("verdict", flow, final ? R"("final":true,)" : R"("final":false,)");
-  }
+  evaluate_and_enforce(flow, flow.id == dpi_flow_, window_time(),
+                       final ? R"("final":true,)" : R"("final":false,)");
   if (!final) return;
   counters_.add(WorkerCounter::kVerdicts);
   {

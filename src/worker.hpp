@@ -116,8 +116,10 @@ class Worker final : public classify::FlowEvents {
   [[nodiscard]] actions::SysSeconds window_time() const noexcept;
   // Evaluates the rules once for this verdict and hands the wish to the enforcer.
   // `from_packet`: a packet's verdict caused this (not a rule reload), so its latency counts.
+  // `verdict`: the watch event's extra members when a verdict (not a reload or window edge)
+  // caused this evaluation.
   void evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
-                            actions::SysSeconds now) noexcept;
+                            actions::SysSeconds now, const char* verdict = nullptr) noexcept;
   void update_latency_tracking() noexcept;
   void report(const classify::FlowView& flow);
   void publish_table_counters() noexcept;
