@@ -202,6 +202,20 @@ control::Reply ControlHandler::status() {
     });
     w.EndObject();
   }
+  if (!r.sinks.empty()) {
+    w.Key("sinks");
+    w.StartArray();
+    for (const SinkCounters& k : r.sinks) {
+      w.StartObject();
+      key_str(w, "sink", k.name);
+      key_u64(w, "writes", k.writes);
+      key_u64(w, "errors", k.errors);
+      key_u64(w, "present", k.present);
+      key_u64(w, "dropped", k.dropped);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
   w.Key("actions");
   w.StartArray();

@@ -103,6 +103,36 @@ std::vector<MetricFamily> metric_families(const StatsReport& r) {
     }
     out.push_back(std::move(errs));
   }
+  // The sink writers (nftset, ipset, log), one sample per sink.
+  if (!r.sinks.empty()) {
+    MetricFamily writes{"sink_writes",
+                        "element adds, refreshes and deletes (records) the sink took",
+                        MetricType::kCounter,
+                        "",
+                        {}};
+    MetricFamily sink_errors{"sink_errors", "failed sink writes", MetricType::kCounter, "", {}};
+    MetricFamily present{"sink_present_elements",
+                         "elements ctlabeld added and has not removed (records written)",
+                         MetricType::kGauge,
+                         "",
+                         {}};
+    MetricFamily sink_dropped{
+        "sink_dropped",
+        "changes refused for good (set full, no such set, record over the cap)",
+        MetricType::kCounter,
+        "",
+        {}};
+    for (const SinkCounters& k : r.sinks) {
+      writes.samples.push_back({{{"sink", k.name}}, static_cast<double>(k.writes)});
+      sink_errors.samples.push_back({{{"sink", k.name}}, static_cast<double>(k.errors)});
+      present.samples.push_back({{{"sink", k.name}}, static_cast<double>(k.present)});
+      sink_dropped.samples.push_back({{{"sink", k.name}}, static_cast<double>(k.dropped)});
+    }
+    out.push_back(std::move(writes));
+    out.push_back(std::move(sink_errors));
+    out.push_back(std::move(present));
+    out.push_back(std::move(sink_dropped));
+  }
   out.push_back(MetricFamily{"reloads",
                              "successful reloads of the actions file",
                              MetricType::kCounter,
