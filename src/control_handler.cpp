@@ -13,6 +13,7 @@
 
 #include "ctlabeld/actions/criteria.hpp"
 #include "ctlabeld/classify/classifier.hpp"
+#include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/common/icmp.hpp"
 #include "flow_output.hpp"
 
@@ -263,8 +264,12 @@ control::Reply ControlHandler::flows(const std::optional<std::string>& criteria,
   }
   struct Part {
     std::vector<std::string> rows;
+    std::size_t bytes = 0;
     std::uint64_t matching = 0;
   };
+  // A reply larger than a client's buffer would be refused: rows stop there, on each worker
+  // and in the merge, and the reply says it was cut.
+  constexpr std::size_t kBudget = defaults::kControlClientOutputBytes - 4096;
   std::vector<std::shared_ptr<Part>> parts;
   const std::vector<bool> answered = ask_workers([&](std::size_t) {
     auto part = std::make_shared<Part>();
@@ -278,7 +283,7 @@ control::Reply ControlHandler::flows(const std::optional<std::string>& criteria,
       const actions::RuleSet* r = *rules;
       if (filter && !filter->matches(flow, r != nullptr ? r->local_networks() : kNone)) return;
       ++part->matching;
-      if (part->rows.size() >= limit) return;
+      if (part->rows.size() >= limit || part->bytes >= kBudget) return;
       rapidjson::StringBuffer b;
       Json w(b);
       w.StartObject();
@@ -303,6 +308,7 @@ control::Reply ControlHandler::flows(const std::optional<std::string>& criteria,
       key_str(w, "iface", flow.iface);
       w.EndObject();
       part->rows.emplace_back(b.GetString(), b.GetSize());
+      part->bytes += b.GetSize() + 1;
     };
     return task;
   });
@@ -310,20 +316,30 @@ control::Reply ControlHandler::flows(const std::optional<std::string>& criteria,
   std::string rows;
   std::uint64_t matching = 0;
   std::size_t shown = 0;
+  bool truncated = false;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (!answered[i]) continue;
     const auto& p = parts[i];
     matching += p->matching;
     for (const auto& row : p->rows) {
-      if (shown >= limit) break;
+      if (shown >= limit || rows.size() + row.size() + 1 > kBudget) {
+        truncated = shown < limit;
+        break;
+      }
       if (!rows.empty()) rows += ',';
       rows += row;
       ++shown;
     }
   }
   std::string out = R"({"flows":[)" + rows + "]";
-  out += fmt::format(R"(,"shown":{},"matching":{},"workers_answered":"{} of {}"}})", shown,
-                     matching, count_true(answered), ctx_.workers.size());
+  out += fmt::format(R"(,"shown":{},"matching":{},"workers_answered":"{} of {}")", shown, matching,
+                     count_true(answered), ctx_.workers.size());
+  if (truncated) {
+    out += fmt::format(
+        R"(,"note":"cut at {} KiB, a client's buffer; narrow it with criteria or --limit")",
+        kBudget / 1024);
+  }
+  out += '}';
   return out;
 }
 
