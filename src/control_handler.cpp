@@ -69,10 +69,16 @@ std::string flow_name(const classify::FlowView& f) {
          endpoint(t.dst, t.ip_version, t.dst_port);
 }
 
+// Seconds since the flow's first packet. Live packet times are the wall clock; a flow read from
+// a file (whose times lie in the past) gets its span, first to last packet, instead.
 double age_of(const classify::FlowView& f) {
-  return f.last_seen_us > f.first_seen_us
-             ? static_cast<double>(f.last_seen_us - f.first_seen_us) / 1e6
-             : 0.0;
+  const auto now_us =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const bool live = now_us >= f.last_seen_us && now_us - f.last_seen_us < 86400ULL * 1000000;
+  const std::uint64_t until = live ? now_us : f.last_seen_us;
+  return until > f.first_seen_us ? static_cast<double>(until - f.first_seen_us) / 1e6 : 0.0;
 }
 
 actions::CompileContext criteria_context(std::vector<std::string>* warnings) {
