@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 
 #include <cctype>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -16,6 +17,7 @@
 
 #include "ctlabeld/actions/config.hpp"
 #include "ctlabeld/actions/rule_set.hpp"
+#include "ctlabeld/flowlog/log_spec.hpp"
 
 namespace ctlabeld::actions {
 
@@ -65,9 +67,18 @@ struct CtlabelLoad {
   std::set<unsigned> taken_for_hint;  // bits already suggested in "add the line" hints
 };
 
+// log's state during one load: target_defaults.log, and each enabled target's file pattern
+// (two targets writing the same files must agree on the interval).
+struct LogLoad {
+  flowlog::LogSpec defaults;
+  bool default_enabled = true;
+  std::map<std::string, std::pair<std::string, std::int64_t>> patterns;  // -> target, interval
+};
+
 // Every type's state during one load (one member per implemented type).
 struct TargetLoad {
   CtlabelLoad ctlabel;
+  LogLoad log;
 };
 
 struct TargetTypeOps {
@@ -109,6 +120,7 @@ struct TargetTypeOps {
 
 // The modules.
 extern const TargetTypeOps kCtlabelType;
+extern const TargetTypeOps kLogType;
 // Netify's types ctlabeld accepts but does not implement.
 [[nodiscard]] TargetTypeOps ignored_target_type(std::string_view name);
 

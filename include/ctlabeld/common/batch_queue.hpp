@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,34 @@ class BatchQueue {
     }
     size_ -= n;
     return n != 0;
+  }
+
+  // The consumer, for a writer that also keeps time (the log writer's intervals): as pop_batch,
+  // but returns by `deadline`, or at wake(), with `out` possibly empty. False only once the
+  // queue is closed and empty.
+  bool pop_batch_until(std::vector<T>& out, std::size_t max,
+                       std::chrono::steady_clock::time_point deadline) {
+    out.clear();
+    std::unique_lock lock(mutex_);
+    consumer_waiting_ = true;
+    not_empty_.wait_until(lock, deadline, [&] { return size_ > 0 || closed_ || woken_; });
+    consumer_waiting_ = false;
+    woken_ = false;
+    const std::size_t n = std::min(size_, std::max<std::size_t>(max, 1));
+    for (std::size_t i = 0; i < n; ++i) {
+      out.push_back(ring_[head_]);
+      head_ = (head_ + 1) % ring_.size();
+    }
+    size_ -= n;
+    return n != 0 || !closed_;
+  }
+  // Any thread: a consumer in pop_batch_until returns now (its deadline changed).
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    not_empty_.notify_one();
   }
 
   // The consumer: `n` handed-out items are fully handled (for wait_handled).
@@ -110,6 +139,7 @@ class BatchQueue {
   std::uint64_t refused_ = 0;
   bool consumer_waiting_ = false;
   bool closed_ = false;
+  bool woken_ = false;
 
   std::mutex done_mutex_;
   std::condition_variable done_cv_;
