@@ -66,12 +66,17 @@ ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WOR
 PIDS+=($!)
 poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
 
+mkdir -p "$WORK/logs"
 cat > "$WORK/actions.json" <<JSON
 {
   "version": 1,
   "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
+  "target_defaults": { "log": { "path": "$WORK/logs", "interval": 60 } },
+  "targets": {
+    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
+    "log.zoom": { "target_type": "log", "prefix": "zoom-flows" }
+  },
+  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom", "log.zoom" ] } }
 }
 JSON
 labels_of_port() {
@@ -114,7 +119,7 @@ poll 10 has_label "$ZOOM_PORT" zoom && ok "the Zoom connection (port $ZOOM_PORT)
 
 # flows "app == 'zoom';": exactly the Zoom connection.
 ctl --json flows "app == 'zoom';" > "$WORK/flows.json" 2>&1
-python3 - "$WORK/flows.json" "$ZOOM_PORT" <<'PY' && ok "flows \"app == 'zoom';\" lists exactly the Zoom connection" || fail "flows: $(cat "$WORK/flows.json")"
+python3 - "$WORK/flows.json" "$ZOOM_PORT" <<'PY' && ok "flows \"app == 'zoom';\" lists exactly the Zoom connection, with its label and its log sink" || fail "flows: $(cat "$WORK/flows.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 flows = r["result"]["flows"]
@@ -122,6 +127,7 @@ assert r["ok"] and len(flows) == 1, flows
 f = flows[0]
 assert f["flow"] == "tcp 10.202.1.2:%s -> 10.202.2.2:443" % sys.argv[2], f
 assert f["app"] == "zoom" and f["labels"] == ["zoom"] and f["actions"] == ["zoom"], f
+assert f["sets"] == ["log.zoom"] and f["mark"] is None, f
 assert f["hostname"] == "us04web.zoom.us" and f["packets"] > 0, f
 PY
 echo "--- ctlabeld ctl flows \"app == 'zoom';\""; ctl flows "app == 'zoom';"
@@ -166,13 +172,14 @@ PY
 
 # status: per-action figures.
 ctl --json status > "$WORK/status.json"
-python3 - "$WORK/status.json" <<'PY' && ok "status: version, sources, per-action figures (zoom matches >= 1, matching now >= 1)" || fail "status: $(cat "$WORK/status.json")"
+python3 - "$WORK/status.json" "$WORK/logs" <<'PY' && ok "status: version, sources, the log sink, per-action figures (zoom matches >= 1, matching now >= 1)" || fail "status: $(cat "$WORK/status.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))["result"]
 assert r["sources"][0]["name"] == "r-c" and r["sources"][0]["packets"] > 0, r
 a = [x for x in r["actions"] if x["action"] == "zoom"][0]
 assert a["matches"] >= 1 and a["matching_now"] >= 1 and a["last_match_time"] != "never", a
 assert r["config_file"].endswith("actions.json"), r
+assert r["writers"]["sinks"][0]["sink"].startswith("log " + sys.argv[2]), r["writers"]
 PY
 echo "--- ctlabeld ctl status"; ctl status
 
