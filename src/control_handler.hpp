@@ -38,7 +38,6 @@ struct ConfigState {
 struct ControlContext {
   std::vector<Worker*> workers;
   WatchFeed* watch = nullptr;
-  std::vector<std::string> sources;
   bool dry_run = false;
   std::chrono::system_clock::time_point started{};
   std::function<StatsReport()> report;

@@ -612,7 +612,6 @@ int run(const Options& opt) {
   ControlContext control_context;
   control_context.workers = worker_list;
   control_context.watch = &watch;
-  control_context.sources = s.sources;
   control_context.dry_run = opt.dry_run;
   control_context.started = std::chrono::system_clock::now();
   control_context.report = report;
