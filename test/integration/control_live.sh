@@ -11,80 +11,31 @@
 #   - reload with a broken file answers with the errors and the old rules keep labelling;
 #   - status carries the per-action figures; the metrics file passes `promtool check metrics`.
 # Usage: control_live.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
-# Isolation as e2e_router.sh: the script re-runs itself under `unshare --mount --net`.
+# Isolation: test/integration/lib.sh's sandbox (the script re-runs itself under
+# `unshare --mount --net`).
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-for tool in unshare nft conntrack tcpdump python3 openssl ip; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-ctl-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 240 unshare --mount --propagation private --net -- bash "$0" "$CTLABELD" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack tcpdump python3 openssl ip
+enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 
-# ---- inside: this network namespace is the router ----
 PEER=$REPO/test/integration/tls_peer.py
-C=ctl-ctl-client S=ctl-ctl-server
+C=ctl-ctl-client S=ctl-ctl-server CLIENT_IP=10.202.1.2
 SOCK=$WORK/ctl.sock
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
-mkdir -p "$WORK/upper" "$WORK/work" /run/netns
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mount -t tmpfs tmpfs /run/netns || exit 1
-mkdir -p /etc/xtables
-printf '0 zoom\n1 other\n' | tee /etc/connlabel.conf /etc/xtables/connlabel.conf > "$WORK/connlabel.conf"
-
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done; }
 ctl() { "$CTLABELD" ctl --socket "$SOCK" "$@"; }
-
-ip link set lo up
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.202.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.202.2.1/24 dev r-s; ip link set r-s up
-ip -n $C addr add 10.202.1.2/24 dev eth0; ip -n $C link set eth0 up; ip -n $C link set lo up
-ip -n $S addr add 10.202.2.2/24 dev eth0; ip -n $S link set eth0 up; ip -n $S link set lo up
-ip -n $C route add default via 10.202.1.1
-ip -n $S route add default via 10.202.2.1
+write_connlabel $'0 zoom\n1 other\n'
+add_host $C r-c 10.202.1
+add_host $S r-s 10.202.2
 sysctl -qw net.ipv4.ip_forward=1
-nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
+load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
+start_tls_server $S
 
 mkdir -p "$WORK/logs"
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "log": { "path": "$WORK/logs", "interval": 60 } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "log.zoom": { "target_type": "log", "prefix": "zoom-flows" }
-  },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom", "log.zoom" ] } }
-}
-JSON
-labels_of_port() {
-  conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
-    index($0, "src=10.202.1.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
-}
-has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
+# The seed rule (app == 'zoom' -> label zoom) and a log target on the same action.
+write_actions "$WORK/actions.json" \
+  "$ZOOM_TARGET_MEMBER, \"log.zoom\": { \"target_type\": \"log\", \"prefix\": \"zoom-flows\", \"path\": \"$WORK/logs\", \"interval\": 60 }" \
+  "\"zoom\": { \"criteria\": \"app == 'zoom';\", \"targets\": [ \"ctlabel.zoom\", \"log.zoom\" ] }"
 
 # The ClientHellos' times on the router's client side (epoch seconds).
 tcpdump -i r-c -n -tt -l --immediate-mode 'tcp dst port 443 and (tcp[tcpflags] & tcp-push != 0)' > "$WORK/hello.txt" 2> "$WORK/tcpdump.err" &
@@ -92,11 +43,9 @@ TCPDUMP=$!
 PIDS+=($TCPDUMP)
 poll 10 grep -q listening "$WORK/tcpdump.err" || fail "tcpdump did not start"
 
-"$CTLABELD" -c "$WORK/actions.json" -i r-c --socket "$SOCK" --metrics-file "$WORK/metrics.prom" \
-  --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2> "$WORK/ctlabeld.log" &
-CTL=$!
-PIDS+=($CTL)
-poll 10 grep -q "r-c: capturing" "$WORK/ctlabeld.log" || { fail "ctlabeld did not start: $(tail -3 "$WORK/ctlabeld.log")"; exit 1; }
+start_ctlabeld "$WORK/ctlabeld.log" -c "$WORK/actions.json" -i r-c --socket "$SOCK" \
+  --metrics-file "$WORK/metrics.prom" --stats-file "$WORK/stats.json" --stats-interval 1 -l info
+await_capturing "$WORK/ctlabeld.log" r-c || finish
 [ -S "$SOCK" ] && [ "$(stat -c %a "$SOCK")" = 660 ] && ok "control socket $SOCK, mode 0660" || fail "no socket or wrong mode: $(ls -l "$SOCK" 2>&1)"
 
 # watch, before any traffic.
@@ -223,8 +172,5 @@ kill -TERM $CTL; wait $CTL; rc=$?
 [ ! -e "$SOCK" ] && ok "the socket file is removed at exit" || fail "socket left behind"
 kill $TCPDUMP 2>/dev/null
 
-if [ $FAILS -ne 0 ]; then
-  echo "--- ctlabeld log"; tail -n 30 "$WORK/ctlabeld.log"
-  echo "0 passed, $FAILS failed"; exit 1
-fi
-echo "1 passed, 0 failed"
+[ $FAILS -ne 0 ] && { echo "--- ctlabeld log"; tail -n 30 "$WORK/ctlabeld.log"; }
+finish

@@ -12,7 +12,7 @@ CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT [SECONDS]}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT [SECONDS]}")
 PHASE=${3:-15}
 PPS=${ABUSE_PPS:-3000}
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and tcpreplay ip python3
 enter_sandbox $((2 * PHASE + 90)) "$0" "$CTLABELD" "$REPO" "$PHASE"
 
@@ -21,27 +21,15 @@ for c in zoom.pcap teams.pcap quic.pcap netflix.pcap dns.pcap ssh.pcap; do
   [ -f "$REPO/../shared/pcaps/$c" ] && PCAPS+=("$REPO/../shared/pcaps/$c")
 done
 [ ${#PCAPS[@]} -gt 0 ] || { echo "SKIP: no captures in ../shared/pcaps"; exit 77; }
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; }
-trap cleanup EXIT
 write_connlabel $'0 zoom\n'
 ip link add ab-tx type veth peer name ab-rx
 ip link set ab-tx up; ip link set ab-rx up
 sysctl -qw net.ipv6.conf.ab-rx.disable_ipv6=1 net.ipv6.conf.ab-tx.disable_ipv6=1 2>/dev/null
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER"
 SOCK=$WORK/ctl.sock LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
-"$CTLABELD" -c "$WORK/actions.json" -i ab-rx --workers 2 --socket "$SOCK" --stats-file "$STATS" \
-  --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i ab-rx --workers 2 --socket "$SOCK" \
+  --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 
 drops() { stat_of "$STATS" 'sum(i["dropped_queue_full"] + i["dropped_kernel"] + i["dropped_interface"] for i in s["interfaces"])'; }
 packets() { stat_of "$STATS" 's["packets"]'; }
