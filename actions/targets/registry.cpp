@@ -80,7 +80,6 @@ TargetTypeOps with_reader(TargetTypeOps ops,
 }
 
 const TargetTypeOps kCtmark = with_reader(ignored_target_type("ctmark"), &read_ctmark);
-const TargetTypeOps kIpset = ignored_target_type("ipset");
 const TargetTypeOps kNftset = ignored_target_type("nftset");
 const TargetTypeOps kPftable = with_reader(ignored_target_type("pftable"), &read_pftable);
 const TargetTypeOps kSink = with_reader(ignored_target_type("sink"), &read_sink);
@@ -97,7 +96,7 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 
 const std::vector<const TargetTypeOps*>& target_types() {
   static const std::vector<const TargetTypeOps*> types = {
-      &kCtlabelType, &kCtmark, &kIpset, &kLogType, &kNftset, &kPftable, &kSink};
+      &kCtlabelType, &kCtmark, &kIpsetType, &kLogType, &kNftset, &kPftable, &kSink};
   return types;
 }
 
