@@ -736,12 +736,13 @@ class Loader final : public ConfigReader {
       return;
     }
     const std::string path = "ctlabeld";
-    check_keys(*s, path, {"interfaces",      "lan_interfaces", "wan_interfaces", "workers",
-                          "local_networks",  "protos_file",    "app_rules_file", "max_flows",
-                          "max_dpi_packets", "tcp_idle",       "udp_idle",       "other_idle",
-                          "stats_interval",  "stats_file",     "log_level",      "bpf_filter",
-                          "promiscuous",     "snaplen",        "buffer_bytes",   "strict",
-                          "address_groups",  "names_file"});
+    check_keys(
+        *s, path,
+        {"interfaces",     "lan_interfaces", "wan_interfaces", "workers",         "local_networks",
+         "protos_file",    "app_rules_file", "max_flows",      "max_dpi_packets", "tcp_idle",
+         "udp_idle",       "other_idle",     "stats_interval", "stats_file",      "log_level",
+         "bpf_filter",     "promiscuous",    "snaplen",        "buffer_bytes",    "strict",
+         "address_groups", "names_file",     "metrics_file",   "control_socket",  "control_group"});
     read_bool(*s, "strict", path, settings_.strict);
     read_string(*s, "address_groups", path, settings_.address_groups, false);
     names_file_given_ = read_string(*s, "names_file", path, settings_.names_file);
@@ -778,6 +779,9 @@ class Loader final : public ConfigReader {
       settings_.stats_interval = std::chrono::seconds(x);
     }
     read_string(*s, "stats_file", path, settings_.stats_file);
+    read_string(*s, "metrics_file", path, settings_.metrics_file);
+    read_string(*s, "control_socket", path, settings_.control_socket, false);
+    read_string(*s, "control_group", path, settings_.control_group);
     if (read_string(*s, "log_level", path, settings_.log_level)) {
       const std::string level = lowercase(settings_.log_level);
       if (std::find(kLogLevels.begin(), kLogLevels.end(), level) == kLogLevels.end()) {

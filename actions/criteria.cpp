@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdio>
 
 #include "ctlabeld/actions/edit_distance.hpp"
 #include "ctlabeld/actions/lexer.hpp"
@@ -1006,6 +1007,130 @@ bool Criteria::compare(const Node& n, const FlowFacts& facts) const noexcept {
     }
   }
   return false;
+}
+
+// ---- explain ----------------------------------------------------------------------------
+
+namespace {
+
+std::string_view field_name(Field field) noexcept {
+  for (const auto& f : kFields) {
+    if (f.field == field) return f.name;  // the canonical name comes before its aliases
+  }
+  return "?";
+}
+
+const char* cmp_text(Criteria::CmpOp op) noexcept {
+  switch (op) {
+    case Criteria::CmpOp::kEq: return "==";
+    case Criteria::CmpOp::kNe: return "!=";
+    case Criteria::CmpOp::kLt: return "<";
+    case Criteria::CmpOp::kLe: return "<=";
+    case Criteria::CmpOp::kGt: return ">";
+    case Criteria::CmpOp::kGe: return ">=";
+  }
+  return "?";
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string fmt_hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+std::string Criteria::node_text(const Node& n) const {
+  const std::string field(field_name(n.field));
+  switch (n.kind) {
+    case NodeKind::kTrue: return "true";
+    case NodeKind::kFalse: return "false";
+    case NodeKind::kPresent: return field;
+    case NodeKind::kGlob: return field + " == " + quoted(strings_[n.a]);
+    case NodeKind::kCompare: break;
+    default: return {};
+  }
+  std::string value;
+  switch (n.value) {
+    case ValueKind::kName: value = quoted(strings_[n.a]); break;
+    case ValueKind::kRegex: value = quoted("rx:" + regexes_[n.a].pattern()); break;
+    case ValueKind::kRiskMask: value = fmt_hex(n.number); break;
+    case ValueKind::kMacSet: {
+      for (const Mac& m : mac_sets_[n.a]) value += (value.empty() ? "" : ",") + to_string(m);
+      if (mac_sets_[n.a].size() != 1) value = "[" + value + "]";
+      break;
+    }
+    case ValueKind::kAddressSet: {
+      const auto cidrs = sets_[n.a].cidrs();
+      for (const auto& c : cidrs) value += (value.empty() ? "" : ", ") + to_string(c);
+      if (cidrs.size() != 1) value = "[" + value + "]";
+      break;
+    }
+    case ValueKind::kNumber: value = std::to_string(n.number); break;
+  }
+  return field + " " + cmp_text(n.op) + " " + value;
+}
+
+std::string Criteria::seen_text(const Node& n, const FlowFacts& facts) const {
+  const std::string field(field_name(n.field));
+  if (n.kind == NodeKind::kGlob || is_name_field(n.field)) {
+    const std::string_view name = n.kind == NodeKind::kGlob && n.field == Field::kAppCategory
+                                      ? facts.verdict->app_category
+                                  : n.kind == NodeKind::kGlob && n.field == Field::kProtocolCategory
+                                      ? facts.verdict->protocol_category
+                                      : name_of(n.field, facts);
+    return field + " = " + quoted(name);
+  }
+  if (is_mac_field(n.field)) {
+    const Mac* mac = mac_of(n.field, facts);
+    return field + " = " + (mac == nullptr ? std::string("(unknown)") : to_string(*mac));
+  }
+  const Address* addrs[2] = {};
+  const std::size_t n_addrs = addresses_of(n.field, facts, addrs);
+  const std::uint8_t version = facts.flow->tuple.ip_version;
+  if (n_addrs > 0) {
+    std::string out = field + " = " + to_string(*addrs[0], version);
+    if (n_addrs > 1) out += ", " + to_string(*addrs[1], version);
+    return out;
+  }
+  std::uint64_t nums[2] = {};
+  const std::size_t n_nums = numbers_of(n.field, facts, nums);
+  if (n.value == ValueKind::kRiskMask || n.field == Field::kRisks) {
+    return field + " = " + fmt_hex(facts.verdict->risks);
+  }
+  std::string out = field + " = ";
+  for (std::size_t i = 0; i < n_nums; ++i) out += (i ? ", " : "") + std::to_string(nums[i]);
+  return out;
+}
+
+bool Criteria::trace(std::uint32_t index, const FlowFacts& facts, CriteriaTrace& out) const {
+  const Node& n = nodes_[index];
+  switch (n.kind) {
+    case NodeKind::kAnd:
+    case NodeKind::kOr: {
+      // && is decided by the first false side (else the last true one); || by the first true.
+      const bool stop_on = n.kind == NodeKind::kOr;
+      if (trace(n.a, facts, out) == stop_on) return stop_on;
+      return trace(n.b, facts, out);
+    }
+    case NodeKind::kNot: return !trace(n.a, facts, out);
+    default: break;
+  }
+  const bool result = eval(index, facts);
+  if (n.kind != NodeKind::kTrue && n.kind != NodeKind::kFalse) {
+    out.steps.push_back({node_text(n), seen_text(n, facts), result});
+    out.deciding = out.steps.size() - 1;
+  }
+  return result;
+}
+
+CriteriaTrace Criteria::explain(const FlowFacts& facts) const {
+  CriteriaTrace t;
+  if (nodes_.empty()) return t;
+  t.matched = trace(root_, facts, t);
+  return t;
 }
 
 }  // namespace ctlabeld::actions

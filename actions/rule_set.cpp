@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <sstream>
 
 namespace ctlabeld::actions {
@@ -288,6 +289,130 @@ std::string RuleSet::summary() const {
   }
   out << "]\n";
   return out.str();
+}
+
+namespace {
+
+// Which exemption holds for the flow, as the file wrote it; "" when none.
+std::string exemption_hit(const Exemptions& ex, const FlowFacts& facts) {
+  const FlowTuple& t = facts.flow->tuple;
+  for (const auto& c : ex.networks.cidrs()) {
+    AddressSet one;
+    one.add(c);
+    if (one.contains(t.src, t.ip_version) || one.contains(t.dst, t.ip_version)) {
+      return "network " + to_string(c);
+    }
+  }
+  for (const auto& e : ex.expressions) {
+    if (e.matches(facts)) return "expression [" + e.text() + "]";
+  }
+  return {};
+}
+
+}  // namespace
+
+RuleTrace RuleSet::explain(const classify::FlowView& flow, SysSeconds now) const {
+  RuleTrace out;
+  const Regex::FlowBudget regex_budget;
+  const FlowFacts facts = FlowFacts::make(flow, parts_.local_networks);
+  out.exemption = exemption_hit(parts_.exemptions, facts);
+  bool halted = false;
+  Evaluation scratch = make_evaluation();  // each target's own effect, one target at a time
+  for (std::size_t index = 0; index < parts_.actions.size(); ++index) {
+    const Action& action = parts_.actions[index];
+    ActionTrace a;
+    a.name = action.name;
+    if (!action.enabled) {
+      a.outcome = "disabled";
+    } else if (!out.exemption.empty()) {
+      a.outcome = "skipped (the flow is exempt: " + out.exemption + ")";
+    } else if (halted) {
+      a.outcome = "skipped (an earlier action halted)";
+    } else if (!action.interfaces.empty() &&
+               std::find(action.interfaces.begin(), action.interfaces.end(), flow.iface) ==
+                   action.interfaces.end() &&
+               (flow.in_iface.empty() ||
+                std::find(action.interfaces.begin(), action.interfaces.end(), flow.in_iface) ==
+                    action.interfaces.end())) {
+      a.outcome = "other interface (the action wants " + action.interface_text +
+                  ", the flow is on " +
+                  std::string(flow.in_iface.empty() ? flow.iface : flow.in_iface) + ")";
+    } else {
+      bool open = true;
+      if (!action.schedule.empty()) {
+        open = schedule_open(action.schedule, now);
+        std::string windows;
+        for (const auto& w : action.schedule.windows()) {
+          windows += (windows.empty() ? "" : " ") + ("[" + format_window(w) + "]");
+        }
+        a.window = std::string(open ? "open" : "closed") + " (" + action.schedule.zone().name() +
+                   ": " + windows + ")";
+      }
+      if (!open) {
+        a.outcome = "outside time_of_day";
+      } else {
+        bool matched = false;
+        for (const auto& c : action.criteria) {
+          CriteriaTrace t = c.explain(facts);
+          a.criteria.emplace_back(c.text(), std::move(t));
+          if (a.criteria.back().second.matched) {
+            matched = true;
+            break;  // as evaluate(): any one criteria string
+          }
+        }
+        if (matched && !action.exemptions.empty())
+          a.exemption = exemption_hit(action.exemptions, facts);
+        a.matched = matched && a.exemption.empty();
+        a.outcome = a.matched ? "matched" : matched ? "exempt (" + a.exemption + ")" : "no match";
+        if (a.matched && action.halt_on_match) halted = true;
+      }
+    }
+    for (const std::uint32_t ti : action.targets) {
+      const CtlabelTarget& target = parts_.targets[ti];
+      TargetTrace tt;
+      tt.name = target.name;
+      tt.type = target.type;
+      if (!target.supported) {
+        tt.wish = "nothing: target type '" + target.type + "' is not implemented by ctlabeld";
+      } else if (!target.enabled) {
+        tt.wish = "nothing: the target is disabled";
+      } else {
+        scratch.labels.reset();
+        scratch.mark = 0;
+        scratch.mark_mask = 0;
+        scratch.members.clear();
+        if (target.ops != nullptr && target.ops->effect != nullptr) {
+          target.ops->effect(target, parts_, facts, scratch);
+        }
+        const auto& sink = target.sinks[flow.tuple.ip_version == 6 ? 1 : 0];
+        tt.bits = scratch.labels;
+        tt.mark = scratch.mark;
+        tt.mark_mask = scratch.mark_mask;
+        tt.sink = sink;
+        std::string wish;
+        for (const auto& name : label_names(scratch.labels))
+          wish += (wish.empty() ? "labels " : ", ") + name;
+        if (scratch.mark_mask != 0) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%smark 0x%x/0x%x", wish.empty() ? "" : "; ", scratch.mark,
+                        scratch.mark_mask);
+          wish += buf;
+        }
+        if (sink)
+          wish += std::string(wish.empty() ? "" : "; ") + "member of its " + target.type + " set";
+        tt.active = !wish.empty();
+        if (wish.empty()) {
+          wish = target.sinks[0] || target.sinks[1]
+                     ? "nothing: no set bound for IPv" + std::to_string(flow.tuple.ip_version)
+                     : "nothing for this flow (no label it names exists for it)";
+        }
+        tt.wish = std::move(wish);
+      }
+      a.targets.push_back(std::move(tt));
+    }
+    out.actions.push_back(std::move(a));
+  }
+  return out;
 }
 
 }  // namespace ctlabeld::actions

@@ -42,6 +42,9 @@ run test_control_socket "$build/test/unit/control/test_control_socket"
 # The log writer: its thread against bind/counters/sync from the test thread and a file reader.
 run flowlog_unit_test "$build/test/unit/flowlog/flowlog_unit_test"
 run e2e_router test/integration/e2e_router.sh "$build/src/ctlabeld" .
+# The control socket: worker tasks, watch events and reloads from the control thread.
+run control_live test/integration/control_live.sh "$build/src/ctlabeld" .
+run control_abuse test/reliability/control_abuse.sh "$build/src/ctlabeld" . 15
 run reliability_faults test/reliability/faults.sh "$build/src/ctlabeld" .
 for pcap in zoom.pcap teams.pcap quic.pcap gnutella.pcap ip_fragmented_garbage.pcap; do
   [ -f "../shared/pcaps/$pcap" ] || continue

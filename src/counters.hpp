@@ -93,6 +93,48 @@ class WorkerCounterSet {
   std::array<std::atomic<std::uint64_t>, kWorkerCounterCount> values_{};
 };
 
+// Worker counters that are levels, not running totals (for the metrics' type).
+[[nodiscard]] constexpr bool is_gauge(WorkerCounter c) noexcept {
+  return c == WorkerCounter::kFlowsActive || c == WorkerCounter::kFlowsPeak ||
+         c == WorkerCounter::kDpiPeak;
+}
+
+// Per-action figures, declared once like the counters (reports iterate this list). They count
+// since the rule set was loaded: a reload starts them again for the new actions.
+// X(id, name, unit, gauge, meaning)
+#define CTLABELD_ACTION_FIGURES(X)                                                     \
+  X(kMatches, "matches", "flows", false, "flows that started matching the action")     \
+  X(kMatchingNow, "matching_now", "flows", true, "live flows matching the action now") \
+  X(kLastMatch, "last_match_time", "seconds", true,                                    \
+    "Unix time a flow last started matching the action (0: never)")
+
+enum class ActionFigure : std::size_t {
+#define CTLABELD_FIGURE_ID(id, name, unit, gauge, meaning) id,
+  CTLABELD_ACTION_FIGURES(CTLABELD_FIGURE_ID)
+#undef CTLABELD_FIGURE_ID
+      kCount
+};
+inline constexpr std::size_t kActionFigureCount = static_cast<std::size_t>(ActionFigure::kCount);
+
+struct FigureInfo {
+  std::string_view name;
+  std::string_view unit;
+  bool gauge;
+  std::string_view meaning;
+};
+
+inline constexpr std::array<FigureInfo, kActionFigureCount> kActionFigureInfo = {{
+#define CTLABELD_FIGURE_INFO(id, name, unit, gauge, meaning) {name, unit, gauge, meaning},
+    CTLABELD_ACTION_FIGURES(CTLABELD_FIGURE_INFO)
+#undef CTLABELD_FIGURE_INFO
+}};
+
+using ActionFigureValues = std::array<std::uint64_t, kActionFigureCount>;
+
+[[nodiscard]] inline std::uint64_t& figure(ActionFigureValues& v, ActionFigure f) noexcept {
+  return v[static_cast<std::size_t>(f)];
+}
+
 [[nodiscard]] inline std::uint64_t value_of(const CounterValues& v, WorkerCounter c) noexcept {
   return v[static_cast<std::size_t>(c)];
 }

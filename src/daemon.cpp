@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <cstring>
 #include <thread>
@@ -25,6 +27,10 @@
 #include "ctlabeld/common/defaults.hpp"
 #include "ctlabeld/conntrack/label_map.hpp"
 #include "ctlabeld/conntrack/label_writer.hpp"
+#include "ctlabeld/control/server.hpp"
+#include "ctlabeld/control/watch_hub.hpp"
+#include "control_handler.hpp"
+#include "metrics.hpp"
 #include "pipeline.hpp"
 #include "privileges.hpp"
 #include "rules_holder.hpp"
@@ -245,6 +251,8 @@ actions::DaemonSettings effective_settings(const Options& opt, const Startup& s)
   settings.app_rules_file =
       rule_file(opt.app_rules_file, settings.app_rules_file, defaults::kAppRulesFile);
   if (!opt.stats_file.empty()) settings.stats_file = opt.stats_file;
+  if (!opt.metrics_file.empty()) settings.metrics_file = opt.metrics_file;
+  if (opt.socket) settings.control_socket = *opt.socket;
   if (opt.stats_interval) settings.stats_interval = std::chrono::seconds(*opt.stats_interval);
   if (!opt.interfaces.empty()) settings.interfaces = opt.interfaces;
   if (settings.workers == 0) settings.workers = default_workers();
@@ -382,11 +390,9 @@ bool bind_sinks(const Options& opt, Startup& s, SinkWriters& sinks) {
 }
 
 // Step 5: one worker per thread, each with its own classifier and enforcer.
-Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
-                                                            const RulesHolder& rules,
-                                                            conntrack::LabelWriter* writer,
-                                                            FlowOutput* flows,
-                                                            const SinkTable* sinks) {
+Expected<std::vector<std::unique_ptr<Worker>>> make_workers(
+    const Startup& s, const RulesHolder& rules, conntrack::LabelWriter* writer, FlowOutput* flows,
+    const SinkTable* sinks, WatchFeed* watch) {
   using Result = Expected<std::vector<std::unique_ptr<Worker>>>;
   std::vector<std::unique_ptr<Worker>> workers;
   const classify::ClassifierConfig config = classifier_config(s);
@@ -395,44 +401,104 @@ Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
     if (!classifier) return Result::failure(classifier.errors());
     workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer,
                                                flows, Worker::WallClock{}, sinks));
+    workers.back()->set_watch(watch);
   }
   return workers;
 }
 
-// SIGHUP: build and check the new rules here, off the packet path; the workers switch (and
-// re-evaluate their flows, unless reprocess_flows is false) at their next batch. On failure the old
-// rules stay.
-void reload(const std::string& config_path, const Options& opt, RulesHolder& rules,
-            SinkBinder* sinks, std::uint64_t& reloads, std::uint64_t& reload_failures) {
-  if (config_path.empty()) {
-    spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
-    return;
+// The rules in force and their reloads: SIGHUP (main thread) and `ctl reload` (control thread)
+// both reload through here, one at a time.
+class Reloader {
+ public:
+  Reloader(const std::string& config_path, const Options& opt, RulesHolder& rules,
+           SinkBinder* sinks)
+      : config_path_(config_path), opt_(opt), rules_(rules), sinks_(sinks) {}
+
+  void loaded(const std::vector<std::string>& warnings) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    state_.file = config_path_;
+    state_.loaded_at = std::chrono::system_clock::now();
+    state_.warnings = warnings;
   }
-  auto loaded = load_config(config_path, opt, sinks);
-  if (loaded) {
-    for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
-    rules.publish(loaded->rules);
-    ++reloads;
-    spdlog::info("reloaded {}: {} action(s){}", config_path, loaded->rules->action_count(),
-                 loaded->reprocess_flows ? ""
-                                         : " (reprocess_flows is false: flows already classified "
-                                           "keep their labels until their own verdict changes)");
-    return;
+  [[nodiscard]] ConfigState state() const {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    return state_;
   }
-  ++reload_failures;
-  for (const auto& e : loaded.errors()) spdlog::error("{}", e);
-  spdlog::error("reload of {} failed with {} error(s); the previous rules stay in force",
-                config_path, loaded.errors().size());
-}
+  [[nodiscard]] std::uint64_t reloads() const noexcept { return reloads_.load(); }
+  [[nodiscard]] std::uint64_t failures() const noexcept { return failures_.load(); }
+
+  // Builds and checks the new rules here, off the packet path; the workers switch (and
+  // re-evaluate their flows, unless reprocess_flows is false) at their next batch. On failure
+  // the old rules stay.
+  ReloadResult reload(const char* why) {
+    std::lock_guard<std::mutex> lock(reload_mutex_);
+    ReloadResult r;
+    r.file = config_path_;
+    if (config_path_.empty()) {
+      r.errors.push_back(std::string(why) +
+                         ": no actions file to reload (the daemon was started without -c)");
+      spdlog::warn("{}", r.errors.front());
+      return r;
+    }
+    auto loaded_config = load_config(config_path_, opt_, sinks_);
+    if (loaded_config) {
+      for (const auto& w : loaded_config->warnings) spdlog::warn("{}", w);
+      rules_.publish(loaded_config->rules);
+      ++reloads_;
+      r.ok = true;
+      r.actions = loaded_config->rules->action_count();
+      r.warnings = loaded_config->warnings;
+      loaded(r.warnings);
+      spdlog::info("{}: reloaded {}: {} action(s){}", why, config_path_, r.actions,
+                   loaded_config->reprocess_flows
+                       ? ""
+                       : " (reprocess_flows is false: flows already classified keep their labels "
+                         "until their own verdict changes)");
+      return r;
+    }
+    ++failures_;
+    r.errors = loaded_config.errors();
+    for (const auto& e : r.errors) spdlog::error("{}", e);
+    spdlog::error("{}: reload of {} failed with {} error(s); the previous rules stay in force", why,
+                  config_path_, r.errors.size());
+    return r;
+  }
+
+ private:
+  const std::string& config_path_;
+  const Options& opt_;
+  RulesHolder& rules_;
+  SinkBinder* sinks_;  // bound one reload at a time (reload_mutex_), from either thread
+  std::mutex reload_mutex_;
+  mutable std::mutex state_mutex_;
+  ConfigState state_;
+  std::atomic<std::uint64_t> reloads_{0};
+  std::atomic<std::uint64_t> failures_{0};
+};
 
 void write_stats(const std::string& path, const StatsReport& report) {
   if (auto st = write_stats_file(path, report); !st) spdlog::warn("{}", st.errors().front());
 }
 
+void write_metrics(const std::string& path, const StatsReport& report) {
+  if (auto st = write_metrics_file(path, report); !st) {
+    for (const auto& e : st.errors()) spdlog::warn("{}", e);
+  }
+}
+
+// The control socket's directory: the default one is made when missing (systemd's
+// RuntimeDirectory= makes it under the unit).
+void make_socket_directory(const std::string& path) {
+  if (path != defaults::kControlSocket) return;
+  const std::string dir = path.substr(0, path.rfind('/'));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    spdlog::warn("control socket: cannot create {}: {}", dir, std::strerror(errno));
+  }
+}
+
 // Step 6: the main thread owns the signals until the input ends or a stop is asked for.
-void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, Pipeline& pipeline,
-                 RulesHolder& rules, SinkBinder* sinks, std::uint64_t& reloads,
-                 std::uint64_t& reload_failures, const std::function<StatsReport()>& report) {
+void signal_loop(const Startup& s, const sigset_t& signals, Pipeline& pipeline, Reloader& reloader,
+                 const std::function<StatsReport()>& report) {
   auto next_stats = Clock::now() + s.settings.stats_interval;
   bool stopping = false;
   while (!stopping && !pipeline.finished()) {
@@ -444,7 +510,7 @@ void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, 
       stopping = true;
     } else if (sig == SIGHUP) {
       sd_notify("RELOADING=1");
-      reload(s.config_path, opt, rules, sinks, reloads, reload_failures);
+      (void)reloader.reload("SIGHUP");
       sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
       spdlog::info("statistics:\n{}{}", format_summary(report()), endpoint_summary(s));
@@ -452,10 +518,10 @@ void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, 
     if (s.live && Clock::now() >= next_stats) {
       next_stats = Clock::now() + s.settings.stats_interval;
       const StatsReport r = report();
-      if (s.settings.stats_file.empty())
+      if (s.settings.stats_file.empty() && s.settings.metrics_file.empty())
         spdlog::info("statistics:\n{}{}", format_summary(r), endpoint_summary(s));
-      else
-        write_stats(s.settings.stats_file, r);
+      if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, r);
+      if (!s.settings.metrics_file.empty()) write_metrics(s.settings.metrics_file, r);
     }
   }
 }
@@ -519,23 +585,67 @@ int run(const Options& opt) {
   }
   RulesHolder rules;
   if (s.config) rules.publish(s.config->rules);
-  auto workers = make_workers(s, rules, writer->get(), flows.get(), sink_table);
+  control::WatchHub hub;
+  WatchFeed watch(hub);
+  auto workers = make_workers(s, rules, writer->get(), flows.get(), sink_table, &watch);
   if (!workers) {
     print_errors(workers.errors());
     return 1;
   }
   if (stop_requested()) return 0;
+  std::vector<Worker*> worker_list;
+  for (const auto& w : workers.value()) worker_list.push_back(w.get());
   Pipeline pipeline(s.sources, std::move(workers.value()), pipeline_options(s));
 
   const auto started_at = Clock::now();
-  std::uint64_t reloads = 0;
-  std::uint64_t reload_failures = 0;
+  Reloader reloader(s.config_path, opt, rules, binder);
+  if (s.config) reloader.loaded(s.config->warnings);
   const std::function<StatsReport()> report = [&] {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started_at).count();
-    StatsReport r = gather(pipeline, writer->get(), elapsed, reloads, reload_failures);
+    StatsReport r =
+        gather(pipeline, writer->get(), elapsed, reloader.reloads(), reloader.failures());
     r.sinks = sinks.counters();
     return r;
   };
+
+  // The control socket: live by default; reading files only when --socket names one.
+  ControlContext control_context;
+  control_context.workers = worker_list;
+  control_context.watch = &watch;
+  control_context.dry_run = opt.dry_run;
+  control_context.started = std::chrono::system_clock::now();
+  control_context.report = report;
+  control_context.reload = [&reloader] { return reloader.reload("ctl reload"); };
+  control_context.config = [&reloader] { return reloader.state(); };
+  ControlHandler handler(std::move(control_context));
+  std::unique_ptr<control::Server> server;
+  const bool socket_wanted = s.settings.control_socket != "none" &&
+                             !s.settings.control_socket.empty() &&
+                             (s.live || opt.socket.has_value());
+  if (socket_wanted) {
+    control::ServerSettings ss;
+    ss.path = s.settings.control_socket;
+    ss.group = s.settings.control_group;
+    make_socket_directory(ss.path);
+    auto started = control::Server::start(ss, handler, hub);
+    if (started) {
+      server = std::move(started.value());
+      handler.set_server(server.get());
+      spdlog::info("control socket {} (ctlabeld ctl --socket {} status)", ss.path, ss.path);
+    } else if (opt.socket || s.settings.control_socket != defaults::kControlSocket ||
+               !s.settings.control_group.empty()) {
+      print_errors(started.errors());
+      std::fprintf(stderr,
+                   "ctlabeld: the control socket could not be opened; fix it or pass "
+                   "--socket none\n");
+      return 1;
+    } else {
+      // The default path: the daemon runs on without it (another instance may hold it).
+      for (const auto& e : started.errors()) {
+        spdlog::warn("{}; `ctlabeld ctl` will not reach this daemon (use --socket PATH)", e);
+      }
+    }
+  }
 
   pipeline.start();
   if (s.live) {
@@ -544,7 +654,8 @@ int run(const Options& opt) {
                  opt.dry_run ? "dry run (no labels written)" : "writing conntrack labels");
     sd_notify("READY=1\nSTATUS=capturing");
   }
-  signal_loop(opt, s, signals, pipeline, rules, binder, reloads, reload_failures, report);
+  signal_loop(s, signals, pipeline, reloader, report);
+  server.reset();  // no more questions for the workers
 
   // Shut down in pipeline order: capture, workers (ending every flow and handing over every
   // waiting change), then the writer.
@@ -562,6 +673,7 @@ int run(const Options& opt) {
   sinks.stop();
   const StatsReport final_report = report();
   if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, final_report);
+  if (!s.settings.metrics_file.empty()) write_metrics(s.settings.metrics_file, final_report);
   if (s.live) {
     spdlog::info("stopped");
     return exit_status;

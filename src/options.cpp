@@ -24,6 +24,8 @@ enum LongOnly : int {
   kMaxFlows,
   kStrict,
   kHashSeed,
+  kMetricsFile,
+  kSocket,
 };
 
 template <typename T>
@@ -64,6 +66,11 @@ rules can match them with `ct label NAME`.
       --workers N         classification threads [default: number of cores]
       --stats-file PATH   write statistics as JSON to PATH every interval (atomically)
       --stats-interval S  seconds between statistics reports [default: 60]
+      --metrics-file PATH write the statistics in Prometheus text format to PATH every
+                          interval (atomically; for node_exporter's textfile collector)
+      --socket PATH       the control socket for `ctlabeld ctl`; "none": no socket
+                          [default: the config's control_socket, else
+                          /run/ctlabeld/ctlabeld.sock; reading files (-r): none unless given]
       --max-dpi-packets N give up on nDPI after N packets of a flow [default: 32]
       --max-flows N       flows tracked per worker before the least recently used is
                           evicted [default: 262144]
@@ -75,6 +82,7 @@ rules can match them with `ct label NAME`.
   -h, --help              print this help and exit
 
 Signals: SIGHUP reloads the config, SIGUSR1 logs statistics, SIGTERM/SIGINT stop.
+The control socket answers `ctlabeld ctl status|flows|explain|watch|reload` (ctl --help).
 Examples:
   ctlabeld -r capture.pcap -n --flows -        classify a capture, print flows
   ctlabeld --check -c /etc/ctlabeld/actions.json
@@ -101,6 +109,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       {"max-dpi-packets", required_argument, nullptr, kMaxDpiPackets},
       {"max-flows", required_argument, nullptr, kMaxFlows},
       {"hash-seed", required_argument, nullptr, kHashSeed},
+      {"metrics-file", required_argument, nullptr, kMetricsFile},
+      {"socket", required_argument, nullptr, kSocket},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -126,6 +136,8 @@ Expected<Options> parse_options(int argc, char** argv) {
       case kAppRules: o.app_rules_file = optarg; break;
       case 'l': o.log_level = optarg; break;
       case kStatsFile: o.stats_file = optarg; break;
+      case kMetricsFile: o.metrics_file = optarg; break;
+      case kSocket: o.socket = optarg; break;
       case kVersion: o.show_version = true; break;
       case 'h': o.show_help = true; break;
       case kWorkers: {

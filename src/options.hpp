@@ -25,6 +25,8 @@ struct Options {
   std::string log_level;                      // -l
   std::optional<unsigned> workers;            // --workers N
   std::string stats_file;                     // --stats-file PATH
+  std::string metrics_file;                   // --metrics-file PATH
+  std::optional<std::string> socket;          // --socket PATH ("none": no control socket)
   std::optional<unsigned> stats_interval;     // --stats-interval SECONDS
   std::optional<unsigned> max_dpi_packets;    // --max-dpi-packets N
   std::optional<std::size_t> max_flows;       // --max-flows N

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,27 @@ std::map<std::string, std::uint64_t> StatsReport::apps() const {
   std::map<std::string, std::uint64_t> out;
   for (const auto& w : workers) {
     for (const auto& [app, n] : w.apps) out[app] += n;
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, ActionFigureValues>> action_figures(const StatsReport& r) {
+  std::vector<std::pair<std::string, ActionFigureValues>> out;
+  for (const auto& w : r.workers) {
+    for (const auto& [name, f] : w.actions) {
+      auto it =
+          std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == name; });
+      if (it == out.end()) {
+        out.emplace_back(name, ActionFigureValues{});
+        it = out.end() - 1;
+      }
+      for (std::size_t i = 0; i < kActionFigureCount; ++i) {
+        if (static_cast<ActionFigure>(i) == ActionFigure::kLastMatch)
+          it->second[i] = std::max(it->second[i], f[i]);
+        else
+          it->second[i] += f[i];
+      }
+    }
   }
   return out;
 }
@@ -148,6 +170,12 @@ std::string format_summary(const StatsReport& r) {
                    "us / {} packets ({} labels)\n",
                    l.until, l.p50_us, l.p50_packets, l.p99_us, l.p99_packets, l.samples);
   }
+  for (const auto& [name, f] : action_figures(r)) {
+    fmt::format_to(o, "action {}:", name);
+    for (std::size_t i = 0; i < kActionFigureCount; ++i)
+      fmt::format_to(o, " {}={}", kActionFigureInfo[i].name, f[i]);
+    out += '\n';
+  }
   out += "flows by app:";
   for (const auto& [app, n] : r.apps()) fmt::format_to(o, " {}={}", app, n);
   out += '\n';
@@ -220,6 +248,19 @@ std::string format_json(const StatsReport& r) {
     out += '"';
     append_json_string(app, out);
     fmt::format_to(o, "\":{}", n);
+  }
+  out += "},\"actions\":{";
+  first = true;
+  for (const auto& [name, f] : action_figures(r)) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    append_json_string(name, out);
+    out += "\":{";
+    for (std::size_t i = 0; i < kActionFigureCount; ++i) {
+      fmt::format_to(o, "{}\"{}\":{}", i == 0 ? "" : ",", kActionFigureInfo[i].name, f[i]);
+    }
+    out += '}';
   }
   out += "},\"interfaces\":[";
   for (std::size_t i = 0; i < r.sources.size(); ++i) {

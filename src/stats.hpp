@@ -32,6 +32,10 @@ struct StatsReport {
   [[nodiscard]] std::map<std::string, std::uint64_t> apps() const;
 };
 
+// Per-action figures summed over the workers, by action name in the rule set's order (the
+// last-match time is the latest of any worker's).
+std::vector<std::pair<std::string, ActionFigureValues>> action_figures(const StatsReport& report);
+
 StatsReport gather(const Pipeline& pipeline, const conntrack::LabelWriter* writer, double elapsed_s,
                    std::uint64_t reloads, std::uint64_t reload_failures);
 // Multi-line human summary (the --read summary and the SIGUSR1 log).

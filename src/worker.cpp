@@ -2,7 +2,10 @@
 // The worker: verdict -> actions -> label update, and the --flows line for each flow.
 #include "worker.hpp"
 
+#include <algorithm>
 #include <thread>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "ctlabeld/common/defaults.hpp"
 
@@ -30,6 +33,16 @@ constexpr std::chrono::seconds kEdgeRetry{60};
 actions::SysSeconds system_seconds() {
   return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
 }
+
+std::uint64_t key_of(FlowId id) noexcept { return (std::uint64_t{id.index} << 32) | id.generation; }
+
+bool contains(const std::vector<std::uint16_t>* v, std::uint16_t x) noexcept {
+  return v != nullptr && std::find(v->begin(), v->end(), x) != v->end();
+}
+
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 }  // namespace
 
 Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
@@ -46,6 +59,186 @@ Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
   if (rules_) evaluation_ = rules_->make_evaluation();
   update_latency_tracking();
   schedule_next_edge(window_time());
+  reset_figures();
+}
+
+void Worker::reset_figures() noexcept {
+  matching_.clear();
+  std::lock_guard<std::mutex> lock(figures_mutex_);
+  figures_.clear();
+  if (!rules_) return;
+  for (std::size_t i = 0; i < rules_->action_count(); ++i) {
+    figures_.emplace_back(std::string(rules_->action_name(static_cast<std::uint16_t>(i))),
+                          ActionFigureValues{});
+  }
+}
+
+void Worker::track_matches(FlowId flow, const std::vector<std::uint16_t>* now) noexcept {
+  const std::uint64_t key = key_of(flow);
+  auto it = matching_.find(key);
+  const std::vector<std::uint16_t>* before = it == matching_.end() ? nullptr : &it->second;
+  const bool now_empty = now == nullptr || now->empty();
+  if (before == nullptr && now_empty) return;  // the common case: no action, before or now
+  if (before != nullptr && now != nullptr && *before == *now) return;
+  {
+    std::lock_guard<std::mutex> lock(figures_mutex_);
+    std::uint64_t t = 0;
+    if (now != nullptr) {
+      for (const std::uint16_t a : *now) {
+        if (a >= figures_.size() || contains(before, a)) continue;
+        if (t == 0) t = static_cast<std::uint64_t>(system_seconds().time_since_epoch().count());
+        ActionFigureValues& f = figures_[a].second;
+        ++figure(f, ActionFigure::kMatches);
+        ++figure(f, ActionFigure::kMatchingNow);
+        figure(f, ActionFigure::kLastMatch) = t;
+      }
+    }
+    if (before != nullptr) {
+      for (const std::uint16_t a : *before) {
+        if (a >= figures_.size() || contains(now, a)) continue;
+        std::uint64_t& n = figure(figures_[a].second, ActionFigure::kMatchingNow);
+        if (n > 0) --n;
+      }
+    }
+  }
+  if (now_empty) {
+    matching_.erase(it);
+  } else if (before != nullptr) {
+    it->second = *now;
+  } else {
+    matching_.emplace(key, *now);
+  }
+}
+
+void Worker::post(std::shared_ptr<WorkerTask> task) {
+  std::lock_guard<std::mutex> lock(tasks_mutex_);
+  tasks_.push_back(std::move(task));
+  tasks_pending_.store(true, std::memory_order_release);
+}
+
+void Worker::run_tasks() noexcept {
+  std::vector<std::shared_ptr<WorkerTask>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    tasks.swap(tasks_);
+    tasks_pending_.store(false, std::memory_order_relaxed);
+  }
+  const actions::SysSeconds now = system_seconds();
+  for (auto& task : tasks) {
+    try {
+      if (task->begin) task->begin(rules_.get(), now);
+      if (task->flow) {
+        classifier_->for_each_flow([&](const classify::FlowView& flow, bool classified) {
+          WorkerTask::FlowState st;
+          st.classified = classified;
+          st.applied = enforcer_.applied_of(flow.id);
+          const auto it = matching_.find(key_of(flow.id));
+          st.actions = it == matching_.end() ? nullptr : &it->second;
+          task->flow(flow, st);
+        });
+      }
+    } catch (...) {
+      // Out of memory building an answer: the asker gets what was built (or times out).
+    }
+    task->finish();
+  }
+}
+
+void Worker::watch_event(const char* kind, const classify::FlowView& flow,
+                         const char* extra) noexcept {
+  try {
+    if (auto f = watch_->changed(watch_generation_)) watch_filters_ = std::move(f);
+    static const actions::LocalNetworks kNoNetworks;
+    const actions::LocalNetworks& local = rules_ ? rules_->local_networks() : kNoNetworks;
+    std::uint64_t audience = 0;
+    const std::uint64_t subscribed = watch_->subscribed();
+    for (unsigned slot = 0; slot < control::WatchHub::kMaxWatchers; ++slot) {
+      if ((subscribed >> slot & 1U) == 0) continue;
+      const auto* filter = watch_filters_ ? &watch_filters_->by_slot[slot] : nullptr;
+      if (filter == nullptr || !*filter || (*filter)->matches(flow, local)) {
+        audience |= std::uint64_t{1} << slot;
+      }
+    }
+    if (audience == 0) return;
+    FlowLine fl{&flow, {}, {}};
+    if (rules_) {
+      const auto it = matching_.find(key_of(flow.id));
+      if (it != matching_.end()) {
+        for (const auto a : it->second) fl.actions.emplace_back(rules_->action_name(a));
+      }
+      fl.labels = rules_->label_names(enforcer_.labels_of(flow.id));  // no allocation of sinks
+    }
+    std::string line =
+        fmt::format(R"({{"event":"{}","ts":{:.3f},"worker":{},)", kind, wall_seconds(), id_);
+    if (extra != nullptr) line += extra;
+    std::string body;
+    format_flow_json(fl, body);
+    line.append(body, 1, std::string::npos);
+    watch_->publish(audience, std::move(line));
+  } catch (...) {
+    // Out of memory: the watcher misses this event.
+  }
+}
+
+void Worker::watch_effect(const classify::FlowView& flow, const enforce::Applied& before,
+                          const enforce::Applied& after) noexcept {
+  if (!rules_) return;
+  try {
+    auto labels = [&](const LabelBits& bits) {
+      std::string out = "[";
+      for (const auto& n : rules_->label_names(bits)) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        append_json_string(n, out);
+        out += '"';
+      }
+      return out + "]";
+    };
+    // Sinks by the targets that name them (a sink may serve several targets).
+    auto sinks = [&](const std::vector<SinkRef>& of, const std::vector<SinkRef>& minus) {
+      std::string out = "[";
+      for (const SinkRef& ref : of) {
+        if (std::find(minus.begin(), minus.end(), ref) != minus.end()) continue;
+        for (const auto& t : rules_->parts().targets) {
+          if ((t.sinks[0] && *t.sinks[0] == ref) || (t.sinks[1] && *t.sinks[1] == ref)) {
+            if (out.size() > 1) out += ',';
+            out += '"';
+            append_json_string(t.name, out);
+            out += '"';
+          }
+        }
+      }
+      return out + "]";
+    };
+    auto effect = [&](const LabelBits& bits, const std::string& sink_list, bool mark,
+                      std::uint32_t mark_value) {
+      std::string e = R"("effect":{)";
+      bool any = false;
+      if (bits.any()) {
+        e += R"("labels":)" + labels(bits);
+        any = true;
+      }
+      if (sink_list != "[]") {
+        e += std::string(any ? "," : "") + R"("sinks":)" + sink_list;
+        any = true;
+      }
+      if (mark) {
+        e += std::string(any ? "," : "") + fmt::format(R"("mark":"0x{:x}")", mark_value);
+        any = true;
+      }
+      return any ? e + "}," : std::string();
+    };
+    const bool mark_changed = before.mark != after.mark;
+    const std::string added =
+        effect(after.labels & ~before.labels, sinks(after.sinks, before.sinks),
+               mark_changed && after.mark != 0, after.mark);
+    if (!added.empty()) watch_event("effect_applied", flow, added.c_str());
+    const std::string removed =
+        effect(before.labels & ~after.labels, sinks(before.sinks, after.sinks),
+               mark_changed && after.mark == 0, before.mark);
+    if (!removed.empty()) watch_event("effect_cleared", flow, removed.c_str());
+  } catch (...) {
+  }
 }
 
 void Worker::update_latency_tracking() noexcept {
@@ -126,6 +319,7 @@ std::shared_ptr<const FlowRecord> Worker::Records::record(const MemberWish& wish
 }
 
 void Worker::poll() noexcept {
+  if (tasks_pending_.load(std::memory_order_acquire)) run_tasks();
   refresh_rules();
   check_windows();
   enforcer_.service();  // with nothing waiting: one atomic load
@@ -139,6 +333,7 @@ void Worker::refresh_rules() noexcept {
   rules_ = rules_holder_.get();
   update_latency_tracking();
   if (rules_) evaluation_ = rules_->make_evaluation();
+  reset_figures();
   const actions::SysSeconds now = window_time();
   schedule_next_edge(now);
   // Flows classified under the old rules get the new ones now, not only new flows (Netify's
@@ -184,7 +379,7 @@ void Worker::check_windows() noexcept {
 }
 
 void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
-                                  actions::SysSeconds now) noexcept {
+                                  actions::SysSeconds now, const char* verdict) noexcept {
   enforce::Desired desired;
   if (rules_) {
     rules_->evaluate(flow, evaluation_, now);
@@ -205,11 +400,28 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
     evaluation_.labels.reset();
     evaluation_.members.clear();
   }
+  track_matches(flow.id, &evaluation_.matched_actions);
+  const bool watching = watch_ != nullptr && watch_->active();
+  enforce::Applied before;
+  if (watching) {
+    try {
+      before = enforcer_.applied_of(flow.id);
+    } catch (...) {
+    }
+  }
   const bool first_label = enforcer_.labels_of(flow.id).none();
   std::chrono::steady_clock::time_point origin{};
   if (from_packet && track_latency_) origin = dpi_start_;
   const auto outcome = enforcer_.apply(flow.id, flow.tuple, desired, origin);
+  // Watchers see the verdict first, then what it changed.
+  if (watching && verdict != nullptr) watch_event("verdict", flow, verdict);
   if (outcome == enforce::Enforcer::Outcome::kUnchanged) return;
+  if (watching) {
+    try {
+      watch_effect(flow, before, enforcer_.applied_of(flow.id));
+    } catch (...) {
+    }
+  }
   if (outcome == enforce::Enforcer::Outcome::kPending) {
     publish_enforcer_counters();
   } else {
@@ -225,7 +437,8 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
 }
 
 void Worker::on_verdict(const classify::FlowView& flow, bool final) {
-  evaluate_and_enforce(flow, flow.id == dpi_flow_, window_time());
+  evaluate_and_enforce(flow, flow.id == dpi_flow_, window_time(),
+                       final ? R"("final":true,)" : R"("final":false,)");
   if (!final) return;
   counters_.add(WorkerCounter::kVerdicts);
   {
@@ -237,7 +450,14 @@ void Worker::on_verdict(const classify::FlowView& flow, bool final) {
   report(flow);
 }
 
-void Worker::on_end(const classify::FlowView& flow, classify::EndReason) { enforcer_.end(flow.id); }
+void Worker::on_end(const classify::FlowView& flow, classify::EndReason reason) {
+  if (watch_ != nullptr && watch_->active()) {
+    const std::string extra = std::string(R"("reason":")") + classify::to_string(reason) + "\",";
+    watch_event("flow_end", flow, extra.c_str());
+  }
+  track_matches(flow.id, nullptr);
+  enforcer_.end(flow.id);
+}
 
 // The --flows line, written once at the final verdict from the evaluation just made for it.
 void Worker::report(const classify::FlowView& flow) {
@@ -270,8 +490,12 @@ WorkerSnapshot Worker::snapshot() const {
   s.counters = counters_.load();
   s.label_packets = load_counts(label_packets_);
   s.label_decide_us = load_counts(label_decide_us_);
-  std::lock_guard<std::mutex> lock(apps_mutex_);
-  s.apps.insert(apps_.begin(), apps_.end());
+  {
+    std::lock_guard<std::mutex> lock(apps_mutex_);
+    s.apps.insert(apps_.begin(), apps_.end());
+  }
+  std::lock_guard<std::mutex> lock(figures_mutex_);
+  s.actions = figures_;
   return s;
 }
 

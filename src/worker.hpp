@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ctlabeld/actions/rule_set.hpp"
@@ -24,6 +26,7 @@
 #include "counters.hpp"
 #include "flow_output.hpp"
 #include "rules_holder.hpp"
+#include "watch_feed.hpp"
 
 namespace ctlabeld::app {
 
@@ -34,6 +37,36 @@ struct WorkerSnapshot {
   Log2Counts label_packets{};
   Log2Counts label_decide_us{};
   std::map<std::string, std::uint64_t> apps;  // final verdicts by app
+  // Per action of the current rule set, in file order: its name and figures (counters.hpp).
+  std::vector<std::pair<std::string, ActionFigureValues>> actions;
+};
+
+// A question from the control socket, answered on the worker's own thread by poll() (so nothing
+// the worker owns is shared): `begin` with the worker's rules, then `flow` for each of its
+// flows, then done. The asker waits a bounded time; both hold the task, so it may leave early.
+struct WorkerTask {
+  struct FlowState {
+    bool classified = false;   // has a verdict (else the app is "unknown" so far)
+    enforce::Applied applied;  // labels, mark, sinks: the enforcer's (or waiting to be)
+    const std::vector<std::uint16_t>* actions = nullptr;  // matching now (indices), or null
+  };
+  std::function<void(const actions::RuleSet* rules, actions::SysSeconds now)> begin;
+  std::function<void(const classify::FlowView& flow, const FlowState& state)> flow;
+
+  void finish() {
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    cv.notify_all();
+  }
+  // True when the worker answered before `deadline`.
+  bool wait_until(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return cv.wait_until(lock, deadline, [this] { return done; });
+  }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
 };
 
 class Worker final : public classify::FlowEvents {
@@ -61,6 +94,10 @@ class Worker final : public classify::FlowEvents {
   void finish() noexcept;
 
   [[nodiscard]] WorkerSnapshot snapshot() const;
+  // Any thread: queues `task` for the next poll() (control socket questions).
+  void post(std::shared_ptr<WorkerTask> task);
+  // `ctl watch`: where events go (null: nobody can watch). Set before the worker runs.
+  void set_watch(WatchFeed* feed) noexcept { watch_ = feed; }
   [[nodiscard]] unsigned id() const noexcept { return id_; }
   [[nodiscard]] const enforce::Enforcer& enforcer() const noexcept { return enforcer_; }
 
@@ -79,12 +116,22 @@ class Worker final : public classify::FlowEvents {
   [[nodiscard]] actions::SysSeconds window_time() const noexcept;
   // Evaluates the rules once for this verdict and hands the wish to the enforcer.
   // `from_packet`: a packet's verdict caused this (not a rule reload), so its latency counts.
+  // `verdict`: the watch event's extra members when a verdict (not a reload or window edge)
+  // caused this evaluation.
   void evaluate_and_enforce(const classify::FlowView& flow, bool from_packet,
-                            actions::SysSeconds now) noexcept;
+                            actions::SysSeconds now, const char* verdict = nullptr) noexcept;
   void update_latency_tracking() noexcept;
   void report(const classify::FlowView& flow);
   void publish_table_counters() noexcept;
   void publish_enforcer_counters() noexcept;
+  void run_tasks() noexcept;
+  // Per-action figures: the flow's matching actions changed (or it ended: `now` empty).
+  void track_matches(FlowId flow, const std::vector<std::uint16_t>* now) noexcept;
+  void reset_figures() noexcept;
+  // Watch events, built only while someone watches.
+  void watch_event(const char* kind, const classify::FlowView& flow, const char* extra) noexcept;
+  void watch_effect(const classify::FlowView& flow, const enforce::Applied& before,
+                    const enforce::Applied& after) noexcept;
 
   // Records for records sinks (log): the flow being evaluated, named by the current rules.
   class Records final : public enforce::RecordSource {
@@ -120,6 +167,19 @@ class Worker final : public classify::FlowEvents {
   std::array<std::atomic<std::uint64_t>, kLog2Buckets> label_decide_us_{};
   mutable std::mutex apps_mutex_;
   std::map<std::string, std::uint64_t, std::less<>> apps_;
+  // Control socket questions waiting for poll().
+  std::mutex tasks_mutex_;
+  std::vector<std::shared_ptr<WorkerTask>> tasks_;
+  std::atomic<bool> tasks_pending_{false};
+  // The actions each live flow matches now (only flows matching one), by FlowId, and the
+  // figures per action of rules_ (read by snapshot(): under figures_mutex_, written only when a
+  // flow's matches change).
+  std::unordered_map<std::uint64_t, std::vector<std::uint16_t>> matching_;
+  mutable std::mutex figures_mutex_;
+  std::vector<std::pair<std::string, ActionFigureValues>> figures_;
+  WatchFeed* watch_ = nullptr;
+  std::shared_ptr<const WatchFeed::Filters> watch_filters_;
+  std::uint64_t watch_generation_ = 0;
 };
 
 }  // namespace ctlabeld::app

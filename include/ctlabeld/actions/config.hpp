@@ -41,6 +41,11 @@ struct DaemonSettings {
   std::chrono::seconds other_idle{defaults::kOtherIdle};
   std::chrono::seconds stats_interval{defaults::kStatsInterval};
   std::string stats_file;
+  // The stats in Prometheus text format (node_exporter's textfile collector); "": none.
+  std::string metrics_file;
+  // The control socket (`ctlabeld ctl`); "none" turns it off. Its group ("": the daemon's).
+  std::string control_socket = defaults::kControlSocket;
+  std::string control_group;
   std::string log_level;  // "" keeps the command line's / default level
   std::string bpf_filter;
   bool promiscuous = false;

@@ -101,6 +101,19 @@ class Criteria;
 Expected<Criteria> compile_criteria(std::string_view text, const std::string& where,
                                     const CompileContext& context);
 
+// Why a criteria matched or not (`explain`): every comparison evaluated, in order, with the
+// value the flow had, and the one that decided the result.
+struct CriteriaTrace {
+  struct Step {
+    std::string expression;  // "app == 'zoom'"
+    std::string seen;        // "app = 'tls'"
+    bool result = false;
+  };
+  bool matched = false;
+  std::vector<Step> steps;   // short-circuited comparisons are not evaluated, not listed
+  std::size_t deciding = 0;  // index into steps; steps empty: a constant expression
+};
+
 class Criteria {
  public:
   enum class NodeKind : std::uint8_t { kTrue, kFalse, kAnd, kOr, kNot, kCompare, kPresent, kGlob };
@@ -122,6 +135,8 @@ class Criteria {
     return matches(FlowFacts::make(flow, local));
   }
   [[nodiscard]] const std::string& text() const noexcept { return text_; }
+  // The same result as matches(), with a trace. Allocates: for `explain`, never the packet path.
+  [[nodiscard]] CriteriaTrace explain(const FlowFacts& facts) const;
   // True when the expression reads local_ip/other_ip/local_port/other_port.
   [[nodiscard]] bool uses_locality() const noexcept { return uses_locality_; }
   [[nodiscard]] std::size_t node_count() const noexcept { return nodes_.size(); }
@@ -133,6 +148,10 @@ class Criteria {
   bool eval(std::uint32_t index, const FlowFacts& facts) const noexcept;
   bool compare(const Node& node, const FlowFacts& facts) const noexcept;
   bool present(Field field, const FlowFacts& facts) const noexcept;
+  // explain(): the value and the deciding step of node `index`.
+  bool trace(std::uint32_t index, const FlowFacts& facts, CriteriaTrace& out) const;
+  [[nodiscard]] std::string node_text(const Node& node) const;
+  [[nodiscard]] std::string seen_text(const Node& node, const FlowFacts& facts) const;
 
   std::string text_;
   std::vector<Node> nodes_;

@@ -106,6 +106,33 @@ class AutoLabels {
   std::vector<std::pair<std::string, unsigned>> entries_;
 };
 
+// Why each action did or did not apply to one flow (`explain`), in evaluation order.
+struct TargetTrace {
+  std::string name;
+  std::string type;
+  LabelBits bits;          // ctlabel: the bits it sets on this flow (auto_label included)
+  std::uint32_t mark = 0;  // ctmark: the bits it sets, within mark_mask
+  std::uint32_t mark_mask = 0;
+  std::optional<SinkRef> sink;  // sink types: the sink for this flow's IP version
+  std::string wish;  // what it asks for this flow ("labels zoom", "set member ..."), or why nothing
+  bool active = false;  // enabled, implemented and able to act on this flow's IP version
+};
+struct ActionTrace {
+  std::string name;
+  // "matched", "no match", "disabled", "other interface", "outside time_of_day",
+  // "exempt", "skipped (an earlier action halted)", "skipped (the flow is exempt)"
+  std::string outcome;
+  bool matched = false;
+  std::vector<std::pair<std::string, CriteriaTrace>> criteria;  // text, trace
+  std::string exemption;                                        // the exemption that hit, if any
+  std::string window;  // time_of_day: "open" / "closed (...)"; "" without windows
+  std::vector<TargetTrace> targets;
+};
+struct RuleTrace {
+  std::string exemption;  // a top-level exemption that hit: no action is evaluated
+  std::vector<ActionTrace> actions;
+};
+
 class RuleSet {
  public:
   struct Parts {
@@ -139,6 +166,9 @@ class RuleSet {
   [[nodiscard]] std::optional<SysSeconds> next_window_edge(SysSeconds t) const;
   [[nodiscard]] bool has_windows() const noexcept { return has_windows_; }
   [[nodiscard]] Evaluation make_evaluation() const;
+  // evaluate() with the reasons (allocates; for `explain`, never the packet path). Its matched
+  // actions are exactly those evaluate() returns for the same flow and time.
+  [[nodiscard]] RuleTrace explain(const classify::FlowView& flow, SysSeconds now) const;
 
   // Union of every bit an enabled ctlabel target may set, auto_label bits included: the mask
   // sent with each conntrack write so bits owned by others survive.

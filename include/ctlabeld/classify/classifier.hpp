@@ -119,6 +119,15 @@ class Classifier {
     });
   }
 
+  // Calls fn(view, classified) for every live flow, with or without a verdict (`ctl flows`).
+  template <typename Fn>
+  void for_each_flow(Fn&& fn) {
+    table_.for_each([&](const FlowRecord& flow) {
+      const Verdict verdict = verdict_of(flow);
+      fn(view_of(flow, verdict), (flow.state & kStateVerdict) != 0);
+    });
+  }
+
   [[nodiscard]] KnownNames known_names() const;
 
   [[nodiscard]] const ClassifierStats& stats() const noexcept { return stats_; }

@@ -79,6 +79,14 @@ struct WriterStats {
     CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_VISIT)
 #undef CTLABELD_WRITER_VISIT
   }
+  // The same with each counter's meaning (the metrics' help text).
+  template <typename Fn>
+  void for_each_counter_info(Fn&& fn) const {
+#define CTLABELD_WRITER_VISIT_INFO(field, meaning) \
+  fn(std::string_view(#field), std::string_view(meaning), field);
+    CTLABELD_WRITER_COUNTERS(CTLABELD_WRITER_VISIT_INFO)
+#undef CTLABELD_WRITER_VISIT_INFO
+  }
 };
 
 class LabelWriter final : public EffectWriter<LabelUpdate> {

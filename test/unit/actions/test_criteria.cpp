@@ -473,3 +473,58 @@ TEST_CASE("criteria: deep nesting compiles and evaluates", "[actions][criteria]"
 
 }  // namespace
 }  // namespace ctlabeld::actions
+
+namespace ctlabeld::actions {
+namespace {
+
+// explain(): the same result as matches(), every comparison evaluated with the value seen, and
+// the one that decided.
+TEST_CASE("criteria: explain traces the deciding comparison", "[actions][criteria][explain]") {
+  const LocalNetworks local = default_local_networks();
+  struct Row {
+    const char* criteria;
+    bool matched;
+    std::vector<std::string> steps;  // "expression -> result (seen)"
+    std::size_t deciding;
+  };
+  const std::vector<Row> rows = {
+      {"app == 'zoom';", true, {"app == 'zoom' -> 1 (app = 'zoom')"}, 0},
+      {"app == 'teams' || dst_port == 443;",
+       true,
+       {"app == 'teams' -> 0 (app = 'zoom')", "dst_port == 443 -> 1 (dst_port = 443)"},
+       1},
+      {"protocol == 'tls' && dst_port != 443;",
+       false,
+       {"protocol == 'tls' -> 1 (protocol = 'tls')", "dst_port != 443 -> 0 (dst_port = 443)"},
+       1},
+      {"app == 'dns' && dst_port == 53;", false, {"app == 'dns' -> 0 (app = 'zoom')"}, 0},
+      {"!(packets < 10);", true, {"packets < 10 -> 0 (packets = 12)"}, 0},
+      {"local_ip == 192.168.0.0/16;",
+       true,
+       {"local_ip == 192.168.0.0/16 -> 1 (local_ip = 192.168.1.10)"},
+       0},
+      {"detected_hostname == 'rx:\\.zoom\\.us$';",
+       true,
+       {"detected_hostname == 'rx:\\.zoom\\.us$' -> 1 (detected_hostname = 'us04web.zoom.us')"},
+       0},
+  };
+  const TestFlow f = zoom_flow();
+  for (const auto& row : rows) {
+    CAPTURE(row.criteria);
+    auto c = compile_criteria(row.criteria, "t", test::context());
+    REQUIRE(c);
+    const FlowFacts facts = FlowFacts::make(f.view, local);
+    const CriteriaTrace t = c->explain(facts);
+    CHECK(t.matched == c->matches(facts));
+    CHECK(t.matched == row.matched);
+    std::vector<std::string> steps;
+    for (const auto& s : t.steps) {
+      steps.push_back(s.expression + " -> " + (s.result ? "1" : "0") + " (" + s.seen + ")");
+    }
+    CHECK(steps == row.steps);
+    CHECK(t.deciding == row.deciding);
+  }
+}
+
+}  // namespace
+}  // namespace ctlabeld::actions

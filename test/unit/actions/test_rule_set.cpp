@@ -356,3 +356,61 @@ TEST_CASE("rule set: more than 65535 targets keep their own labels", "[actions][
 
 }  // namespace
 }  // namespace ctlabeld::actions
+
+namespace ctlabeld::actions {
+namespace {
+
+// explain() is the same decision as evaluate(), with its reasons.
+TEST_CASE("rule set: explain agrees with evaluate and says why", "[actions][rules][explain]") {
+  const auto rules = load(kRules);
+  Evaluation e = rules->make_evaluation();
+  const std::vector<std::tuple<const char*, const char*, const char*, const char*, std::uint16_t>>
+      rows = {{"zoom", "tls", "192.168.1.10", "170.114.10.5", 443},
+              {"zoom", "unknown", "192.168.1.10", "170.114.10.5", 8801},
+              {"google", "tls", "192.168.1.10", "8.8.4.4", 8443},
+              {"google", "tls", "192.168.1.10", "203.0.113.7", 443},
+              {"ssh", "ssh", "10.0.0.1", "10.0.0.2", 22},
+              {"zoom", "tls", "192.168.99.5", "170.114.10.5", 443},
+              {"dns", "dns", "192.168.1.10", "8.8.8.8", 53}};
+  for (const auto& [app, proto, src, dst, dport] : rows) {
+    CAPTURE(app, proto, src, dst, dport);
+    TestFlow f = flow(app, proto, src, dst, dport);
+    rules->evaluate(f.view, e);
+    const RuleTrace t = rules->explain(f.view, SysSeconds{});
+    std::vector<std::string> matched;
+    for (const auto& a : t.actions) {
+      if (a.matched) matched.push_back(a.name);
+    }
+    CHECK(matched == rules->action_names(e));
+    CHECK(t.actions.size() == rules->action_count());
+  }
+
+  // The reasons, one row each.
+  TestFlow tls = flow("google", "tls", "192.168.1.10", "8.8.4.4", 8443);
+  RuleTrace t = rules->explain(tls.view, SysSeconds{});
+  REQUIRE(t.actions.size() == 5);
+  CHECK(t.exemption.empty());
+  CHECK(t.actions[0].outcome == "no match");
+  REQUIRE(t.actions[0].criteria.size() == 1);
+  const CriteriaTrace& zoom = t.actions[0].criteria[0].second;
+  REQUIRE(zoom.steps.size() == 1);
+  CHECK(zoom.steps[0].expression == "app == 'zoom'");
+  CHECK(zoom.steps[0].seen == "app = 'google'");
+  CHECK_FALSE(zoom.steps[0].result);
+  CHECK(t.actions[0].targets[0].wish == "labels zoom");
+  CHECK(t.actions[1].outcome == "exempt (expression [dst_port == 8443;])");
+  CHECK(t.actions[2].targets[0].wish == "nothing: the target is disabled");
+  CHECK(t.actions[3].outcome == "disabled");
+  CHECK(t.actions[4].matched);
+  INFO(t.actions[4].targets[1].wish);
+  CHECK(t.actions[4].targets[1].type == "ipset");
+  CHECK(t.actions[4].targets[1].wish == "member of its ipset set");  // the dry binder binds it
+
+  TestFlow exempt = flow("zoom", "tls", "192.168.99.5", "170.114.10.5", 443);
+  t = rules->explain(exempt.view, SysSeconds{});
+  CHECK(t.exemption == "network 192.168.99.0/24");
+  CHECK(t.actions[0].outcome == "skipped (the flow is exempt: network 192.168.99.0/24)");
+}
+
+}  // namespace
+}  // namespace ctlabeld::actions

@@ -330,5 +330,79 @@ TEST_CASE("worker: reprocess_flows false leaves classified flows as they are on 
   }
 }
 
+// Issue 14: the per-action figures, the control socket's questions answered in poll(), and the
+// watch events, on the same real pipeline.
+TEST_CASE("worker: per-action figures, tasks answered in poll(), watch events", "[app][control]") {
+  RulesHolder rules;
+  rules.publish(load(rules_json(kZoomTarget)));
+  FakeWriter writer;
+  control::WatchHub hub(1 << 14);
+  WatchFeed feed(hub);
+  hub.set_subscribed(0b11);  // two watchers: slot 0 everything, slot 1 only Zoom flows
+  auto zoom_only = actions::compile_criteria("app == 'zoom';", "w", actions::test::context());
+  REQUIRE(zoom_only);
+  feed.set(1, std::move(zoom_only.value()));
+  Worker worker(0, classifier(), rules, &writer, nullptr);
+  worker.set_watch(&feed);
+  replay(kZoomPcap, worker);  // every flow is still live
+
+  WorkerSnapshot s = worker.snapshot();
+  REQUIRE(s.actions.size() == 2);
+  CHECK(s.actions[0].first == "zoom");
+  CHECK(figure(s.actions[0].second, ActionFigure::kMatches) == kZoomFlows);
+  CHECK(figure(s.actions[0].second, ActionFigure::kMatchingNow) == kZoomFlows);
+  CHECK(figure(s.actions[0].second, ActionFigure::kLastMatch) > 1700000000);
+  CHECK(figure(s.actions[1].second, ActionFigure::kMatches) == 0);
+
+  // A task: counted flows and their labels, answered by the next poll().
+  auto task = std::make_shared<WorkerTask>();
+  std::size_t flows = 0, labelled = 0, matching = 0;
+  const actions::RuleSet* seen_rules = nullptr;
+  task->begin = [&](const actions::RuleSet* r, actions::SysSeconds) { seen_rules = r; };
+  task->flow = [&](const classify::FlowView&, const WorkerTask::FlowState& st) {
+    ++flows;
+    labelled += st.applied.labels == bit(0) ? 1 : 0;
+    matching += st.actions != nullptr ? 1 : 0;
+  };
+  worker.post(task);
+  CHECK_FALSE(task->wait_until(std::chrono::steady_clock::now()));
+  worker.poll();
+  REQUIRE(task->wait_until(std::chrono::steady_clock::now()));
+  CHECK(seen_rules == rules.get().get());
+  CHECK(flows > kZoomFlows);  // every live flow, classified or not (checked by the ends below)
+  CHECK(labelled == kZoomFlows);
+  CHECK(matching == kZoomFlows);
+
+  // Watch events: a verdict and an effect per Zoom flow for both watchers; other flows' events
+  // for watcher 0 only.
+  std::size_t applied[2] = {0, 0}, verdicts[2] = {0, 0};
+  control::WatchEvent ev;
+  while (hub.pop(ev)) {
+    for (unsigned w = 0; w < 2; ++w) {
+      if ((ev.audience >> w & 1U) == 0) continue;
+      if (ev.line.find(R"("event":"effect_applied")") != std::string::npos) {
+        CHECK(ev.line.find(R"("effect":{"labels":["zoom"]})") != std::string::npos);
+        ++applied[w];
+      }
+      if (ev.line.find(R"("event":"verdict")") != std::string::npos) ++verdicts[w];
+      if (w == 1) CHECK(ev.line.find(R"("app":"zoom")") != std::string::npos);
+    }
+  }
+  CHECK(hub.dropped() == 0);
+  CHECK(applied[0] == kZoomFlows);
+  CHECK(applied[1] == kZoomFlows);
+  CHECK(verdicts[0] > verdicts[1]);
+  CHECK(verdicts[1] >= kZoomFlows);
+
+  // The flows end: nothing matches any more, and each end is an event.
+  worker.finish();
+  s = worker.snapshot();
+  CHECK(figure(s.actions[0].second, ActionFigure::kMatchingNow) == 0);
+  CHECK(figure(s.actions[0].second, ActionFigure::kMatches) == kZoomFlows);
+  std::size_t ends = 0;
+  while (hub.pop(ev)) ends += ev.line.find(R"("event":"flow_end")") != std::string::npos ? 1 : 0;
+  CHECK(ends == flows);
+}
+
 }  // namespace
 }  // namespace ctlabeld::app
