@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -65,9 +66,18 @@ struct CtlabelLoad {
   std::set<unsigned> taken_for_hint;  // bits already suggested in "add the line" hints
 };
 
+// ctmark's state during one load: target_defaults.ctmark (each target starts from these).
+struct CtmarkLoad {
+  std::optional<std::uint32_t> mark;
+  std::optional<std::uint32_t> mask;
+  unsigned shift = 0;
+  bool enabled = true;
+};
+
 // Every type's state during one load (one member per implemented type).
 struct TargetLoad {
   CtlabelLoad ctlabel;
+  CtmarkLoad ctmark;
 };
 
 struct TargetTypeOps {
@@ -100,6 +110,9 @@ struct TargetTypeOps {
   // nothing for it and everything else keeps working.
   void (*bind)(CtlabelTarget& target, const std::string& path, SinkBinder& binder,
                ConfigReader& in);
+  // Once every target and action is read: checks across targets and actions (ctmark: two
+  // targets writing the same mark bits to one flow). Errors and warnings go to `in`.
+  void (*check)(const RuleSet::Parts& parts, ConfigReader& in);
 };
 
 // The registry (registry.cpp): Netify's target types, in the order messages list them.
@@ -109,6 +122,7 @@ struct TargetTypeOps {
 
 // The modules.
 extern const TargetTypeOps kCtlabelType;
+extern const TargetTypeOps kCtmarkType;
 // Netify's types ctlabeld accepts but does not implement.
 [[nodiscard]] TargetTypeOps ignored_target_type(std::string_view name);
 
