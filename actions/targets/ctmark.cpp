@@ -180,7 +180,9 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
       << "; the bits go back to 0 when no action sets them\n"
       << "    consume, e.g.: nft add rule inet ctlabeld dscp ct mark and " << hex(target.mark_mask)
       << " == " << hex(target.mark) << " ip dscp set cs5\n"
-      << "             or: nft add rule inet ctlabeld dscp meta mark set ct mark\n";
+      << "    or route by it: meta mark set ct mark and " << hex(target.mark_mask)
+      << " (in a prerouting chain), ip rule add fwmark " << hex(target.mark) << "/"
+      << hex(target.mark_mask) << " table N\n";
 }
 
 }  // namespace
