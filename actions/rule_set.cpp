@@ -85,6 +85,7 @@ RuleSet::RuleSet(Parts parts) : parts_(std::move(parts)) {
   for (const auto& t : parts_.targets) {
     if (!t.enabled || !t.supported || t.ops == nullptr) continue;
     managed_mark_ |= t.mark_mask;
+    if (t.sinks[0] || t.sinks[1]) has_sinks_ = true;
     if (t.ops->add_managed != nullptr) t.ops->add_managed(t, parts_, managed_);
   }
 }

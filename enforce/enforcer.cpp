@@ -2,10 +2,18 @@
 // Applied state per flow, the diff against the rules' wish, and retries of refused changes.
 #include "ctlabeld/enforce/enforcer.hpp"
 
+#include <algorithm>
+
 namespace ctlabeld::enforce {
 
-Enforcer::Enforcer(LabelWriter* writer, std::size_t max_flows)
-    : writer_(writer), max_flows_(max_flows == 0 ? 1 : max_flows) {}
+namespace {
+bool contains(const std::vector<SinkRef>& v, SinkRef s) noexcept {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+}  // namespace
+
+Enforcer::Enforcer(LabelWriter* writer, std::size_t max_flows, const SinkTable* sinks)
+    : writer_(writer), max_flows_(max_flows == 0 ? 1 : max_flows), sinks_(sinks) {}
 
 Enforcer::Entry* Enforcer::slot(std::uint32_t index) const noexcept {
   const std::size_t page = index / kPageEntries;
@@ -33,9 +41,11 @@ Enforcer::Entry* Enforcer::entry_for(FlowId flow) noexcept {
   }
   Entry& e = *found;
   if (e.generation != flow.generation) {
-    // The slot's previous flow ended without end(): start afresh.
+    // The slot's previous flow ended without end(): it leaves its sinks; start afresh.
     detach_pending(e);
-    e = Entry{flow.generation, 0, {}};
+    leave_all(e);
+    e = Entry{};
+    e.generation = flow.generation;
   }
   return &e;
 }
@@ -46,8 +56,10 @@ void Enforcer::keep_pending(Entry& e, const conntrack::LabelUpdate& update) noex
     // change had to set or clear.
     conntrack::LabelUpdate& waiting = pending_[e.pending - 1];
     const LabelBits mask = waiting.mask | update.mask;
+    const std::uint32_t mark_mask = waiting.mark_mask | update.mark_mask;
     waiting = update;
     waiting.mask = mask;
+    waiting.mark_mask = mark_mask;
     return;
   }
   try {
@@ -62,10 +74,13 @@ Enforcer::Outcome Enforcer::apply(FlowId flow, const FlowTuple& tuple, const Des
                                   std::chrono::steady_clock::time_point origin) noexcept {
   Entry* e = entry_for(flow);
   if (e == nullptr) return Outcome::kUnchanged;
+  const bool members_changed = apply_members(*e, flow, desired, origin);
   conntrack::LabelUpdate update;
   update.tuple = tuple;
   update.bits = desired.labels;
   update.mask = desired.managed | e->applied;
+  update.mark = desired.mark & desired.mark_managed;
+  update.mark_mask = desired.mark_managed | e->mark;
   update.log_errors = desired.log_errors;
   update.origin = origin;
   update.flow = flow;
@@ -75,13 +90,17 @@ Enforcer::Outcome Enforcer::apply(FlowId flow, const FlowTuple& tuple, const Des
     return Outcome::kPending;
   }
   // Only changes go to the kernel: bits already applied are never re-sent.
-  if (desired.labels == e->applied) return Outcome::kUnchanged;
+  if (desired.labels == e->applied && update.mark == e->mark) {
+    return members_changed ? Outcome::kApplied : Outcome::kUnchanged;
+  }
   if (writer_ == nullptr) {
     e->applied = desired.labels;
+    e->mark = update.mark;
     return Outcome::kApplied;
   }
   if (writer_->submit(update)) {
     e->applied = desired.labels;
+    e->mark = update.mark;
     ++stats_.submitted;
     return Outcome::kApplied;
   }
@@ -95,6 +114,7 @@ void Enforcer::end(FlowId flow) noexcept {
   if (found == nullptr) return;
   Entry& e = *found;
   detach_pending(e);
+  leave_all(e);
   e = Entry{};
 }
 
@@ -114,6 +134,207 @@ LabelBits Enforcer::labels_of(FlowId flow) const noexcept {
   return e->pending != 0 ? pending_[e->pending - 1].bits : e->applied;
 }
 
+Applied Enforcer::applied_of(FlowId flow) const {
+  Applied out;
+  const Entry* e = find(flow);
+  if (e == nullptr) return out;
+  out.labels = e->pending != 0 ? pending_[e->pending - 1].bits : e->applied;
+  out.mark = e->pending != 0 ? pending_[e->pending - 1].mark : e->mark;
+  if (e->members != 0) out.sinks = members_[e->members - 1].in;
+  return out;
+}
+
+bool Enforcer::apply_members(Entry& e, FlowId flow, const Desired& desired,
+                             std::chrono::steady_clock::time_point origin) noexcept {
+  if (e.members == 0 && desired.members.empty()) return false;
+  if (e.members == 0) {
+    if (desired.member_fields == nullptr) return false;
+    try {
+      if (free_members_.empty()) {
+        members_.emplace_back();
+        e.members = static_cast<std::uint32_t>(members_.size());
+      } else {
+        e.members = free_members_.back() + 1;
+        free_members_.pop_back();
+      }
+    } catch (...) {
+      return false;  // out of memory: this flow joins no sink (as if no rule matched)
+    }
+    Members& fresh = members_[e.members - 1];
+    fresh.in.clear();
+    fresh.ttl_s.clear();
+    fresh.fields = *desired.member_fields;
+    fresh.flow = flow;
+  }
+  Members& m = members_[e.members - 1];
+  bool changed = false;
+  MemberChange change;
+  change.fields = m.fields;
+  change.origin = origin;
+  change.flow = flow;
+  change.feedback = &member_feedback_;
+  // Leave the sinks no longer wished (records writers have nothing to remove).
+  for (std::size_t i = 0; i < m.in.size();) {
+    const SinkRef sink = m.in[i];
+    const bool wished = std::any_of(desired.members.begin(), desired.members.end(),
+                                    [&](const MemberWish& w) { return w.sink == sink; });
+    if (wished) {
+      ++i;
+      continue;
+    }
+    if (sinks_ == nullptr || !sinks_->records(sink.writer)) {
+      change.op = SetOp::kDelete;
+      change.sink = sink;
+      change.timeout = std::chrono::seconds(0);
+      send_member(change);
+    }
+    m.in.erase(m.in.begin() + static_cast<std::ptrdiff_t>(i));
+    m.ttl_s.erase(m.ttl_s.begin() + static_cast<std::ptrdiff_t>(i));
+    changed = true;
+  }
+  // Enter the newly wished ones.
+  for (const MemberWish& w : desired.members) {
+    if (contains(m.in, w.sink)) continue;
+    try {
+      m.ttl_s.reserve(m.in.size() + 1);
+      m.in.push_back(w.sink);
+      m.ttl_s.push_back(w.ttl_s);
+    } catch (...) {
+      if (m.in.size() > m.ttl_s.size()) m.in.pop_back();
+      continue;  // out of memory: not entered
+    }
+    change.op = SetOp::kAdd;
+    change.sink = w.sink;
+    change.timeout = std::chrono::seconds(w.ttl_s);
+    change.record.reset();
+    if (sinks_ != nullptr && sinks_->records(w.sink.writer) && desired.records != nullptr) {
+      try {
+        change.record = desired.records->record(w);
+      } catch (...) {
+        change.record.reset();
+      }
+    }
+    send_member(change);
+    changed = true;
+  }
+  if (m.in.empty()) {
+    free_members_.push_back(e.members - 1);  // capacity: at most one entry per member slot
+    e.members = 0;
+  } else if (changed) {
+    schedule_refresh(m, std::chrono::steady_clock::now());
+  }
+  return changed;
+}
+
+void Enforcer::schedule_refresh(Members& m, std::chrono::steady_clock::time_point now) noexcept {
+  std::uint32_t shortest = 0;
+  for (const std::uint32_t ttl : m.ttl_s) {
+    if (ttl != 0 && (shortest == 0 || ttl < shortest)) shortest = ttl;
+  }
+  // Half the shortest timeout (at least a second): one refresh round for all of the flow's
+  // elements with a timeout.
+  m.refresh_at = shortest == 0
+                     ? std::chrono::steady_clock::time_point::max()
+                     : now + std::chrono::seconds(std::max<std::uint32_t>(shortest / 2, 1));
+}
+
+void Enforcer::refresh_members(std::chrono::steady_clock::time_point now) noexcept {
+  if (sinks_ == nullptr || now < next_refresh_scan_) return;
+  next_refresh_scan_ = now + kRefreshScan;
+  MemberChange change;
+  change.op = SetOp::kRefresh;
+  change.feedback = &member_feedback_;
+  for (Members& m : members_) {
+    if (m.in.empty() || now < m.refresh_at) continue;
+    change.fields = m.fields;
+    change.flow = m.flow;
+    for (std::size_t i = 0; i < m.in.size(); ++i) {
+      if (m.ttl_s[i] == 0 || sinks_->records(m.in[i].writer)) continue;
+      change.sink = m.in[i];
+      change.timeout = std::chrono::seconds(m.ttl_s[i]);
+      send_member(change);
+      ++stats_.member_refreshes;
+    }
+    schedule_refresh(m, now);
+  }
+}
+
+void Enforcer::leave_all(Entry& e) noexcept {
+  if (e.members == 0) return;
+  Members& m = members_[e.members - 1];
+  MemberChange change;
+  change.op = SetOp::kDelete;
+  change.fields = m.fields;
+  // The flow is gone: nobody to hand a failure back to.
+  for (const SinkRef sink : m.in) {
+    if (sinks_ != nullptr && sinks_->records(sink.writer)) continue;
+    change.sink = sink;
+    send_member(change);
+  }
+  m.in.clear();
+  m.ttl_s.clear();
+  try {
+    free_members_.push_back(e.members - 1);
+  } catch (...) {
+    // the slot is leaked, not reused: harmless
+  }
+  e.members = 0;
+}
+
+void Enforcer::send_member(const MemberChange& change) noexcept {
+  if (sinks_ == nullptr) return;  // a dry run: applied at once
+  SinkWriter* writer = sinks_->writer(change.sink.writer);
+  if (writer == nullptr) return;  // nothing was bound to a writer that never started
+  if (member_queue_.empty()) {
+    if (writer->submit(change)) {
+      ++stats_.member_submitted;
+      return;
+    }
+    ++stats_.member_refused;
+  }
+  try {
+    member_queue_.push_back(change);
+  } catch (...) {
+    // out of memory: dropped, like a refused change before this stage existed
+  }
+}
+
+void Enforcer::take_members_handed_back() noexcept {
+  if (!member_feedback_.take(member_returned_)) return;
+  for (MemberChange& change : member_returned_) {
+    ++stats_.member_handed_back;
+    const Entry* e = find(change.flow);
+    if (e == nullptr) continue;  // the flow ended meanwhile (and left its sinks)
+    const bool in = e->members != 0 && contains(members_[e->members - 1].in, change.sink);
+    if ((change.op != SetOp::kDelete) != in) continue;  // superseded by a later change
+    if (++change.attempts > kMaxAttempts) {
+      ++stats_.member_gave_up;
+      continue;
+    }
+    try {
+      member_queue_.push_back(change);
+    } catch (...) {
+      ++stats_.member_gave_up;
+    }
+  }
+}
+
+void Enforcer::service_members() noexcept {
+  take_members_handed_back();
+  while (!member_queue_.empty()) {
+    const MemberChange& change = member_queue_.front();
+    SinkWriter* writer = sinks_ != nullptr ? sinks_->writer(change.sink.writer) : nullptr;
+    if (writer != nullptr) {
+      if (!writer->submit(change)) {
+        ++stats_.member_refused;
+        return;  // still full: the rest waits, in order
+      }
+      ++stats_.member_submitted;
+    }
+    member_queue_.pop_front();
+  }
+}
+
 void Enforcer::take_handed_back() noexcept {
   if (!feedback_.take(returned_)) return;
   for (const conntrack::LabelUpdate& update : returned_) {
@@ -127,12 +348,20 @@ void Enforcer::take_handed_back() noexcept {
       continue;
     }
     // A later accepted write carries the whole mask and supersedes this one.
-    if (e.applied != update.bits) continue;
+    if (e.applied != update.bits || e.mark != update.mark) continue;
     keep_pending(e, update);
   }
 }
 
 void Enforcer::service() noexcept {
+  // The clock is read only when some flow is in a sink.
+  service(members_.empty() ? std::chrono::steady_clock::time_point{}
+                           : std::chrono::steady_clock::now());
+}
+
+void Enforcer::service(std::chrono::steady_clock::time_point now) noexcept {
+  if (!members_.empty()) refresh_members(now);
+  service_members();
   take_handed_back();
   if (pending_.empty()) return;
   std::size_t kept = 0;
@@ -144,6 +373,7 @@ void Enforcer::service() noexcept {
       if (writer_ == nullptr || writer_->submit(update)) {
         if (e != nullptr) {
           e->applied = update.bits;
+          e->mark = update.mark;
           e->pending = 0;
         }
         if (writer_ != nullptr) {

@@ -13,30 +13,39 @@
 namespace ctlabeld::app {
 
 // X(id, name, unit, meaning)
-#define CTLABELD_WORKER_COUNTERS(X)                                                         \
-  X(kPackets, "packets_classified", "packets", "packets the workers handled")               \
-  X(kBytes, "bytes_classified", "bytes", "their wire bytes")                                \
-  X(kFlowsCreated, "flows.created", "flows", "flows that entered a flow table")             \
-  X(kVerdicts, "flows.classified", "flows", "final verdicts")                               \
-  X(kGiveups, "flows.given_up", "flows", "verdicts through nDPI's give-up guess")           \
-  X(kFlowsExpired, "flows.expired", "flows", "flows ended by their idle timeout")           \
-  X(kFlowsEvicted, "flows.evicted", "flows", "flows evicted from a full table")             \
-  X(kFlowsActive, "flows.active", "flows", "flows in the tables now")                       \
-  X(kDpiPackets, "dpi_packets", "packets", "packets handed to nDPI")                        \
-  X(kRuleEvaluations, "rule_evaluations", "evaluations",                                    \
-    "rule set evaluations (one a verdict change, and one a flow after a reload or at a "    \
-    "time_of_day window edge)")                                                             \
-  X(kActionsMatched, "actions_matched", "matches", "action matches, summed over flows")     \
-  X(kLabelUpdates, "label_updates", "updates", "label changes the writer accepted")         \
-  X(kLabelQueueFull, "label_queue_full", "submits",                                         \
-    "submits the writer refused (kept and "                                                 \
-    "retried)")                                                                             \
-  X(kLabelRetries, "label_retries", "updates", "retried label changes the writer accepted") \
-  X(kLabelHandedBack, "label_handed_back", "updates",                                       \
-    "accepted label changes the writer could not complete (retried)")                       \
-  X(kWindowEdges, "window_edges", "edges",                                                  \
-    "time_of_day window edges at which every classified flow was re-evaluated")             \
-  X(kFlowsPeak, "peak_flows", "flows", "the most flows in the tables at once")              \
+#define CTLABELD_WORKER_COUNTERS(X)                                                             \
+  X(kPackets, "packets_classified", "packets", "packets the workers handled")                   \
+  X(kBytes, "bytes_classified", "bytes", "their wire bytes")                                    \
+  X(kFlowsCreated, "flows.created", "flows", "flows that entered a flow table")                 \
+  X(kVerdicts, "flows.classified", "flows", "final verdicts")                                   \
+  X(kGiveups, "flows.given_up", "flows", "verdicts through nDPI's give-up guess")               \
+  X(kFlowsExpired, "flows.expired", "flows", "flows ended by their idle timeout")               \
+  X(kFlowsEvicted, "flows.evicted", "flows", "flows evicted from a full table")                 \
+  X(kFlowsActive, "flows.active", "flows", "flows in the tables now")                           \
+  X(kDpiPackets, "dpi_packets", "packets", "packets handed to nDPI")                            \
+  X(kRuleEvaluations, "rule_evaluations", "evaluations",                                        \
+    "rule set evaluations (one a verdict change, and one a flow after a reload or at a "        \
+    "time_of_day window edge)")                                                                 \
+  X(kActionsMatched, "actions_matched", "matches", "action matches, summed over flows")         \
+  X(kLabelUpdates, "label_updates", "updates", "label changes the writer accepted")             \
+  X(kLabelQueueFull, "label_queue_full", "submits",                                             \
+    "submits the writer refused (kept and "                                                     \
+    "retried)")                                                                                 \
+  X(kLabelRetries, "label_retries", "updates", "retried label changes the writer accepted")     \
+  X(kLabelHandedBack, "label_handed_back", "updates",                                           \
+    "accepted label changes the writer could not complete (retried)")                           \
+  X(kMemberChanges, "member_changes", "changes",                                                \
+    "set element adds and deletes (and log records) the sink writers accepted")                 \
+  X(kMemberQueueFull, "member_queue_full", "submits",                                           \
+    "sink changes a writer refused (kept and retried in order)")                                \
+  X(kMemberHandedBack, "member_handed_back", "changes",                                         \
+    "accepted sink changes a writer could not complete (retried)")                              \
+  X(kMemberGaveUp, "member_gave_up", "changes", "sink changes dropped after repeated failures") \
+  X(kMemberRefreshes, "member_refreshes", "changes",                                            \
+    "element timeouts restarted for long-lived flows (at half the timeout)")                    \
+  X(kWindowEdges, "window_edges", "edges",                                                      \
+    "time_of_day window edges at which every classified flow was re-evaluated")                 \
+  X(kFlowsPeak, "peak_flows", "flows", "the most flows in the tables at once")                  \
   X(kDpiPeak, "peak_dpi_flows", "flows", "the most flows holding nDPI state at once")
 
 enum class WorkerCounter : std::size_t {

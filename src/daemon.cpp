@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,7 @@
 #include "rules_holder.hpp"
 #include "sd_notify.hpp"
 #include "stats.hpp"
+#include "writers.hpp"
 
 namespace ctlabeld::app {
 
@@ -77,9 +79,13 @@ std::string rule_file(const std::optional<std::string>& option,
 // The loader reads the file through the file policy: one open, checked on its descriptor (owner,
 // mode, regular file, size), so a file others could have written is refused. --strict, and
 // nDPI's own names for the name checks (with --protos, else the file's).
-Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt) {
+// `sinks`: where sink targets are bound (the daemon's writers); null binds nothing (--check,
+// and the first load at start-up, before the capabilities are dropped).
+Expected<actions::LoadedConfig> load_config(const std::string& path, const Options& opt,
+                                            SinkBinder* sinks = nullptr) {
   actions::LoadOptions options;
   options.strict = opt.strict;
+  options.sinks = sinks;
   options.ndpi_names = [&opt](const std::optional<std::string>& protos_file) {
     actions::NdpiNames names;
     auto known =
@@ -356,19 +362,39 @@ PipelineOptions pipeline_options(const Startup& s) {
   return p;
 }
 
+// Step 4b: the sink targets (nftset, ipset, log) are bound to their writers, which check or
+// create their sets. That starts writer threads, so it happens after the capabilities were
+// dropped: the file is loaded again, now binding for real (its warnings that the first load
+// printed already are not repeated).
+bool bind_sinks(const Options& opt, Startup& s, SinkWriters& sinks) {
+  if (!s.config || opt.dry_run || !s.config->rules->parts().targets.size()) return true;
+  auto loaded = load_config(s.config_path, opt, &sinks);
+  if (!loaded) {
+    print_errors(loaded.errors());
+    return false;
+  }
+  for (const auto& w : loaded->warnings) {
+    const auto& before = s.config->warnings;
+    if (std::find(before.begin(), before.end(), w) == before.end()) spdlog::warn("{}", w);
+  }
+  s.config = std::move(loaded.value());
+  return true;
+}
+
 // Step 5: one worker per thread, each with its own classifier and enforcer.
 Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
                                                             const RulesHolder& rules,
                                                             conntrack::LabelWriter* writer,
-                                                            FlowOutput* flows) {
+                                                            FlowOutput* flows,
+                                                            const SinkTable* sinks) {
   using Result = Expected<std::vector<std::unique_ptr<Worker>>>;
   std::vector<std::unique_ptr<Worker>> workers;
   const classify::ClassifierConfig config = classifier_config(s);
   for (unsigned w = 0; w < s.settings.workers; ++w) {
     auto classifier = classify::Classifier::create(config);
     if (!classifier) return Result::failure(classifier.errors());
-    workers.push_back(
-        std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer, flows));
+    workers.push_back(std::make_unique<Worker>(w, std::move(classifier.value()), rules, writer,
+                                               flows, Worker::WallClock{}, sinks));
   }
   return workers;
 }
@@ -377,12 +403,12 @@ Expected<std::vector<std::unique_ptr<Worker>>> make_workers(const Startup& s,
 // re-evaluate their flows, unless reprocess_flows is false) at their next batch. On failure the old
 // rules stay.
 void reload(const std::string& config_path, const Options& opt, RulesHolder& rules,
-            std::uint64_t& reloads, std::uint64_t& reload_failures) {
+            SinkBinder* sinks, std::uint64_t& reloads, std::uint64_t& reload_failures) {
   if (config_path.empty()) {
     spdlog::warn("SIGHUP: no actions file to reload (started without -c)");
     return;
   }
-  auto loaded = load_config(config_path, opt);
+  auto loaded = load_config(config_path, opt, sinks);
   if (loaded) {
     for (const auto& w : loaded->warnings) spdlog::warn("{}", w);
     rules.publish(loaded->rules);
@@ -405,8 +431,8 @@ void write_stats(const std::string& path, const StatsReport& report) {
 
 // Step 6: the main thread owns the signals until the input ends or a stop is asked for.
 void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, Pipeline& pipeline,
-                 RulesHolder& rules, std::uint64_t& reloads, std::uint64_t& reload_failures,
-                 const std::function<StatsReport()>& report) {
+                 RulesHolder& rules, SinkBinder* sinks, std::uint64_t& reloads,
+                 std::uint64_t& reload_failures, const std::function<StatsReport()>& report) {
   auto next_stats = Clock::now() + s.settings.stats_interval;
   bool stopping = false;
   while (!stopping && !pipeline.finished()) {
@@ -418,7 +444,7 @@ void signal_loop(const Options& opt, const Startup& s, const sigset_t& signals, 
       stopping = true;
     } else if (sig == SIGHUP) {
       sd_notify("RELOADING=1");
-      reload(s.config_path, opt, rules, reloads, reload_failures);
+      reload(s.config_path, opt, rules, sinks, reloads, reload_failures);
       sd_notify("READY=1");
     } else if (sig == SIGUSR1) {
       spdlog::info("statistics:\n{}{}", format_summary(report()), endpoint_summary(s));
@@ -478,6 +504,10 @@ int run(const Options& opt) {
     return 1;
   }
   if (stop_requested()) return 0;
+  SinkWriters sinks;
+  if (!bind_sinks(opt, s, sinks)) return 1;
+  SinkBinder* binder = opt.dry_run ? nullptr : &sinks;
+  const SinkTable* sink_table = opt.dry_run ? nullptr : &sinks;
   std::unique_ptr<FlowOutput> flows;
   if (!opt.flows_file.empty()) {
     auto opened = FlowOutput::open(opt.flows_file);
@@ -489,7 +519,7 @@ int run(const Options& opt) {
   }
   RulesHolder rules;
   if (s.config) rules.publish(s.config->rules);
-  auto workers = make_workers(s, rules, writer->get(), flows.get());
+  auto workers = make_workers(s, rules, writer->get(), flows.get(), sink_table);
   if (!workers) {
     print_errors(workers.errors());
     return 1;
@@ -502,7 +532,9 @@ int run(const Options& opt) {
   std::uint64_t reload_failures = 0;
   const std::function<StatsReport()> report = [&] {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started_at).count();
-    return gather(pipeline, writer->get(), elapsed, reloads, reload_failures);
+    StatsReport r = gather(pipeline, writer->get(), elapsed, reloads, reload_failures);
+    r.sinks = sinks.counters();
+    return r;
   };
 
   pipeline.start();
@@ -512,7 +544,7 @@ int run(const Options& opt) {
                  opt.dry_run ? "dry run (no labels written)" : "writing conntrack labels");
     sd_notify("READY=1\nSTATUS=capturing");
   }
-  signal_loop(opt, s, signals, pipeline, rules, reloads, reload_failures, report);
+  signal_loop(opt, s, signals, pipeline, rules, binder, reloads, reload_failures, report);
 
   // Shut down in pipeline order: capture, workers (ending every flow and handing over every
   // waiting change), then the writer.
@@ -527,6 +559,7 @@ int run(const Options& opt) {
     }
   }
   if (*writer) (*writer)->stop();
+  sinks.stop();
   const StatsReport final_report = report();
   if (!s.settings.stats_file.empty()) write_stats(s.settings.stats_file, final_report);
   if (s.live) {

@@ -173,8 +173,29 @@ std::string format_summary(const StatsReport& r) {
       fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
     out += '\n';
   }
+  for (const SinkCounters& k : r.sinks) {
+    fmt::format_to(o, "{}: writes={} present={} errors={} dropped={}", k.name, k.writes, k.present,
+                   k.errors, k.dropped);
+    for (const auto& [err, n] : k.errors_by_errno)
+      fmt::format_to(o, " errno[{}]={}", std::strerror(err), n);
+    out += '\n';
+  }
   return out;
 }
+
+namespace {
+// "errors_by_errno":{"2":5,...}
+void errno_json(const std::map<int, std::uint64_t>& errors, std::string& out) {
+  out += "\"errors_by_errno\":{";
+  bool first = true;
+  for (const auto& [err, n] : errors) {
+    if (!first) out += ',';
+    first = false;
+    fmt::format_to(std::back_inserter(out), "\"{}\":{}", err, n);
+  }
+  out += '}';
+}
+}  // namespace
 
 std::string format_json(const StatsReport& r) {
   std::string out;
@@ -233,16 +254,21 @@ std::string format_json(const StatsReport& r) {
     out += ",\"conntrack\":{";
     r.writer->for_each_counter(
         [&](std::string_view name, std::uint64_t v) { fmt::format_to(o, "\"{}\":{},", name, v); });
-    out += "\"errors_by_errno\":{";
-    bool f = true;
-    for (const auto& [err, n] : r.writer->errors_by_errno) {
-      if (!f) out += ',';
-      f = false;
-      fmt::format_to(o, "\"{}\":{}", err, n);
-    }
-    out += "}}";
+    errno_json(r.writer->errors_by_errno, out);
+    out += '}';
   }
-  out += '}';
+  out += ",\"sinks\":[";
+  for (std::size_t i = 0; i < r.sinks.size(); ++i) {
+    const SinkCounters& k = r.sinks[i];
+    if (i != 0) out += ',';
+    out += "{\"name\":\"";
+    append_json_string(k.name, out);
+    fmt::format_to(o, "\",\"writes\":{},\"present\":{},\"errors\":{},\"dropped\":{},", k.writes,
+                   k.present, k.errors, k.dropped);
+    errno_json(k.errors_by_errno, out);
+    out += '}';
+  }
+  out += "]}";
   return out;
 }
 

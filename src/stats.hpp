@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ctlabeld/common/expected.hpp"
+#include "ctlabeld/common/sink_writer.hpp"
 #include "ctlabeld/conntrack/label_writer.hpp"
 #include "pipeline.hpp"
 
@@ -21,6 +22,7 @@ struct StatsReport {
   std::vector<SourceSnapshot> sources;
   std::vector<WorkerSnapshot> workers;
   std::optional<conntrack::WriterStats> writer;
+  std::vector<SinkCounters> sinks;  // per sink of the sink targets (nftset, ipset, log)
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
   std::uint64_t regex_budget_exceeded = 0;  // regex searches cut short (counted as no match)

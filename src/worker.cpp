@@ -33,11 +33,12 @@ actions::SysSeconds system_seconds() {
 }  // namespace
 
 Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
-               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows, WallClock clock)
+               const RulesHolder& rules, LabelWriter* writer, FlowOutput* flows, WallClock clock,
+               const SinkTable* sinks)
     : id_(id),
       classifier_(std::move(classifier)),
       rules_holder_(rules),
-      enforcer_(writer, classifier_->config().max_flows),
+      enforcer_(writer, classifier_->config().max_flows, sinks),
       flows_(flows),
       clock_(clock ? std::move(clock) : WallClock(&system_seconds)) {
   rules_ = rules_holder_.get();
@@ -48,7 +49,8 @@ Worker::Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier,
 }
 
 void Worker::update_latency_tracking() noexcept {
-  track_latency_ = rules_ && rules_->managed_bits().any();
+  track_latency_ = rules_ && (rules_->managed_bits().any() || rules_->managed_mark() != 0 ||
+                              rules_->has_sinks());
 }
 
 void Worker::on_dpi_start(FlowId flow) noexcept {
@@ -90,6 +92,38 @@ void Worker::publish_enforcer_counters() noexcept {
   counters_.set(WorkerCounter::kLabelQueueFull, e.refused);
   counters_.set(WorkerCounter::kLabelRetries, e.retried);
   counters_.set(WorkerCounter::kLabelHandedBack, e.handed_back);
+  counters_.set(WorkerCounter::kMemberChanges, e.member_submitted);
+  counters_.set(WorkerCounter::kMemberQueueFull, e.member_refused);
+  counters_.set(WorkerCounter::kMemberHandedBack, e.member_handed_back);
+  counters_.set(WorkerCounter::kMemberGaveUp, e.member_gave_up);
+  counters_.set(WorkerCounter::kMemberRefreshes, e.member_refreshes);
+}
+
+std::shared_ptr<const FlowRecord> Worker::Records::record(const MemberWish& wish) const {
+  auto r = std::make_shared<FlowRecord>();
+  if (flow != nullptr) {
+    r->tuple = flow->tuple;
+    if (flow->verdict != nullptr) {
+      const classify::Verdict& v = *flow->verdict;
+      r->app = v.app;
+      r->protocol = v.protocol;
+      r->category = v.category;
+      r->hostname = v.hostname;
+      r->detected_by = v.detected_by;
+    }
+    r->iface = flow->iface;
+    r->first_seen_us = flow->first_seen_us;
+    r->last_seen_us = flow->last_seen_us;
+    r->packets = flow->packets;
+    r->bytes = flow->bytes;
+  }
+  if (rules != nullptr) {
+    r->action = rules->action_name(wish.action);
+    if (wish.target < rules->parts().targets.size()) {
+      r->target = rules->parts().targets[wish.target].name;
+    }
+  }
+  return r;
 }
 
 void Worker::poll() noexcept {
@@ -160,9 +194,17 @@ void Worker::evaluate_and_enforce(const classify::FlowView& flow, bool from_pack
     desired.labels = evaluation_.labels;
     desired.managed = rules_->managed_bits();
     desired.log_errors = evaluation_.log_errors;
+    desired.mark = evaluation_.mark;
+    desired.mark_managed = rules_->managed_mark();
+    desired.members = evaluation_.members;
+    desired.member_fields = &evaluation_.member_fields;
+    records_.flow = &flow;
+    records_.rules = rules_.get();
+    desired.records = &records_;
   } else {
     evaluation_.matched_actions.clear();
     evaluation_.labels.reset();
+    evaluation_.members.clear();
   }
   const bool first_label = enforcer_.labels_of(flow.id).none();
   std::chrono::steady_clock::time_point origin{};

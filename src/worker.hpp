@@ -42,10 +42,11 @@ class Worker final : public classify::FlowEvents {
   // The wall clock that time_of_day windows follow (windows are wall-clock and zone based, not
   // packet time); tests pass a fake one. Read only while the rule set has windows.
   using WallClock = std::function<actions::SysSeconds()>;
-  // `writer` null: a dry run (nothing is written; changes count as applied). `clock` empty: the
-  // system clock.
+  // `writer` null: a dry run (nothing is written; changes count as applied); `sinks` null
+  // alike for the sink targets (nftset, ipset, log). `clock` empty: the system clock.
   Worker(unsigned id, std::unique_ptr<classify::Classifier> classifier, const RulesHolder& rules,
-         LabelWriter* writer, FlowOutput* flows, WallClock clock = {});
+         LabelWriter* writer, FlowOutput* flows, WallClock clock = {},
+         const SinkTable* sinks = nullptr);
 
   void handle(const capture::DecodedPacket& packet, std::uint32_t source) noexcept;
   // Expires idle flows at `now_us` (packet time, or wall time when no packets arrive).
@@ -61,6 +62,7 @@ class Worker final : public classify::FlowEvents {
 
   [[nodiscard]] WorkerSnapshot snapshot() const;
   [[nodiscard]] unsigned id() const noexcept { return id_; }
+  [[nodiscard]] const enforce::Enforcer& enforcer() const noexcept { return enforcer_; }
 
   void on_verdict(const classify::FlowView& flow, bool final) override;
   void on_end(const classify::FlowView& flow, classify::EndReason reason) override;
@@ -84,12 +86,21 @@ class Worker final : public classify::FlowEvents {
   void publish_table_counters() noexcept;
   void publish_enforcer_counters() noexcept;
 
+  // Records for records sinks (log): the flow being evaluated, named by the current rules.
+  class Records final : public enforce::RecordSource {
+   public:
+    [[nodiscard]] std::shared_ptr<const FlowRecord> record(const MemberWish& wish) const override;
+    const classify::FlowView* flow = nullptr;
+    const actions::RuleSet* rules = nullptr;
+  };
+
   unsigned id_;
   std::unique_ptr<classify::Classifier> classifier_;
   const RulesHolder& rules_holder_;
   std::shared_ptr<const actions::RuleSet> rules_;
   std::uint64_t rules_generation_ = 0;
   actions::Evaluation evaluation_;
+  Records records_;
   enforce::Enforcer enforcer_;
   FlowOutput* flows_;
   WallClock clock_;

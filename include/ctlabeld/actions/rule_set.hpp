@@ -24,14 +24,6 @@
 
 namespace ctlabeld::actions {
 
-// A matching target's sink (nftset, ipset, log) that the flow should be in.
-struct MemberWish {
-  SinkRef sink;
-  std::uint32_t ttl_s = 0;   // the element's timeout; 0: none
-  std::uint32_t target = 0;  // index into the rule set's targets
-  std::uint16_t action = 0;  // the first matching action that named it
-};
-
 // Caller-owned and reused: evaluate() clears and refills it without allocating (once its
 // vectors have grown to the rule set's size).
 struct Evaluation {
@@ -153,6 +145,8 @@ class RuleSet {
   [[nodiscard]] const LabelBits& managed_bits() const noexcept { return managed_; }
   // Union of every mark bit an enabled ctmark target may set: cleared where no target sets it.
   [[nodiscard]] std::uint32_t managed_mark() const noexcept { return managed_mark_; }
+  // Some enabled target has a bound sink (nftset, ipset, log).
+  [[nodiscard]] bool has_sinks() const noexcept { return has_sinks_; }
   [[nodiscard]] std::string_view action_name(std::uint16_t index) const;
   [[nodiscard]] std::size_t action_count() const noexcept { return parts_.actions.size(); }
   [[nodiscard]] std::vector<std::string> label_names(const LabelBits& bits) const;
@@ -168,6 +162,7 @@ class RuleSet {
   Parts parts_;
   LabelBits managed_;
   std::uint32_t managed_mark_ = 0;
+  bool has_sinks_ = false;
   std::vector<std::uint16_t> enabled_actions_;
   bool has_windows_ = false;
 };

@@ -30,6 +30,14 @@ struct SinkRef {
   friend bool operator==(const SinkRef&, const SinkRef&) = default;
 };
 
+// A matching target's sink that a flow should be in (the rules' wish, per flow).
+struct MemberWish {
+  SinkRef sink;
+  std::uint32_t ttl_s = 0;   // the element's timeout; 0: none
+  std::uint32_t target = 0;  // index into the rule set's targets
+  std::uint16_t action = 0;  // the first matching action that named it
+};
+
 // The flow as a record shows it, copied at the change so it outlives the classifier's record.
 struct FlowRecord {
   FlowTuple tuple{};
@@ -55,6 +63,7 @@ struct MemberChange {
   // back through `feedback` with this identifier. Null: nobody to tell.
   FlowId flow{};
   WriteFeedback<MemberChange>* feedback = nullptr;
+  std::uint8_t attempts = 0;  // hand-backs so far: the enforcer gives up after a few
 };
 
 // Per sink figures for the stats (counters per target).

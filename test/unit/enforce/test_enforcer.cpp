@@ -19,7 +19,12 @@ LabelBits bits(std::initializer_list<unsigned> list) {
   return b;
 }
 
-Desired want(LabelBits labels, LabelBits managed) { return Desired{labels, managed, false}; }
+Desired want(LabelBits labels, LabelBits managed) {
+  Desired d;
+  d.labels = labels;
+  d.managed = managed;
+  return d;
+}
 
 constexpr FlowId kFlow{7, 1};
 const FlowTuple kTuple{};
