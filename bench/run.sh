@@ -256,7 +256,7 @@ fi
 
 # Live capture CPU: bulk TCP client -> router -> server in namespaces made here; ctlabeld -n in
 # the router, once on the router's interface and once on nflog with `ct packets < 32`.
-LIVE_IF="" LIVE_NFLOG=""
+LIVE_IF="" LIVE_NFLOG="" MARK_LAT_P50="" MARK_LAT_P99="" LAT_P99="" LAT_P50=""
 live_cleanup() {
   for ns in ctlb-c ctlb-r ctlb-s; do ip netns del "$ns" 2>/dev/null || true; done
 }
@@ -329,15 +329,19 @@ print(n)' >"$TMP/sink.out" &
 # live_labels: ctlabeld writes labels (no -n) for LABEL_FLOWS short TCP connections; the label
 # latency comes from its stats file: "label_latency":{..."p50_us":N,"p99_us":N,...}.
 LABEL_FLOWS=${LABEL_FLOWS:-400}  # enough that p99 is not just the single worst sample
-live_labels() {  # live_labels [BINARY]: sets LAT_P50/LAT_P99 (default binary: this build's)
-  local bin=${1:-$CTLABELD}
+# With "ctmark" as the second argument the target is a ctmark (mark 0x100 under 0xff00) instead:
+# the same histogram then times mark writes.
+live_labels() {  # live_labels [BINARY] [ctmark]: sets LAT_P50/LAT_P99 (default binary: this build's)
+  local bin=${1:-$CTLABELD} kind=${2:-ctlabel}
   local stats=$TMP/label-stats.json ctl sink tries=0
+  local target='"ctlabel.bench": { "target_type": "ctlabel", "labels": [ "bench" ] }'
+  [[ $kind == ctmark ]] && target='"ctlabel.bench": { "target_type": "ctmark", "mark": "0x100", "mask": "0xff00" }'
   printf '0 bench\n' >"$TMP/connlabel.conf"
   cat >"$TMP/label-actions.json" <<JSON
 {
   "version": 1,
   "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$TMP/connlabel.conf" } },
-  "targets": { "ctlabel.bench": { "target_type": "ctlabel", "labels": [ "bench" ] } },
+  "targets": { $target },
   "actions": { "bench": { "criteria": "dst_port == 5001;", "targets": [ "ctlabel.bench" ] } }
 }
 JSON
@@ -386,7 +390,7 @@ while True:
   wait "$ctl" "$sink" 2>/dev/null || true
   # (conntrack -L -o labels prints label names only with a connlabel.conf in /etc, which this
   # script leaves alone; ctlabeld's own count of acknowledged writes is reported instead.)
-  echo "  label run: $LABEL_FLOWS connections of 64 KiB, ctlabeld wrote labels for" \
+  echo "  $kind run: $LABEL_FLOWS connections of 64 KiB, ctlabeld wrote ${kind#ct}s for" \
     "$(grep -oE '"written":[0-9]+' "$stats" | head -n1 | cut -d: -f2) of them"
   echo "  stats: $(grep -oE '"(label_latency|conntrack)":\{[^}]*\}' "$stats" | tr '\n' ' ')"
   LAT_P99=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p99_us":[0-9.]+' | cut -d: -f2 || true)
@@ -444,6 +448,8 @@ if [[ ${1:-} == latency ]]; then
   echo "== label latency, $LABEL_FLOWS connections per run"
   live_labels || true
   [[ -n ${BASELINE:-} ]] && labels_vs_baseline
+  echo "== ctmark latency (this build), $LABEL_FLOWS connections"
+  live_labels "$CTLABELD" ctmark || true
   exit 0
 fi
 
@@ -645,6 +651,17 @@ else
   echo "  $BUILD/bench/label_write_bench not built: skipped"
 fi
 
+# ctmark writes (issue 11): the same writer with a masked mark and no labels, then paced writes
+# whose submit-to-ack p99 is the writer's share of the ctmark latency.
+MARK_WRITES="" MARK_P99=""
+if [[ -x $BUILD/bench/label_write_bench && $EUID -eq 0 ]]; then
+  echo "-- $BUILD/bench/label_write_bench 100000 mark"
+  "$BUILD/bench/label_write_bench" 100000 mark >"$TMP/lwbm.out" 2>&1 || echo "  label_write_bench mark failed"
+  sed 's/^/  /' "$TMP/lwbm.out"
+  MARK_WRITES=$(sed -n 's/.* = \([0-9.]*\) marks\/s.*/\1/p' "$TMP/lwbm.out" | head -n1)
+  MARK_P99=$(sed -n 's/^ctmark write latency.* p99 \([0-9]*\) us.*/\1/p' "$TMP/lwbm.out" | sort -g | tail -n1)
+fi
+
 # nftset and ipset writers (issue 11): element adds per second, 100 k distinct flows, each in a
 # private network namespace the bench program makes itself.
 SET_ADDS_NFT="" SET_ADDS_IPSET=""
@@ -675,6 +692,9 @@ if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
     [[ -n ${BASELINE:-} ]] && labels_vs_baseline
+    saved_p50=$LAT_P50 saved_p99=$LAT_P99
+    live_labels "$CTLABELD" ctmark || true
+    MARK_LAT_P50=$LAT_P50 MARK_LAT_P99=$LAT_P99 LAT_P50=$saved_p50 LAT_P99=$saved_p99
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi
@@ -711,6 +731,10 @@ if [[ -n ${BASELINE:-} ]]; then
   check "1-worker mixed packets/s vs BASELINE=$BASELINE" "$BASE_SPEED" ">=" 0.97 "${BASE_SPEED:+x$BASE_SPEED}"
   check "1-worker mixed peak RSS vs BASELINE=$BASELINE" "$BASE_RSS" "<=" 1.03 "${BASE_RSS:+x$BASE_RSS}"
 fi
+check "ctmark writes/s, 100 k entries (label_write_bench mark)" "$MARK_WRITES" ">=" 100000
+check "p99 ctmark write, submit to ack (paced 1 k/s and 20 k/s, worst)" "$MARK_P99" "<" 1000
+check "p99 ctmark latency after the deciding packet (us, live)" "$MARK_LAT_P99" "<" 1000 \
+  "${MARK_LAT_P99:+$MARK_LAT_P99 (p50 ${MARK_LAT_P50:-?})}"
 check "nftset element adds/s, batched, 100 k flows (nftset_bench)" "$SET_ADDS_NFT" ">=" 100000
 check "ipset adds/s, 100 k flows (ipset_bench)" "$SET_ADDS_IPSET" ">=" 100000
 check "p99 label latency after the deciding packet (us, live)" "$LAT_P99" "<" 1000 \
