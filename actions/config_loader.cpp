@@ -849,11 +849,8 @@ Expected<LoadedConfig> load_config_text(std::string_view json, const std::string
 Expected<LoadedConfig> load_config_file(const std::string& path, const ResolverFactory& resolver,
                                         const RiskLookup& risk_bit, const LoadOptions& options) {
   // One open, on which owner, mode, type and size are checked (common/file_policy).
-  files::ReadPolicy policy;
-  policy.what = "actions file";
-  policy.max_bytes = defaults::kMaxActionsFileBytes;
-  policy.privileged = true;
-  auto text = files::read_all(path, policy);
+  auto text = files::read_all(
+      path, files::privileged_policy("actions file", defaults::kMaxActionsFileBytes));
   if (!text) return Expected<LoadedConfig>::failure(text.errors());
   return load_config_text(text.value(), path, resolver, risk_bit, options);
 }

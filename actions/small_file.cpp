@@ -9,11 +9,7 @@ namespace ctlabeld::actions {
 bool read_small_file(const std::string& path, std::string& out, std::string& error) {
   // These files decide what matches, as the actions file does: the same owner and mode policy,
   // one open, checks on the descriptor (common/file_policy).
-  files::ReadPolicy policy;
-  policy.what = "file";
-  policy.max_bytes = kMaxSideFileBytes;
-  policy.privileged = true;
-  auto text = files::read_all(path, policy);
+  auto text = files::read_all(path, files::privileged_policy("file", kMaxSideFileBytes));
   if (!text) {
     error = text.errors().front();
     // The caller names the file: drop the policy's own "<path>: " prefix.

@@ -23,10 +23,7 @@ namespace {
 
 constexpr std::size_t kFileBufferBytes = 1u << 20;
 
-std::shared_ptr<spdlog::logger> logger() {
-  static const std::shared_ptr<spdlog::logger> instance = stage_logger("capture");
-  return instance;
-}
+std::shared_ptr<spdlog::logger> logger() { return cached_stage_logger<"capture">(); }
 
 // Owns a compiled filter program until pcap_setfilter has copied it.
 class BpfProgram {

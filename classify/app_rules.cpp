@@ -138,11 +138,8 @@ Expected<std::shared_ptr<const AppRules>> AppRules::load(const std::string& path
   using Result = Expected<std::shared_ptr<const AppRules>>;
   // The one file policy (common/file_policy): a regular file under the size cap, opened once
   // without blocking, owner and mode checked on the descriptor (the rules decide labels).
-  files::ReadPolicy policy;
-  policy.what = "application rules file";
-  policy.max_bytes = kMaxRulesFileBytes;
-  policy.privileged = true;
-  auto text = files::read_all(path, policy);
+  auto text =
+      files::read_all(path, files::privileged_policy("application rules file", kMaxRulesFileBytes));
   if (!text) {
     Errors errors = text.errors();
     errors.push_back(path +

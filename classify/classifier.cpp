@@ -197,11 +197,8 @@ namespace {
 
 Expected<files::Fd> protos_copy(const std::string& path) {
   using Result = Expected<files::Fd>;
-  files::ReadPolicy policy;
-  policy.what = "protos file";
-  policy.max_bytes = defaults::kMaxProtosFileBytes;
-  policy.privileged = true;
-  auto text = files::read_all(path, policy);
+  auto text =
+      files::read_all(path, files::privileged_policy("protos file", defaults::kMaxProtosFileBytes));
   if (!text) return Result::failure(text.errors());
   files::Fd fd(::memfd_create("ctlabeld-protos", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd.valid()) return Result::failure(path + ": memfd_create: " + std::strerror(errno));

@@ -309,39 +309,58 @@ Expected<std::string> read_all(const std::string& path, const ReadPolicy& policy
   return out;
 }
 
-Expected<Fd> open_write(const std::string& path, const char* what) {
-  using Result = Expected<Fd>;
+namespace {
+
+// The directory a file is to be written in, resolved and checked like any path the daemon reads,
+// and the file's own name in it. Errors are the part after "<what> <path>: ".
+struct Parent {
+  OpenedFile dir;
+  std::string base;
+};
+
+Expected<Parent> open_parent(const std::string& path) {
+  using Result = Expected<Parent>;
   const auto slash = path.find_last_of('/');
   const std::string dir_path = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  auto fail = [&](const std::string& why) {
-    return Result::failure(std::string(what) + " " + path + ": " + why);
-  };
-  if (base.empty() || base == "." || base == "..") return fail("not a file name");
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty() || base == "." || base == "..") return Result::failure("not a file name");
   ReadPolicy dir_policy;
   dir_policy.what = "directory";
   Walk walk(dir_path, dir_policy);
   auto dir = walk.run(true);
-  if (!dir) return fail("its directory: " + dir.errors().front());
+  if (!dir) return Result::failure("its directory: " + dir.errors().front());
+  return Parent{std::move(dir).value(), std::move(base)};
+}
+
+}  // namespace
+
+Expected<Fd> open_write(const std::string& path, const char* what) {
+  using Result = Expected<Fd>;
+  auto fail = [&](const std::string& why) {
+    return Result::failure(std::string(what) + " " + path + ": " + why);
+  };
+  auto target = open_parent(path);
+  if (!target) return fail(target.errors().front());
+  const auto& [dir, base] = *target;
   constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC;
   // A link as the last component: judged by its owner and its directory before anything opens.
   struct stat link {};
-  const bool is_link = ::fstatat(dir->fd.get(), base.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 &&
+  const bool is_link = ::fstatat(dir.fd.get(), base.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 &&
                        S_ISLNK(link.st_mode);
   if (is_link) {
     struct stat parent {};
-    if (::fstat(dir->fd.get(), &parent) != 0) return fail("fstat: " + errno_text(errno));
+    if (::fstat(dir.fd.get(), &parent) != 0) return fail("fstat: " + errno_text(errno));
     const uid_t euid = ::geteuid();
     const bool trusted_owner = link.st_uid == 0 || link.st_uid == euid;
     const bool open_dir = (parent.st_mode & (S_IWGRP | S_IWOTH)) != 0;
     if (!trusted_owner && open_dir) {
       return fail("is a symbolic link owned by uid " + std::to_string(link.st_uid) + " in " +
-                  dir->resolved +
+                  dir.resolved +
                   ", a directory others can write: refusing to follow it (it could point at any "
                   "file). Remove it, or write somewhere only root can");
     }
   }
-  Fd fd(::openat(dir->fd.get(), base.c_str(), is_link ? kFlags : kFlags | O_NOFOLLOW, 0644));
+  Fd fd(::openat(dir.fd.get(), base.c_str(), is_link ? kFlags : kFlags | O_NOFOLLOW, 0644));
   if (!fd.valid()) {
     if (errno == ENXIO) return fail("a named pipe (FIFO) with no reader; start the reader first");
     return fail("cannot open for writing: " + errno_text(errno));
@@ -360,18 +379,12 @@ Expected<Fd> open_write(const std::string& path, const char* what) {
 }
 
 Status write_atomic(const std::string& path, std::string_view data, const char* what) {
-  const auto slash = path.find_last_of('/');
-  const std::string dir_path = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   auto fail = [&](const std::string& why) {
     return Status::failure(std::string(what) + " " + path + ": " + why);
   };
-  if (base.empty() || base == "." || base == "..") return fail("not a file name");
-  ReadPolicy dir_policy;
-  dir_policy.what = "directory";
-  Walk walk(dir_path, dir_policy);
-  auto dir = walk.run(true);
-  if (!dir) return fail("its directory: " + dir.errors().front());
+  auto target = open_parent(path);
+  if (!target) return fail(target.errors().front());
+  const auto& [dir, base] = *target;
 
   // A random name no one can predict, created exclusively and never through a link.
   std::string tmp;
@@ -384,15 +397,15 @@ Status write_atomic(const std::string& path, std::string_view data, const char* 
     char suffix[24];
     std::snprintf(suffix, sizeof suffix, ".%016llx", static_cast<unsigned long long>(r));
     tmp = "." + base + suffix;
-    file = Fd(::openat(dir->fd.get(), tmp.c_str(),
+    file = Fd(::openat(dir.fd.get(), tmp.c_str(),
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!file.valid() && errno != EEXIST) {
-      return fail("cannot create a temporary file in " + dir->resolved + ": " + errno_text(errno));
+      return fail("cannot create a temporary file in " + dir.resolved + ": " + errno_text(errno));
     }
   }
   if (!file.valid()) return fail("cannot create a temporary file: every name was taken");
   auto discard = [&](const std::string& why) {
-    ::unlinkat(dir->fd.get(), tmp.c_str(), 0);
+    ::unlinkat(dir.fd.get(), tmp.c_str(), 0);
     return fail(why);
   };
   // Readable by others whatever the umask (0077 under systemd): stats and metrics files are for
@@ -401,7 +414,7 @@ Status write_atomic(const std::string& path, std::string_view data, const char* 
   if (auto st = write_all(file.get(), data); !st) return discard("write: " + st.errors().front());
   if (::fsync(file.get()) != 0) return discard("fsync: " + errno_text(errno));
   if (::close(file.release()) != 0) return discard("close: " + errno_text(errno));
-  if (::renameat(dir->fd.get(), tmp.c_str(), dir->fd.get(), base.c_str()) != 0) {
+  if (::renameat(dir.fd.get(), tmp.c_str(), dir.fd.get(), base.c_str()) != 0) {
     return discard("rename: " + errno_text(errno));
   }
   return ok_status();

@@ -11,7 +11,6 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -25,20 +24,15 @@
 #include <string>
 #include <vector>
 
+#include "common/mnl_socket.hpp"
+#include "ctlabeld/common/c_handle.hpp"
 #include "ipset/logger.hpp"
 
 namespace ctlabeld::ipset {
 
 namespace {
 
-struct SocketDeleter {
-  void operator()(mnl_socket* socket) const noexcept { mnl_socket_close(socket); }
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketDeleter>;
-struct SessionDeleter {
-  void operator()(struct ipset_session* session) const noexcept { ipset_session_fini(session); }
-};
-using SessionPtr = std::unique_ptr<struct ipset_session, SessionDeleter>;
+using SessionPtr = CHandle<struct ipset_session, ipset_session_fini>;
 
 // Room for one element's attributes: two IPv6 addresses, port, protocol, timeout, skbinfo, lineno.
 constexpr std::size_t kMaxElementBytes = 160;
@@ -247,7 +241,7 @@ std::optional<std::uint32_t> parse_skb_prio(std::string_view text) {
 
 struct SetWriter::State {
   Options options;
-  SocketPtr socket;
+  mnl::SocketPtr socket;
   SessionPtr session;
   std::string output;  // libipset's printed text for the current command
   std::uint32_t seq = 1;
@@ -384,36 +378,19 @@ struct SetWriter::State {
     int whole = 0;
     bool lost = false;
     if (mnl_socket_sendto(socket.get(), buffer.data(), used) < 0) whole = errno;
-    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-    const int fd = mnl_socket_get_fd(socket.get());
-    while (whole == 0 && pending > 0) {
-      ++counters.syscalls;
-      const ssize_t n = ::recv(fd, in.data(), in.size(), MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == ENOBUFS) {  // answers were dropped: the unanswered groups fail below
-          lost = true;
-          continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) break;
-        if (lost || std::chrono::steady_clock::now() > deadline) break;
-        pollfd pfd{fd, POLLIN, 0};
-        (void)::poll(&pfd, 1, 10);
-        continue;
-      }
-      auto remaining = static_cast<int>(n);
-      for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(in.data());
-           mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
-        if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-        const std::size_t g = nlh->nlmsg_seq - first;  // unsigned: right across the wrap
-        if (g >= groups.size()) continue;
-        if (answered[g]) continue;
-        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-        errors[g] = -err->error;
-        if (errors[g] != 0) lines[g] = failed_line(err, mnl_nlmsg_get_payload_len(nlh));
-        answered[g] = true;
-        --pending;
-      }
+    auto on_error = [&](const nlmsghdr* nlh) {
+      const std::size_t g = nlh->nlmsg_seq - first;  // unsigned: right across the wrap
+      if (g >= groups.size() || answered[g]) return pending == 0;
+      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+      errors[g] = -err->error;
+      if (errors[g] != 0) lines[g] = failed_line(err, mnl_nlmsg_get_payload_len(nlh));
+      answered[g] = true;
+      --pending;
+      return pending == 0;
+    };
+    if (whole == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+      lost = mnl::read_errors(socket.get(), in, deadline, counters.syscalls, on_error);
     }
     for (std::size_t g = 0; g < groups.size(); ++g) {
       Group& group = groups[g];
@@ -495,20 +472,10 @@ Expected<SetWriter> SetWriter::open(const Options& options) {
       std::clamp<std::size_t>(options.elements_per_message, 1, 0xffff / kMaxElementBytes);
   state->options.messages_per_send = std::max<std::size_t>(1, options.messages_per_send);
   if (!state->new_session()) return Result::failure("ipset: libipset session: out of memory");
-  state->socket.reset(mnl_socket_open(NETLINK_NETFILTER));
-  if (!state->socket || mnl_socket_bind(state->socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return Result::failure(std::string("ipset: netlink socket: ") + std::strerror(errno));
-  }
-  const int fd = mnl_socket_get_fd(state->socket.get());
-  const int bytes = options.socket_buffer;
-  if (bytes > 0) {
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
-      (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
-      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-    }
-  }
+  // No NETLINK_CAP_ACK: failed_line reads the kernel's copy of the failed message back.
+  auto socket = mnl::open_netfilter("ipset", options.socket_buffer, false);
+  if (!socket) return Result::failure(socket.errors());
+  state->socket = std::move(socket.value());
   return SetWriter(std::move(state));
 }
 
@@ -657,15 +624,9 @@ Status SetWriter::flush(SetHandle set) {
 }
 
 Status SetWriter::shutdown() {
-  Errors errors;
-  for (std::size_t i = 0; i < state_->sets.size(); ++i) {
-    if (!state_->sets[i].flush_on_destroy) continue;
-    if (auto done = flush(static_cast<SetHandle>(i)); !done) {
-      errors.insert(errors.end(), done.errors().begin(), done.errors().end());
-    }
-  }
-  if (!errors.empty()) return Status::failure(std::move(errors));
-  return ok_status();
+  return run_all(state_->sets.size(), [&](std::size_t i) {
+    return state_->sets[i].flush_on_destroy ? flush(static_cast<SetHandle>(i)) : ok_status();
+  });
 }
 
 const Counters& SetWriter::counters() const noexcept { return state_->counters; }

@@ -2,15 +2,10 @@
 // The nftset stage's logger (common/logger.hpp's one helper).
 #pragma once
 
-#include <memory>
-
 #include "ctlabeld/common/logger.hpp"
 
 namespace ctlabeld::nftset {
 
-inline std::shared_ptr<spdlog::logger> logger() {
-  static const std::shared_ptr<spdlog::logger> instance = stage_logger("nftset");
-  return instance;
-}
+inline std::shared_ptr<spdlog::logger> logger() { return cached_stage_logger<"nftset">(); }
 
 }  // namespace ctlabeld::nftset

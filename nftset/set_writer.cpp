@@ -10,7 +10,6 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,28 +20,17 @@
 #include <cstring>
 #include <string>
 
+#include "common/mnl_socket.hpp"
+#include "ctlabeld/common/c_handle.hpp"
 #include "nftset/logger.hpp"
 
 namespace ctlabeld::nftset {
 
 namespace {
 
-struct SocketDeleter {
-  void operator()(mnl_socket* socket) const noexcept { mnl_socket_close(socket); }
-};
-using SocketPtr = std::unique_ptr<mnl_socket, SocketDeleter>;
-struct SetDeleter {
-  void operator()(nftnl_set* set) const noexcept { nftnl_set_free(set); }
-};
-using NftSetPtr = std::unique_ptr<nftnl_set, SetDeleter>;
-struct ElemDeleter {
-  void operator()(nftnl_set_elem* elem) const noexcept { nftnl_set_elem_free(elem); }
-};
-using ElemPtr = std::unique_ptr<nftnl_set_elem, ElemDeleter>;
-struct TableDeleter {
-  void operator()(nftnl_table* table) const noexcept { nftnl_table_free(table); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, TableDeleter>;
+using NftSetPtr = CHandle<nftnl_set, nftnl_set_free>;
+using ElemPtr = CHandle<nftnl_set_elem, nftnl_set_elem_free>;
+using TablePtr = CHandle<nftnl_table, nftnl_table_free>;
 
 // Room for one element message: headers, names (up to 256 bytes each) and a 64-byte key.
 constexpr std::size_t kMaxMessageBytes = 1024;
@@ -120,39 +108,20 @@ Answers exchange(mnl_socket* socket, const Batch& batch, std::uint32_t begin_seq
   }
   const std::uint32_t last = first + static_cast<std::uint32_t>(count) - 1;
   std::array<char, 64 * 1024> buffer{};
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const int fd = mnl_socket_get_fd(socket);
-  while (!answers.complete) {
-    ++answers.syscalls;
-    const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        answers.lost = true;
-        continue;
-      }
-      if (errno != EAGAIN && errno != EWOULDBLOCK) break;
-      if (answers.lost || std::chrono::steady_clock::now() > deadline) break;
-      // The kernel answers inside sendmsg; wait briefly only for an unusually slow one.
-      pollfd pfd{fd, POLLIN, 0};
-      (void)::poll(&pfd, 1, 10);
-      continue;
-    }
-    auto remaining = static_cast<int>(n);
-    for (const auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data());
-         mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
-      if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-      const std::uint32_t seq = nlh->nlmsg_seq;
-      if (seq == begin_seq) {
-        answers.batch_error = -err->error;
-        answers.complete = true;
-      } else if (seq - first < count) {  // unsigned: right across the wrap of the counter
-        answers.errors[seq - first] = -err->error;
-        if (seq == last) answers.complete = true;
-      }
-    }
-  }
+  answers.lost = mnl::read_errors(
+      socket, buffer, std::chrono::steady_clock::now() + timeout, answers.syscalls,
+      [&](const nlmsghdr* nlh) {
+        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+        const std::uint32_t seq = nlh->nlmsg_seq;
+        if (seq == begin_seq) {
+          answers.batch_error = -err->error;
+          answers.complete = true;
+        } else if (seq - first < count) {  // unsigned: right across the wrap of the counter
+          answers.errors[seq - first] = -err->error;
+          if (seq == last) answers.complete = true;
+        }
+        return answers.complete;
+      });
   return answers;
 }
 
@@ -177,32 +146,6 @@ int query(mnl_socket* socket, const nlmsghdr* request, std::uint32_t seq, OnRepl
     }
   }
   return ETIMEDOUT;
-}
-
-Expected<SocketPtr> open_socket(int buffer_bytes) {
-  SocketPtr socket(mnl_socket_open(NETLINK_NETFILTER));
-  if (!socket) {
-    return Expected<SocketPtr>::failure(std::string("nftset: netlink socket: ") +
-                                        std::strerror(errno));
-  }
-  if (mnl_socket_bind(socket.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return Expected<SocketPtr>::failure(std::string("nftset: bind netlink socket: ") +
-                                        std::strerror(errno));
-  }
-  const int fd = mnl_socket_get_fd(socket.get());
-  const int one = 1;
-  // Error answers carry only the failing message's header, so many fit the buffer.
-  (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  if (buffer_bytes > 0) {
-    // FORCE needs CAP_NET_ADMIN, which the writes need anyway; fall back to the capped form.
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer_bytes, sizeof buffer_bytes) != 0) {
-      (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_bytes, sizeof buffer_bytes) != 0) {
-      (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
-    }
-  }
-  return socket;
 }
 
 // Appends one NEWSETELEM/DELSETELEM for one element: table, set, and a one-element list built
@@ -331,7 +274,7 @@ struct SetWriter::State {
     bool full_logged = false;
   };
   Options options;
-  SocketPtr socket;
+  mnl::SocketPtr socket;
   std::uint32_t seq = 1;
   bool refresh_in_place = true;
   std::vector<Attached> sets;
@@ -482,7 +425,7 @@ SetWriter& SetWriter::operator=(SetWriter&&) noexcept = default;
 SetWriter::~SetWriter() = default;
 
 Expected<SetWriter> SetWriter::open(const Options& options) {
-  auto socket = open_socket(options.socket_buffer);
+  auto socket = mnl::open_netfilter("nftset", options.socket_buffer, true);
   if (!socket) return Expected<SetWriter>::failure(socket.errors());
   auto state = std::make_unique<State>();
   state->options = options;
@@ -624,15 +567,9 @@ Status SetWriter::flush(SetHandle set) {
 }
 
 Status SetWriter::shutdown() {
-  Errors errors;
-  for (std::size_t i = 0; i < state_->sets.size(); ++i) {
-    if (!state_->sets[i].spec.flush_on_destroy) continue;
-    if (auto done = flush(static_cast<SetHandle>(i)); !done) {
-      errors.insert(errors.end(), done.errors().begin(), done.errors().end());
-    }
-  }
-  if (!errors.empty()) return Status::failure(std::move(errors));
-  return ok_status();
+  return run_all(state_->sets.size(), [&](std::size_t i) {
+    return state_->sets[i].spec.flush_on_destroy ? flush(static_cast<SetHandle>(i)) : ok_status();
+  });
 }
 
 bool SetWriter::refreshes_in_place() const noexcept { return state_->refresh_in_place; }

@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-tsan}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTLABELD_SANITIZE=thread -DCTLABELD_TESTS=ON \
   > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" -j "${TSAN_JOBS:-2}" --target ctlabeld test_app test_control test_control_socket
+cmake --build "$build" -j "${TSAN_JOBS:-2}" --target ctlabeld test_app test_control test_control_socket \
+  flowlog_unit_test
 
 reports=$PWD/$build/tsan-reports
 rm -rf "$reports"; mkdir -p "$reports"
@@ -38,6 +39,8 @@ run() {  # run NAME COMMAND...: runs, reports its exit status
 run test_app "$build/test/unit/app/test_app"
 run test_control "$build/test/unit/control/test_control"
 run test_control_socket "$build/test/unit/control/test_control_socket"
+# The log writer: its thread against bind/counters/sync from the test thread and a file reader.
+run flowlog_unit_test "$build/test/unit/flowlog/flowlog_unit_test"
 run e2e_router test/integration/e2e_router.sh "$build/src/ctlabeld" .
 run reliability_faults test/reliability/faults.sh "$build/src/ctlabeld" .
 for pcap in zoom.pcap teams.pcap quic.pcap gnutella.pcap ip_fragmented_garbage.pcap; do

@@ -4,10 +4,14 @@
 
 #include <string>
 
+#include "ctlabeld/flowlog/log_writer.hpp"
+
 namespace ctlabeld::app {
 
 const std::vector<SinkWriterRow>& sink_writer_rows() {
-  static const std::vector<SinkWriterRow> rows = {};
+  static const std::vector<SinkWriterRow> rows = {
+      {"log", true, &flowlog::start_log_writer},
+  };
   return rows;
 }
 

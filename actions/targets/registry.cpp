@@ -41,7 +41,6 @@ TargetTypeOps with_reader(TargetTypeOps ops,
 }
 
 const TargetTypeOps kIpset = ignored_target_type("ipset");
-const TargetTypeOps kLog = ignored_target_type("log");
 const TargetTypeOps kNftset = ignored_target_type("nftset");
 const TargetTypeOps kPftable = with_reader(ignored_target_type("pftable"), &read_pftable);
 const TargetTypeOps kSink = with_reader(ignored_target_type("sink"), &read_sink);
@@ -58,7 +57,7 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 
 const std::vector<const TargetTypeOps*>& target_types() {
   static const std::vector<const TargetTypeOps*> types = {
-      &kCtlabelType, &kCtmarkType, &kIpset, &kLog, &kNftset, &kPftable, &kSink};
+      &kCtlabelType, &kCtmarkType, &kIpset, &kLogType, &kNftset, &kPftable, &kSink};
   return types;
 }
 

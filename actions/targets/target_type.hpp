@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 
 #include <cctype>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -17,6 +18,7 @@
 
 #include "ctlabeld/actions/config.hpp"
 #include "ctlabeld/actions/rule_set.hpp"
+#include "ctlabeld/flowlog/log_spec.hpp"
 
 namespace ctlabeld::actions {
 
@@ -74,10 +76,19 @@ struct CtmarkLoad {
   bool enabled = true;
 };
 
+// log's state during one load: target_defaults.log, and each enabled target's file pattern
+// (two targets writing the same files must agree on the interval).
+struct LogLoad {
+  flowlog::LogSpec defaults;
+  bool default_enabled = true;
+  std::map<std::string, std::pair<std::string, std::int64_t>> patterns;  // -> target, interval
+};
+
 // Every type's state during one load (one member per implemented type).
 struct TargetLoad {
   CtlabelLoad ctlabel;
   CtmarkLoad ctmark;
+  LogLoad log;
 };
 
 struct TargetTypeOps {
@@ -123,6 +134,7 @@ struct TargetTypeOps {
 // The modules.
 extern const TargetTypeOps kCtlabelType;
 extern const TargetTypeOps kCtmarkType;
+extern const TargetTypeOps kLogType;
 // Netify's types ctlabeld accepts but does not implement.
 [[nodiscard]] TargetTypeOps ignored_target_type(std::string_view name);
 

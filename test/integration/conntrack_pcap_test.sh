@@ -5,9 +5,8 @@
 # and explains ENOSPC. Usage: conntrack_pcap_test.sh CTLABELD_BINARY REPO_ROOT
 # Exit 77 (skipped) when not root.
 #
-# Isolation: the script re-runs itself under `unshare --mount --net`. The network namespace and
-# the overlay that gives it a private /etc (for connlabel.conf) belong to that one process tree
-# and vanish with it, even on a crash; the trap removes the temporary directory.
+# Isolation: test/integration/lib.sh's enter_sandbox (the script re-runs itself under
+# `unshare --mount --net` with a private /etc for connlabel.conf).
 set -u
 
 CTLABELD=${1:?usage: $0 CTLABELD_BINARY REPO_ROOT}
@@ -16,53 +15,18 @@ CTLABELD=$(readlink -f "$CTLABELD")
 REPO=$(readlink -f "$REPO")
 PCAPS=$REPO/../shared/pcaps
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: needs root (network namespaces, conntrack)"
-  exit 77
-fi
-for tool in unshare nft conntrack timeout od; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-integ-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 240 unshare --mount --propagation private --net -- \
-    bash "$0" "$CTLABELD" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack timeout od
+enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 
 # ---- inside the private namespaces ----
-mkdir -p "$WORK/upper" "$WORK/work"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mkdir -p /etc/xtables
-LABELS=$'0 zoom\n1 v6\n2 icmp\n5 foreign\n'
-printf '%s' "$LABELS" > /etc/connlabel.conf          # nft
-printf '%s' "$LABELS" > /etc/xtables/connlabel.conf  # conntrack -L
-printf '%s' "$LABELS" > "$WORK/connlabel.conf"       # ctlabeld, through the config
-ip link set lo up
+write_connlabel $'0 zoom\n1 v6\n2 icmp\n5 foreign\n'
 
-cat > "$WORK/actions.json" <<EOF
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": true } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.v6": { "target_type": "ctlabel", "labels": [ "v6" ] },
-    "ctlabel.icmp": { "target_type": "ctlabel", "labels": [ "icmp" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] },
-    "v6": { "criteria": "ip_version == 6 && dst_port == 443;", "targets": [ "ctlabel.v6" ] },
-    "icmp": { "criteria": "ip_protocol == 1;", "targets": [ "ctlabel.icmp" ] }
-  }
-}
-EOF
-
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER,
+    \"ctlabel.v6\": { \"target_type\": \"ctlabel\", \"labels\": [ \"v6\" ] },
+    \"ctlabel.icmp\": { \"target_type\": \"ctlabel\", \"labels\": [ \"icmp\" ] }" "$ZOOM_ACTION_MEMBER,
+    \"v6\": { \"criteria\": \"ip_version == 6 && dst_port == 443;\", \"targets\": [ \"ctlabel.v6\" ] },
+    \"icmp\": { \"criteria\": \"ip_protocol == 1;\", \"targets\": [ \"ctlabel.icmp\" ] }" true
 
 # labels= of the entry whose original tuple starts with $1; "<absent>" when there is none.
 labels_of() {
@@ -188,5 +152,4 @@ else
   fail "match-only variant: labels='$got' and no ENOSPC explanation"
 fi
 
-if [ $FAILS -ne 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
-echo "all conntrack integration checks passed"
+finish

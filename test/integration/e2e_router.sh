@@ -9,85 +9,31 @@
 # connection; and SIGTERM.
 # Usage: e2e_router.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
 #
-# Isolation: the script re-runs itself under `unshare --mount --net`: that namespace is the
-# router, /etc gets a private overlay (for connlabel.conf) and /run/netns a private tmpfs, so
-# the client and server namespaces vanish with this process tree even if it crashes.
+# Isolation: test/integration/lib.sh's enter_sandbox (the script re-runs itself under
+# `unshare --mount --net`; that namespace is the router).
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-for tool in unshare nft conntrack tcpdump python3 openssl ip; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-e2e-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 300 unshare --mount --propagation private --net -- bash "$0" "$CTLABELD" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack tcpdump python3 openssl ip
+enter_sandbox 300 "$0" "$CTLABELD" "$REPO"
 
 # ---- inside: this network namespace is the router ----
 PEER=$REPO/test/integration/tls_peer.py
-C=ctl-e2e-client S=ctl-e2e-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
-mkdir -p "$WORK/upper" "$WORK/work" /run/netns
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mount -t tmpfs tmpfs /run/netns || exit 1
-mkdir -p /etc/xtables
-printf '0 zoom\n1 other\n' | tee /etc/connlabel.conf /etc/xtables/connlabel.conf > "$WORK/connlabel.conf"
-
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-# poll SECONDS COMMAND...: run COMMAND every 100 ms until it succeeds or time runs out.
-poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done; }
-
-ip link set lo up
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.201.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.201.2.1/24 dev r-s; ip link set r-s up
-ip -n $C addr add 10.201.1.2/24 dev eth0; ip -n $C link set eth0 up; ip -n $C link set lo up
-ip -n $S addr add 10.201.2.2/24 dev eth0; ip -n $S link set eth0 up; ip -n $S link set lo up
-ip -n $C route add default via 10.201.1.1
-ip -n $S route add default via 10.201.2.1
+C=ctl-e2e-client S=ctl-e2e-server CLIENT_IP=10.201.1.2
+write_connlabel $'0 zoom\n1 other\n'
+add_host $C r-c 10.201.1
+add_host $S r-s 10.201.2
 sysctl -qw net.ipv4.ip_forward=1 net.netfilter.nf_conntrack_acct=1 2>/dev/null || sysctl -qw net.ipv4.ip_forward=1
-nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
+load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
 nft add rule inet ctlabeld nflog_head ct packets \< 32 log group 5 || fail "could not add the nflog head rule"
+start_tls_server $S
 
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
-
-actions() {  # actions FILE [extra action JSON]
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] }${2:-}
-  }
+OTHER_TARGET_MEMBER='"ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }'
+OTHER_ACTION_MEMBER="\"other\": { \"criteria\": \"detected_hostname == 'www.example.org';\", \"targets\": [ \"ctlabel.other\" ] }"
+actions() {  # actions FILE [WITH_OTHER_ACTION(1)]
+  write_actions "$1" "$ZOOM_TARGET_MEMBER, $OTHER_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER${2:+, $OTHER_ACTION_MEMBER}"
 }
-JSON
-}
-labels_of_port() {  # labels= of the TCP/UDP entry whose original source port is $1
-  conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
-    index($0, "src=10.201.1.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
-}
-has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
 # Packets seen at the server from client port $1, split by TOS: prints "marked unmarked".
 tos_counts() {
   awk -v port="10.201.1.2.$1 >" '
@@ -107,10 +53,8 @@ run_scenario() {  # run_scenario NAME CAPTURE_SOURCE [EXTRA_SOURCE]
   ip netns exec $S tcpdump -i eth0 -n -v -l --immediate-mode 'tcp port 443 or udp port 9999' > "$dump" 2> "$WORK/tcpdump-$name.err" &
   TCPDUMP=$!
   poll 10 grep -q listening "$WORK/tcpdump-$name.err" || fail "$name: tcpdump did not start"
-  "$CTLABELD" -c "$WORK/actions.json" -i "$src" ${extra:+-i "$extra"} --stats-file "$WORK/stats-$name.json" --stats-interval 1 -l info 2> "$log" &
-  CTL=$!
-  PIDS+=($CTL)
-  poll 10 grep -q "$src: capturing" "$log" || fail "$name: ctlabeld did not start capturing on $src: $(tail -3 "$log")"
+  start_ctlabeld "$log" -c "$WORK/actions.json" -i "$src" ${extra:+-i "$extra"} --stats-file "$WORK/stats-$name.json" --stats-interval 1 -l info
+  await_capturing "$log" "$src"
   if [ -n "$extra" ]; then
     # A second source that does not exist yet: not fatal, retried with backoff until it appears.
     poll 10 grep -q "'$extra'.*retrying" "$log" && ok "$name: missing interface $extra reported, daemon keeps running" \
@@ -161,7 +105,7 @@ poll 10 has_label "$p" zoom && ok "after the broken reload a new Zoom connection
 wait $client
 
 # Reload with a file that also labels the other host.
-actions "$WORK/actions.json" ', "other": { "criteria": "detected_hostname == '"'"'www.example.org'"'"';", "targets": [ "ctlabel.other" ] }'
+actions "$WORK/actions.json" 1
 kill -HUP $CTL
 poll 5 grep -q "reloaded" "$WORK/ctlabeld-iface.log" && ok "reload accepted" || fail "reload not logged"
 ip netns exec $C python3 "$PEER" tls 10.201.2.2 www.example.org 3 > "$WORK/other-after.out" 2>&1 &
@@ -176,20 +120,10 @@ wait $client
 rules() {  # rules FILE ZOOM_TARGET_JSON WITH_ZOOM_ACTION(1|0: the action and its target removed)
   local zoom_action='' zoom_target=''
   if [ "$3" = 1 ]; then
-    zoom_action='"zoom": { "criteria": "app == '"'"'zoom'"'"';", "targets": [ "ctlabel.zoom" ] },'
+    zoom_action="$ZOOM_ACTION_MEMBER,"
     zoom_target="\"ctlabel.zoom\": $2,"
   fi
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { $zoom_target
-    "ctlabel.other": { "target_type": "ctlabel", "labels": [ "other" ] }
-  },
-  "actions": { $zoom_action
-    "other": { "criteria": "detected_hostname == 'www.example.org';", "targets": [ "ctlabel.other" ] } }
-}
-JSON
+  write_actions "$1" "$zoom_target $OTHER_TARGET_MEMBER" "$zoom_action $OTHER_ACTION_MEMBER"
 }
 ZOOM_TARGET='{ "target_type": "ctlabel", "labels": [ "zoom" ] }'
 reloads_above() { [ "$(grep -c "reloaded" "$WORK/ctlabeld-iface.log")" -gt "$1" ]; }
@@ -229,9 +163,7 @@ conntrack -F 2>/dev/null
 run_scenario nflog nflog:5
 kill -TERM $CTL; wait $CTL
 
-if [ $FAILS -ne 0 ]; then
-  echo "--- ctlabeld logs"; tail -n 30 "$WORK"/ctlabeld-*.log
-  echo "0 passed, $FAILS failed"; exit 1
+if [ $FAILS -ne 0 ]; then echo "--- ctlabeld logs"; tail -n 30 "$WORK"/ctlabeld-*.log
+else echo "--- sample statistics"; head -c 600 "$WORK/stats-iface.json"; echo
 fi
-echo "--- sample statistics"; head -c 600 "$WORK/stats-iface.json"; echo
-echo "1 passed, 0 failed"
+finish

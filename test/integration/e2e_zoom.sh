@@ -11,72 +11,37 @@
 # These get neither: UDP to port 8801 with random payload, TLS with SNI my-zoom.us.
 # Usage: e2e_zoom.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
 #
-# Isolation as in e2e_router.sh: the script re-runs itself under `unshare --mount --net`; that
-# namespace is the router, /etc gets a private overlay and /run/netns a private tmpfs.
+# Isolation: test/integration/lib.sh's enter_sandbox (that namespace is the router).
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-for tool in unshare nft conntrack tcpdump python3 openssl ip; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-zoom-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 240 unshare --mount --propagation private --net -- bash "$0" "$CTLABELD" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack tcpdump python3 openssl ip
+enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 
 # ---- inside: this network namespace is the router ----
 TLS=$REPO/test/integration/tls_peer.py
 ZOOM=$REPO/test/integration/zoom_peer.py
-C=ctl-zoom-client P=ctl-zoom-peer S=ctl-zoom-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $P 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
-mkdir -p "$WORK/upper" "$WORK/work" /run/netns
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mount -t tmpfs tmpfs /run/netns || exit 1
+C=ctl-zoom-client P=ctl-zoom-peer S=ctl-zoom-server CLIENT_IP=10.202.1.2
 # What `cmake --install` puts in /etc/ctlabeld, and a connlabel.conf that names zoom.
-mkdir -p /etc/xtables /etc/ctlabeld
-printf '0 zoom\n' | tee /etc/connlabel.conf /etc/xtables/connlabel.conf > /dev/null
+write_connlabel $'0 zoom\n'
+mkdir -p /etc/ctlabeld
 rm -f /etc/ctlabeld/*
 cp "$REPO/etc/ctlabeld/actions.json" "$REPO/etc/ctlabeld/app_rules.conf" "$REPO/etc/ctlabeld/protos.txt" /etc/ctlabeld/
 
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-# poll SECONDS COMMAND...: run COMMAND every 100 ms until it succeeds or time runs out.
-poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done; }
-
-ip link set lo up
-ip netns add $C; ip netns add $P; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-p type veth peer name eth0 netns $P
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.202.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.202.3.1/24 dev r-p; ip link set r-p up
-ip addr add 10.202.2.1/24 dev r-s; ip link set r-s up
-for ns in $C:10.202.1 $P:10.202.3 $S:10.202.2; do
-  n=${ns%%:*} net=${ns#*:}
-  ip -n "$n" addr add "$net.2/24" dev eth0; ip -n "$n" link set eth0 up; ip -n "$n" link set lo up
-  ip -n "$n" route add default via "$net.1"
-done
+add_host $C r-c 10.202.1
+add_host $P r-p 10.202.3
+add_host $S r-s 10.202.2
 sysctl -qw net.ipv4.ip_forward=1
-nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
+load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
 
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$TLS" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/tls-server.log" 2>&1 &
-PIDS+=($!)
+start_tls_server $S
 ip netns exec $S python3 "$ZOOM" server > "$WORK/zoom-server.log" 2>&1 &
 PIDS+=($!)
 ip netns exec $P python3 "$ZOOM" peer 50123 > "$WORK/peer.log" 2>&1 &
 PIDS+=($!)
-for log in tls-server zoom-server peer; do
-  poll 10 grep -qs ready "$WORK/$log.log" || { fail "$log did not start: $(tail -2 "$WORK/$log.log")"; exit 1; }
+for log in zoom-server peer; do
+  poll 10 grep -qs ready "$WORK/$log.log" || fatal "$log did not start: $(tail -2 "$WORK/$log.log")"
 done
 
 # tcpdump where the packets leave the router: at the server and at the peer.
@@ -89,25 +54,16 @@ poll 10 grep -qs listening "$WORK/tcpdump-server.err" || fail "tcpdump at the se
 poll 10 grep -qs listening "$WORK/tcpdump-peer.err" || fail "tcpdump at the peer did not start"
 
 # No -c, no --app-rules, no --protos: the installed defaults. Debug shows the verdict lines.
-"$CTLABELD" -i r-c -l debug 2> "$WORK/ctlabeld.log" &
-CTL=$!
-PIDS+=($CTL)
-poll 10 grep -qs "r-c: capturing" "$WORK/ctlabeld.log" || { fail "ctlabeld did not start capturing: $(tail -3 "$WORK/ctlabeld.log")"; exit 1; }
+start_ctlabeld "$WORK/ctlabeld.log" -i r-c -l debug
+await_capturing "$WORK/ctlabeld.log" r-c || finish
 grep -q "application rules: /etc/ctlabeld/app_rules.conf" "$WORK/ctlabeld.log" && ok "the installed application rules were loaded by default" \
   || fail "the default application rules were not loaded: $(grep -m3 -i 'rules\|error' "$WORK/ctlabeld.log")"
 
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
-# labels= of the TCP/UDP entry from 10.202.1.2 with original source port $1.
-labels_of_port() {
-  conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
-    index($0, "src=10.202.1.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
-}
 # labels= of the UDP entry from 10.202.1.2:$1 to the peer.
 labels_to_peer() {
   conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
     index($0, "src=10.202.1.2") && index($0, "dst=10.202.3.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
 }
-has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
 peer_has_label() { [ "$(labels_to_peer "$1")" = "$2" ]; }
 # Packets in dump $2 from 10.202.1.2 port $1 to destination $3 (address.port prefix), by TOS:
 # prints "marked unmarked".
@@ -178,8 +134,5 @@ explain "log, peer-to-peer" "10\.202\.1\.2:$P2P -> 10\.202\.3\.2:50123: app zoom
 
 kill -TERM $CTL; wait $CTL; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
-if [ $FAILS -ne 0 ]; then
-  echo "--- ctlabeld log"; grep -v "^.*debug: \[ctlabeld\] classify: .* 10\.202\.1\.1" "$WORK/ctlabeld.log" | tail -n 40
-  echo "0 passed, $FAILS failed"; exit 1
-fi
-echo "1 passed, 0 failed"
+[ $FAILS -ne 0 ] && { echo "--- ctlabeld log"; grep -v "^.*debug: \[ctlabeld\] classify: .* 10\.202\.1\.1" "$WORK/ctlabeld.log" | tail -n 40; }
+finish

@@ -5,31 +5,18 @@
 # existing 'table inet ctlabeld', and after it a new connection can carry a label.
 # Usage: nft_labels_test.sh REPO_ROOT. Exit 77 (skipped) when not root.
 #
-# Isolation as in e2e_router.sh: re-runs itself under `unshare --mount --net`, so the ruleset and
+# Isolation: test/integration/lib.sh's enter_sandbox (`unshare --mount --net`), so the ruleset and
 # conntrack table it changes are this namespace's own, and /etc gets a private overlay.
 set -u
 REPO=$(readlink -f "${1:?usage: $0 REPO_ROOT}")
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-for tool in unshare nft conntrack; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-nftlabels-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 60 unshare --mount --propagation private --net -- bash "$0" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack
+enter_sandbox 60 "$0" "$REPO"
 
 # ---- inside ----
-mkdir -p "$WORK/upper" "$WORK/work"
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mkdir -p /etc/xtables
-printf '0 zoom\n1 other\n' | tee /etc/connlabel.conf > /etc/xtables/connlabel.conf
+write_connlabel $'0 zoom\n1 other\n'
 SCRIPT=$REPO/scripts/nft-labels.sh
 NFT=$REPO/etc/ctlabeld/ctlabeld.nft
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
 reset() { nft flush ruleset; conntrack -F >/dev/null 2>&1; }
 run() {  # run LOG: runs the script; its exit status is the function's
   local rc=0
@@ -95,5 +82,4 @@ grep -q "/etc/connlabel.conf" "$WORK/f.log" && ok "names /etc/connlabel.conf" ||
 [ "$(tables)" -eq 0 ] || fail "a partial table was left"
 
 nft flush ruleset; conntrack -F >/dev/null 2>&1
-[ $FAILS -eq 0 ] && { echo "nft_labels: all passed"; exit 0; }
-echo "nft_labels: $FAILS failed"; exit 1
+finish

@@ -7,67 +7,23 @@
 # set by the worker's re-evaluation at the window edge (its verdict does not change then).
 # Usage: time_window_live.sh CTLABELD_BINARY REPO_ROOT. Exit 77 (skipped) when not root.
 #
-# Isolation as in e2e_router.sh: the script re-runs itself under `unshare --mount --net` (that
-# namespace is the router) with private /etc (overlay) and /run/netns (tmpfs).
+# Isolation: test/integration/lib.sh's enter_sandbox (that namespace is the router).
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-for tool in unshare nft conntrack python3 openssl ip; do
-  command -v $tool >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
-done
-if [ "${CTL_INSIDE:-}" != 1 ]; then
-  WORK=$(mktemp -d /tmp/ctlabeld-tod-XXXXXX)
-  trap 'rm -rf "$WORK"' EXIT
-  CTL_INSIDE=1 WORK=$WORK timeout 140 unshare --mount --propagation private --net -- bash "$0" "$CTLABELD" "$REPO"
-  exit $?
-fi
+. "$REPO/test/integration/lib.sh"
+require_root_and nft conntrack python3 openssl ip
+enter_sandbox 140 "$0" "$CTLABELD" "$REPO"
 
 # ---- inside: this network namespace is the router ----
 PEER=$REPO/test/integration/tls_peer.py
-C=ctl-tod-client S=ctl-tod-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
-mkdir -p "$WORK/upper" "$WORK/work" /run/netns
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/upper,workdir=$WORK/work" /etc || exit 1
-mount -t tmpfs tmpfs /run/netns || exit 1
-mkdir -p /etc/xtables
-printf '0 zoom\n1 other\n' | tee /etc/connlabel.conf /etc/xtables/connlabel.conf > "$WORK/connlabel.conf"
-
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-# poll SECONDS COMMAND...: run COMMAND every 100 ms until it succeeds or time runs out.
-poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done; }
-
-ip link set lo up
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.203.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.203.2.1/24 dev r-s; ip link set r-s up
-ip -n $C addr add 10.203.1.2/24 dev eth0; ip -n $C link set eth0 up; ip -n $C link set lo up
-ip -n $S addr add 10.203.2.2/24 dev eth0; ip -n $S link set eth0 up; ip -n $S link set lo up
-ip -n $C route add default via 10.203.1.1
-ip -n $S route add default via 10.203.2.1
+C=ctl-tod-client S=ctl-tod-server CLIENT_IP=10.203.1.2
+write_connlabel $'0 zoom\n1 other\n'
+add_host $C r-c 10.203.1
+add_host $S r-s 10.203.2
 sysctl -qw net.ipv4.ip_forward=1
-nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
-
-labels_of_port() {  # labels= of the TCP entry whose original source port is $1
-  conntrack -L -o extended,labels 2>/dev/null | awk -v p="sport=$1" '
-    index($0, "src=10.203.1.2") && $0 ~ (p " ") { for (f = 1; f <= NF; f++) if ($f ~ /^labels=/) { print substr($f, 8); exit } print ""; exit }'
-}
-has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
+load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
+start_tls_server $S
 
 # The window opens at the next minute boundary at least 8 s away (time_of_day has minute
 # resolution): enough to start the daemon and classify the connection before it.
@@ -95,17 +51,15 @@ cat > "$WORK/actions.json" <<JSON
 }
 JSON
 LOG=$WORK/ctlabeld.log
-"$CTLABELD" -c "$WORK/actions.json" -i r-c --flows "$WORK/flows.jsonl" --stats-file "$WORK/stats.json" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "r-c: capturing" "$LOG" || { fail "ctlabeld did not start capturing on r-c: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --flows "$WORK/flows.jsonl" --stats-file "$WORK/stats.json" --stats-interval 1 -l info
+await_capturing "$LOG" r-c || finish
 
 # One connection that lives past the boundary (a line every 100 ms, bounded by its seconds).
 ip netns exec $C python3 "$PEER" tls 10.203.2.2 us04web.zoom.us $((OPEN - $(date -u +%s) + 12)) > "$WORK/zoom.out" 2>&1 &
 client=$!
 PIDS+=("$client")
 PORT=$(client_port "$WORK/zoom.out")
-[ -n "$PORT" ] || { fail "the TLS client did not connect: $(cat "$WORK/zoom.out")"; exit 1; }
+[ -n "$PORT" ] || fatal "the TLS client did not connect: $(cat "$WORK/zoom.out")"
 [ "$(date -u +%s)" -lt "$OPEN" ] || fail "setup took past the boundary; the test cannot tell the edge from the verdict"
 
 # Before the boundary: no label, checked every 100 ms until 1 s before it.
@@ -149,8 +103,5 @@ else
   fail "the connection's --flows line does not show a Zoom verdict made before the window opened: ${line:-none}"
 fi
 
-if [ $FAILS -ne 0 ]; then
-  echo "--- ctlabeld log"; tail -n 30 "$LOG"
-  echo "0 passed, $FAILS failed"; exit 1
-fi
-echo "1 passed, 0 failed"
+[ $FAILS -ne 0 ] && { echo "--- ctlabeld log"; tail -n 30 "$LOG"; }
+finish

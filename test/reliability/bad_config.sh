@@ -12,16 +12,13 @@
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and nft conntrack python3 openssl ip
 enter_sandbox 280 "$0" "$CTLABELD" "$REPO"
 
 # ---- inside a private network namespace; the daemon reads relative corpus paths from REPO ----
 cd "$REPO" || exit 1
 PEER=$REPO/test/integration/tls_peer.py
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; }
-trap cleanup EXIT
 write_connlabel $'0 zoom\n1 other\n'
 cp "$WORK/connlabel.conf" "$WORK/connlabel.good"
 nft -f etc/ctlabeld/ctlabeld.nft || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; exit 1; }
@@ -33,15 +30,7 @@ CONNLABEL_BAD=(test/reliability/data/connlabel/*.conf)
 [ ${#ACTIONS_BAD[@]} -ge 30 ] || fail "only ${#ACTIONS_BAD[@]} bad actions files (30 or more expected)"
 
 good_actions() {  # good_actions OUT CONNLABEL_CONF
-  cat > "$1" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$2" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+  write_actions "$1" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER" false "$2"
 }
 # expect_messages WHAT EXPECTED_FILE LOG [FROM TO]: every line of EXPECTED_FILE (with FROM
 # replaced by TO) occurs in LOG; prints the missing ones.
@@ -83,10 +72,8 @@ total=$(( ${#ACTIONS_BAD[@]} + ${#CONNLABEL_BAD[@]} ))
 # --- on SIGHUP ---
 CFG=$WORK/actions.json LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
 good_actions "$CFG" "$WORK/connlabel.conf"
-"$CTLABELD" -c "$CFG" -i lo --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$CFG" -i lo --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
 PIDS+=($!)

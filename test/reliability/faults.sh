@@ -18,7 +18,7 @@
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and nft conntrack python3 openssl ip
 enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 
@@ -26,47 +26,19 @@ enter_sandbox 240 "$0" "$CTLABELD" "$REPO"
 SERVER_PEER=$REPO/test/integration/tls_peer.py
 CLIENT_PEER=$REPO/test/reliability/fault_peer.py
 C=ctl-flt-client S=ctl-flt-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
 write_connlabel $'0 zoom\n1 other\n'
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.202.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.202.2.1/24 dev r-s; ip link set r-s up
-for ns in $C:10.202.1 $S:10.202.2; do
-  n=${ns%%:*} net=${ns#*:}
-  ip -n "$n" addr add "$net.2/24" dev eth0; ip -n "$n" link set eth0 up; ip -n "$n" link set lo up
-  ip -n "$n" route add default via "$net.1"
-done
+add_host $C r-c 10.202.1
+add_host $S r-s 10.202.2
 sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0 || { fail "cannot set nf_conntrack_tcp_loose in the namespace"; exit 1; }
 NFT_FILE=$REPO/etc/ctlabeld/ctlabeld.nft
-nft -f "$NFT_FILE" || { fail "nft -f $NFT_FILE"; exit 1; }
+load_nft "$NFT_FILE"
+start_tls_server $S
 
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$SERVER_PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; exit 1; }
-
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": true } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER" true
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
-"$CTLABELD" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 poll 5 test -s "$STATS" || { fail "no stats file"; exit 1; }
 
 labels_of_port() {  # labels= of the entry whose original source port is $1 ("<absent>": none)
@@ -77,7 +49,6 @@ labels_of_port() {  # labels= of the entry whose original source port is $1 ("<a
 }
 has_label() { [ "$(labels_of_port "$1")" = "$2" ]; }
 established() { conntrack -L -p tcp --sport "$1" 2>/dev/null | grep -q ESTABLISHED; }
-client_port() { poll 10 grep -q '^port ' "$1" && awk '/^port /{print $2; exit}' "$1"; }
 conntrack_stat() { stat_of "$STATS" "s['conntrack']['$1']"; }
 # A normal Zoom connection must be labelled: labelling works (again).
 expect_labelled() {  # expect_labelled WHAT SNI
@@ -99,39 +70,34 @@ paused_client() {
 
 expect_labelled "baseline" us04web.zoom.us
 
+# removed_under_daemon NAME PAUSED_SNI NEXT_SNI WHAT: a paused connection's entry is removed by
+# the command WHAT (run with PORT set to its port) between the handshake and the ClientHello. The
+# daemon's write to it must be counted (enoent) and logged once, the entry must stay gone, and a
+# new connection (NEXT_SNI) must be labelled after.
+removed_under_daemon() {
+  local name=$1 what=$4 enoent0 n
+  local label=${what%% -p*}  # the command without its arguments, for messages
+  enoent0=$(conntrack_stat enoent)
+  paused_client "$name" "$2"
+  eval "$what" > /dev/null 2>&1
+  established "$PORT" && fail "$label did not remove port $PORT's entry"
+  touch "$WORK/go-$name"
+  if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
+    ok "$label: the write to the removed entry counted (enoent $enoent0 -> $(conntrack_stat enoent))"
+  else
+    fail "$label: enoent stayed at $(conntrack_stat enoent); written=$(conntrack_stat written)"
+  fi
+  n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
+  [ "$n" -eq 1 ] && ok "$label: logged once: $(grep -m1 "10.202.1.2:$PORT" "$LOG" | cut -c1-200)" \
+    || fail "$label: the failed write for port $PORT was logged $n times"
+  [ "$(labels_of_port "$PORT")" = "<absent>" ] || fail "$label: the entry for port $PORT came back: '$(labels_of_port "$PORT")'"
+  wait $PAUSED
+  expect_labelled "after $label" "$3"
+}
 # --- 1. conntrack -D under the daemon ---
-enoent0=$(conntrack_stat enoent)
-paused_client delete zoomfrn01mmr.zoom.us
-conntrack -D -p tcp --sport "$PORT" > /dev/null 2>&1
-established "$PORT" && fail "conntrack -D did not delete port $PORT's entry"
-touch "$WORK/go-delete"
-if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
-  ok "conntrack -D: the write to the deleted entry counted (enoent $enoent0 -> $(conntrack_stat enoent))"
-else
-  fail "conntrack -D: enoent stayed at $(conntrack_stat enoent); written=$(conntrack_stat written)"
-fi
-n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
-[ "$n" -eq 1 ] && ok "conntrack -D: logged once: $(grep -m1 "10.202.1.2:$PORT" "$LOG" | cut -c1-200)" \
-  || fail "conntrack -D: the failed write for port $PORT was logged $n times"
-[ "$(labels_of_port "$PORT")" = "<absent>" ] || fail "conntrack -D: the entry for port $PORT came back: '$(labels_of_port "$PORT")'"
-wait $PAUSED
-expect_labelled "after conntrack -D" us05web.zoom.us
-
-# --- 2. conntrack -F under the daemon ---
-enoent0=$(conntrack_stat enoent)
-paused_client flush zoomfrn02mmr.zoom.us
-conntrack -F > /dev/null 2>&1
-established "$PORT" && fail "conntrack -F left port $PORT's entry"
-touch "$WORK/go-flush"
-if poll 10 stat_at_least "$STATS" "s['conntrack']['enoent']" $((enoent0 + 1)); then
-  ok "conntrack -F: the write after the flush counted (enoent $enoent0 -> $(conntrack_stat enoent))"
-else
-  fail "conntrack -F: enoent stayed at $(conntrack_stat enoent)"
-fi
-n=$(grep -c "labelling tcp 10.202.1.2:$PORT -> .*no such connection" "$LOG")
-[ "$n" -eq 1 ] && ok "conntrack -F: logged once" || fail "conntrack -F: the failed write for port $PORT was logged $n times"
-wait $PAUSED
-expect_labelled "after conntrack -F" us06web.zoom.us
+removed_under_daemon delete zoomfrn01mmr.zoom.us us05web.zoom.us 'conntrack -D -p tcp --sport "$PORT"'
+# --- 2. the whole table flushed (conntrack -F) at the same point ---
+removed_under_daemon flush zoomfrn02mmr.zoom.us us06web.zoom.us 'conntrack -F'
 
 # --- 3. the label-enabling rule removed ---
 # storage_given: does a new entry get label storage now? (a probe entry, labelled with conntrack -U;

@@ -12,6 +12,7 @@ USAGE="usage: $0 CTLABELD GEN_PCAP REPO_ROOT"
 CTLABELD=$(readlink -f "${1:?$USAGE}")
 GEN=$(readlink -f "${2:?$USAGE}")
 REPO=$(readlink -f "${3:?$USAGE}")
+. "$REPO/test/integration/lib.sh"  # bookkeeping only: no namespaces, no root
 FLOWS=${FLOOD_FLOWS:-2000000}
 SMALL_FLOWS=$((FLOWS / 5))
 WORKERS=2
@@ -27,9 +28,6 @@ else
   WORK=$(mktemp -d /tmp/ctlabeld-flood-XXXXXX)
   trap 'rm -rf "$WORK"' EXIT
 fi
-FAILS=0
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
 
 generate() {  # generate FLOWS OUT
   [ -s "$2" ] && return 0
@@ -96,5 +94,4 @@ else
   fail "RSS at --max-flows 20000 ($((SMALL_TABLE_RSS / 1024)) MiB) is not below 100000's ($((BIG_RSS / 1024)) MiB)"
 fi
 
-if [ $FAILS -ne 0 ]; then echo "0 passed, $FAILS failed"; exit 1; fi
-echo "1 passed, 0 failed"
+finish

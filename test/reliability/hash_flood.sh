@@ -17,7 +17,7 @@ USAGE="usage: $0 CTLABELD GEN_PCAP REPO_ROOT"
 CTLABELD=$(readlink -f "${1:?$USAGE}")
 GEN=$(readlink -f "${2:?$USAGE}")
 REPO=$(readlink -f "${3:?$USAGE}")
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and nft conntrack python3 openssl ip tcpreplay tcprewrite
 [ -x "$GEN" ] || { echo "SKIP: no gen_pcap at $GEN (bench not built)"; exit 77; }
 [ -f "$REPO/../shared/pcaps/synscan.pcap" ] || { echo "SKIP: ../shared/pcaps/synscan.pcap missing"; exit 77; }
@@ -29,59 +29,33 @@ PPS=${HASH_FLOOD_PPS:-30000}
 REAL=${HASH_REAL:-30}
 PEER=$REPO/test/integration/tls_peer.py
 C=ctl-hf-client S=ctl-hf-server
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
-}
-trap cleanup EXIT
 write_connlabel $'0 zoom\n'
 
 # The flood, crafted against the old hash for ctlabeld's default table (max_flows 262144).
 (cd "$REPO" && "$GEN" collide "$WORK/collide.pcap" --flows "$FLOOD" --pcaps ../shared/pcaps) > "$WORK/gen.log" 2>&1 \
   || { fail "gen_pcap collide: $(tail -3 "$WORK/gen.log")"; finish; }
 
-ip netns add $C; ip netns add $S
-ip link add r-c type veth peer name eth0 netns $C
-ip link add r-s type veth peer name eth0 netns $S
-ip addr add 10.203.1.1/24 dev r-c; ip link set r-c up
-ip addr add 10.203.2.1/24 dev r-s; ip link set r-s up
-for ns in $C:10.203.1 $S:10.203.2; do
-  n=${ns%%:*} net=${ns#*:}
-  ip -n "$n" addr add "$net.2/24" dev eth0; ip -n "$n" link set eth0 up; ip -n "$n" link set lo up
-  ip -n "$n" route add default via "$net.1"
-done
+add_host $C r-c 10.203.1
+add_host $S r-s 10.203.2
 sysctl -qw net.ipv4.ip_forward=1
 # The flood goes from spoofed 198.18.0.0/15 (behind the client) to 10.0.0.1 (behind the server,
 # which drops it): the router forwards and tracks every SYN.
 sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.r-c.rp_filter=0 2>/dev/null
 ip route add 198.18.0.0/15 via 10.203.1.2
 ip route add 10.0.0.0/24 via 10.203.2.2
-nft -f "$REPO/etc/ctlabeld/ctlabeld.nft" || { fail "nft -f etc/ctlabeld/ctlabeld.nft"; finish; }
+load_nft "$REPO/etc/ctlabeld/ctlabeld.nft"
 mac_of() { ip ${2:+-n "$2"} -o link show dev "$1" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 ROUTER_MAC=$(mac_of r-c) CLIENT_MAC=$(mac_of eth0 $C)
 [ -n "$ROUTER_MAC" ] && [ -n "$CLIENT_MAC" ] || { fail "no MAC address for r-c or the client's eth0"; finish; }
 tcprewrite --enet-dmac="$ROUTER_MAC" --enet-smac="$CLIENT_MAC" \
   -i "$WORK/collide.pcap" -o "$WORK/flood.pcap" || { fail "tcprewrite"; finish; }
 
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=server -days 1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-ip netns exec $S python3 "$PEER" server "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/server.log" 2>&1 &
-PIDS+=($!)
-poll 10 grep -q ready "$WORK/server.log" || { fail "TLS server did not start"; finish; }
+start_tls_server $S
 
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "targets": { "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] } },
-  "actions": { "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] } }
-}
-JSON
+write_actions "$WORK/actions.json" "$ZOOM_TARGET_MEMBER" "$ZOOM_ACTION_MEMBER"
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
-"$CTLABELD" -c "$WORK/actions.json" -i r-c --workers 1 --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -qs "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; finish; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i r-c --workers 1 --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 poll 5 test -s "$STATS" || { fail "no stats file"; finish; }
 
 labels_of_port() {  # labels= of the real connection from client port $1 ("<absent>": none)

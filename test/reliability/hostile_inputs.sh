@@ -8,7 +8,7 @@
 set -u
 CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT}")
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and python3 ip timeout truncate mkfifo
 enter_sandbox 280 "$0" "$CTLABELD" "$REPO"
 
@@ -16,9 +16,6 @@ enter_sandbox 280 "$0" "$CTLABELD" "$REPO"
 cd "$REPO" || exit 1
 PCAP=$REPO/../shared/pcaps/zoom_v4.2.pcap
 [ -f "$PCAP" ] || { echo "SKIP: $PCAP missing"; exit 77; }
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; }
-trap cleanup EXIT
 write_connlabel $'0 zoom\n1 other\n'
 chmod 755 "$WORK"
 

@@ -13,7 +13,7 @@ CTLABELD=$(readlink -f "${1:?usage: $0 CTLABELD REPO_ROOT [SECONDS]}")
 REPO=$(readlink -f "${2:?usage: $0 CTLABELD REPO_ROOT [SECONDS]}")
 DURATION=${3:-120}
 PPS=${SOAK_PPS:-2000}
-. "$REPO/test/reliability/lib.sh"
+. "$REPO/test/integration/lib.sh"
 require_root_and tcpreplay ip python3
 [ "$DURATION" -ge 30 ] 2>/dev/null && [ "$DURATION" -le 600 ] || { echo "FAIL: SECONDS must be 30..600"; exit 1; }
 enter_sandbox $((DURATION + 60)) "$0" "$CTLABELD" "$REPO" "$DURATION"
@@ -28,33 +28,16 @@ for c in "${CAPTURES[@]}"; do
   [ -f "$REPO/../shared/pcaps/$c" ] && PCAPS+=("$REPO/../shared/pcaps/$c")
 done
 [ ${#PCAPS[@]} -gt 0 ] || { echo "SKIP: none of the soak captures in ../shared/pcaps"; exit 77; }
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; }
-trap cleanup EXIT
 write_connlabel $'0 zoom\n1 v4\n'
 ip link add soak-tx type veth peer name soak-rx
 ip link set soak-tx up; ip link set soak-rx up
 sysctl -qw net.ipv6.conf.soak-rx.disable_ipv6=1 net.ipv6.conf.soak-tx.disable_ipv6=1 2>/dev/null
-cat > "$WORK/actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$WORK/connlabel.conf" } },
-  "target_defaults": { "ctlabel": { "log_errors": false } },
-  "targets": {
-    "ctlabel.zoom": { "target_type": "ctlabel", "labels": [ "zoom" ] },
-    "ctlabel.v4": { "target_type": "ctlabel", "labels": [ "v4" ] }
-  },
-  "actions": {
-    "zoom": { "criteria": "app == 'zoom';", "targets": [ "ctlabel.zoom" ] },
-    "v4": { "criteria": "ip_version == 4;", "targets": [ "ctlabel.v4" ] }
-  }
-}
-JSON
+write_actions "$WORK/actions.json" \
+  "$ZOOM_TARGET_MEMBER, \"ctlabel.v4\": { \"target_type\": \"ctlabel\", \"labels\": [ \"v4\" ] }" \
+  "$ZOOM_ACTION_MEMBER, \"v4\": { \"criteria\": \"ip_version == 4;\", \"targets\": [ \"ctlabel.v4\" ] }"
 LOG=$WORK/ctlabeld.log STATS=$WORK/stats.json
-"$CTLABELD" -c "$WORK/actions.json" -i soak-rx --workers 2 --stats-file "$STATS" --stats-interval 1 -l info 2> "$LOG" &
-CTL=$!
-PIDS+=("$CTL")
-poll 10 grep -q "capturing" "$LOG" || { fail "ctlabeld did not start: $(tail -3 "$LOG")"; exit 1; }
+start_ctlabeld "$LOG" -c "$WORK/actions.json" -i soak-rx --workers 2 --stats-file "$STATS" --stats-interval 1 -l info
+await_capturing "$LOG" || finish
 
 tcpreplay -q -i soak-tx --pps "$PPS" --loop 100000 --duration "$DURATION" "${PCAPS[@]}" > "$WORK/tcpreplay.log" 2>&1 &
 REPLAY=$!

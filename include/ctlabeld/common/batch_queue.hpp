@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -46,14 +47,7 @@ class BatchQueue {
   // False once the queue is closed and empty: everything pushed was handed out.
   bool pop_batch(std::vector<T>& out, std::size_t max) {
     out.clear();
-    if (!consumer_tuned_) {
-      // The consumer sleeps between items; a push wakes it. On a loaded machine that wake-up
-      // waited for a busy thread's whole slice (p99 1.3 ms); a short slice of its own lets it
-      // preempt at once. (A spin before sleeping was measured too: it burnt CPU and did not
-      // help, as items arrive milliseconds apart.) Best effort: older kernels ignore it.
-      consumer_tuned_ = true;
-      (void)request_short_slice(defaults::kWriterSlice);
-    }
+    tune_consumer();
     std::unique_lock lock(mutex_);
     consumer_waiting_ = true;
     not_empty_.wait(lock, [&] { return size_ > 0 || closed_; });
@@ -65,6 +59,35 @@ class BatchQueue {
     }
     size_ -= n;
     return n != 0;
+  }
+
+  // The consumer, for a writer that also keeps time (the log writer's intervals): as pop_batch,
+  // but returns by `deadline`, or at wake(), with `out` possibly empty. False only once the
+  // queue is closed and empty.
+  bool pop_batch_until(std::vector<T>& out, std::size_t max,
+                       std::chrono::steady_clock::time_point deadline) {
+    out.clear();
+    tune_consumer();
+    std::unique_lock lock(mutex_);
+    consumer_waiting_ = true;
+    not_empty_.wait_until(lock, deadline, [&] { return size_ > 0 || closed_ || woken_; });
+    consumer_waiting_ = false;
+    woken_ = false;
+    const std::size_t n = std::min(size_, std::max<std::size_t>(max, 1));
+    for (std::size_t i = 0; i < n; ++i) {
+      out.push_back(ring_[head_]);
+      head_ = (head_ + 1) % ring_.size();
+    }
+    size_ -= n;
+    return n != 0 || !closed_;
+  }
+  // Any thread: a consumer in pop_batch_until returns now (its deadline changed).
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    not_empty_.notify_one();
   }
 
   // The consumer: `n` handed-out items are fully handled (for wait_handled).
@@ -112,6 +135,17 @@ class BatchQueue {
   }
 
  private:
+  // The consumer sleeps between items; a push wakes it. On a loaded machine that wake-up
+  // waited for a busy thread's whole slice (p99 1.3 ms); a short slice of its own lets it
+  // preempt at once (bench/handoff_bench). A spin before sleeping was measured too: it burnt
+  // CPU and did not help, as items arrive milliseconds apart. Best effort: older kernels
+  // ignore it. Called by the consumer thread only.
+  void tune_consumer() noexcept {
+    if (consumer_tuned_) return;
+    consumer_tuned_ = true;
+    (void)request_short_slice(defaults::kWriterSlice);
+  }
+
   mutable std::mutex mutex_;
   std::condition_variable not_empty_;
   std::vector<T> ring_;
@@ -121,6 +155,7 @@ class BatchQueue {
   std::uint64_t refused_ = 0;
   bool consumer_waiting_ = false;
   bool closed_ = false;
+  bool woken_ = false;
   bool consumer_tuned_ = false;  // the consumer thread's own
 
   std::mutex done_mutex_;

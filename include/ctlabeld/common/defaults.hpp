@@ -43,6 +43,15 @@ inline constexpr std::uint32_t kMaxLabelBit = 127;
 inline constexpr const char* kConnlabelConf = "/etc/xtables/connlabel.conf";
 inline constexpr const char* kNftConnlabelConf = "/etc/connlabel.conf";
 
+// flowlog/ (log targets): what one file may hold; records beyond either cap are counted as
+// dropped, so a flood of matches costs bounded memory and disk per interval.
+inline constexpr std::size_t kLogMaxRecordsPerFile = 100000;
+inline constexpr std::size_t kLogMaxFileBytes = 32 * 1024 * 1024;
+inline constexpr std::size_t kLogQueueCapacity = 16384;  // records in flight to the log writer
+// The log writer looks at the wall clock at least this often (intervals end on time even when
+// the clock is stepped).
+inline constexpr std::chrono::milliseconds kLogTick{500};
+
 // control/ (the control socket, `ctlabeld ctl` and the metrics file)
 inline constexpr const char* kControlSocket = "/run/ctlabeld/ctlabeld.sock";
 inline constexpr unsigned kControlSocketMode = 0660;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,5 +62,19 @@ class [[nodiscard]] Expected {
 struct Unit {};
 using Status = Expected<Unit>;
 inline Status ok_status() { return Status(Unit{}); }
+
+// Runs `step(i)` (returning a Status) for every i below `count` and returns all their errors
+// together: one failure stops none of the others and hides none of their messages.
+template <typename Step>
+Status run_all(std::size_t count, Step step) {
+  Errors errors;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (auto done = step(i); !done) {
+      errors.insert(errors.end(), done.errors().begin(), done.errors().end());
+    }
+  }
+  if (!errors.empty()) return Status::failure(std::move(errors));
+  return ok_status();
+}
 
 }  // namespace ctlabeld

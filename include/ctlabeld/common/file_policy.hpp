@@ -45,6 +45,16 @@ struct ReadPolicy {
   const char* why_regular = "so no writer can stall it and no device can feed it endless bytes";
 };
 
+// The policy of every file that decides what the daemon does (the actions file, its side files,
+// rules, label maps): privileged checks and a size cap of `max_bytes`.
+[[nodiscard]] inline ReadPolicy privileged_policy(const char* what, std::uint64_t max_bytes) {
+  ReadPolicy policy;
+  policy.what = what;
+  policy.max_bytes = max_bytes;
+  policy.privileged = true;
+  return policy;
+}
+
 struct OpenedFile {
   Fd fd;
   std::uint64_t size = 0;
