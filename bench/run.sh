@@ -678,6 +678,10 @@ for tool in nftset_bench ipset_bench; do
 done
 SET_ADDS_NFT=$(sed -n 's/^nftset element adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
 SET_ADDS_IPSET=$(sed -n 's/^ipset adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
+# The ipset target's writer (queue, writer thread, members counted per flow).
+IPSET_SINK_ADDS=$(sed -n 's/^ipset sink writer adds\/s[^:]*: \([0-9.]*\) adds\/s.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
+IPSET_SINK_P99=$(sed -n 's/^ipset sink writer p99 submit->ack: \([0-9]*\) us.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
+IPSET_SINK_RSS=$(sed -n 's/^ipset sink writer RSS per 100k members: \([0-9]*\) KiB.*/\1/p' "$TMP/ipset_bench.out" 2>/dev/null || true)
 
 if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
   echo
@@ -737,6 +741,9 @@ check "p99 ctmark latency after the deciding packet (us, live)" "$MARK_LAT_P99" 
   "${MARK_LAT_P99:+$MARK_LAT_P99 (p50 ${MARK_LAT_P50:-?})}"
 check "nftset element adds/s, batched, 100 k flows (nftset_bench)" "$SET_ADDS_NFT" ">=" 100000
 check "ipset adds/s, 100 k flows (ipset_bench)" "$SET_ADDS_IPSET" ">=" 100000
+check "ipset adds/s through the target's sink writer, 100 k flows" "$IPSET_SINK_ADDS" ">=" 100000
+check "ipset p99 submit->kernel ack, sink writer (us)" "$IPSET_SINK_P99" "<" 1000
+[[ -n $IPSET_SINK_RSS ]] && row "ipset sink writer RSS per 100 k members tracked" "$IPSET_SINK_RSS KiB" "" "info"
 check "p99 label latency after the deciding packet (us, live)" "$LAT_P99" "<" 1000 \
   "${LAT_P99:+$LAT_P99 (p50 ${LAT_P50:-?})}"
 v=""; [[ -n $LIVE_IF && -n $LIVE_NFLOG ]] && v=$(calc "$LIVE_IF / ($LIVE_NFLOG > 0 ? $LIVE_NFLOG : 1e-9)" 1)

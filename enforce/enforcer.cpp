@@ -43,7 +43,7 @@ Enforcer::Entry* Enforcer::entry_for(FlowId flow) noexcept {
   if (e.generation != flow.generation) {
     // The slot's previous flow ended without end(): it leaves its sinks; start afresh.
     detach_pending(e);
-    leave_all(e);
+    leave_all(e, FlowId{flow.index, e.generation});
     e = Entry{};
     e.generation = flow.generation;
   }
@@ -114,7 +114,7 @@ void Enforcer::end(FlowId flow) noexcept {
   if (found == nullptr) return;
   Entry& e = *found;
   detach_pending(e);
-  leave_all(e);
+  leave_all(e, flow);
   e = Entry{};
 }
 
@@ -162,9 +162,7 @@ bool Enforcer::apply_members(Entry& e, FlowId flow, const Desired& desired,
     }
     Members& fresh = members_[e.members - 1];
     fresh.in.clear();
-    fresh.ttl_s.clear();
     fresh.fields = *desired.member_fields;
-    fresh.flow = flow;
   }
   Members& m = members_[e.members - 1];
   bool changed = false;
@@ -189,18 +187,14 @@ bool Enforcer::apply_members(Entry& e, FlowId flow, const Desired& desired,
       send_member(change);
     }
     m.in.erase(m.in.begin() + static_cast<std::ptrdiff_t>(i));
-    m.ttl_s.erase(m.ttl_s.begin() + static_cast<std::ptrdiff_t>(i));
     changed = true;
   }
   // Enter the newly wished ones.
   for (const MemberWish& w : desired.members) {
     if (contains(m.in, w.sink)) continue;
     try {
-      m.ttl_s.reserve(m.in.size() + 1);
       m.in.push_back(w.sink);
-      m.ttl_s.push_back(w.ttl_s);
     } catch (...) {
-      if (m.in.size() > m.ttl_s.size()) m.in.pop_back();
       continue;  // out of memory: not entered
     }
     change.op = SetOp::kAdd;
@@ -220,59 +214,25 @@ bool Enforcer::apply_members(Entry& e, FlowId flow, const Desired& desired,
   if (m.in.empty()) {
     free_members_.push_back(e.members - 1);  // capacity: at most one entry per member slot
     e.members = 0;
-  } else if (changed) {
-    schedule_refresh(m, std::chrono::steady_clock::now());
   }
   return changed;
 }
 
-void Enforcer::schedule_refresh(Members& m, std::chrono::steady_clock::time_point now) noexcept {
-  std::uint32_t shortest = 0;
-  for (const std::uint32_t ttl : m.ttl_s) {
-    if (ttl != 0 && (shortest == 0 || ttl < shortest)) shortest = ttl;
-  }
-  // Half the shortest timeout (at least a second): one refresh round for all of the flow's
-  // elements with a timeout.
-  m.refresh_at = shortest == 0
-                     ? std::chrono::steady_clock::time_point::max()
-                     : now + std::chrono::seconds(std::max<std::uint32_t>(shortest / 2, 1));
-}
-
-void Enforcer::refresh_members(std::chrono::steady_clock::time_point now) noexcept {
-  if (sinks_ == nullptr || now < next_refresh_scan_) return;
-  next_refresh_scan_ = now + kRefreshScan;
-  MemberChange change;
-  change.op = SetOp::kRefresh;
-  change.feedback = &member_feedback_;
-  for (Members& m : members_) {
-    if (m.in.empty() || now < m.refresh_at) continue;
-    change.fields = m.fields;
-    change.flow = m.flow;
-    for (std::size_t i = 0; i < m.in.size(); ++i) {
-      if (m.ttl_s[i] == 0 || sinks_->records(m.in[i].writer)) continue;
-      change.sink = m.in[i];
-      change.timeout = std::chrono::seconds(m.ttl_s[i]);
-      send_member(change);
-      ++stats_.member_refreshes;
-    }
-    schedule_refresh(m, now);
-  }
-}
-
-void Enforcer::leave_all(Entry& e) noexcept {
+void Enforcer::leave_all(Entry& e, FlowId flow) noexcept {
   if (e.members == 0) return;
   Members& m = members_[e.members - 1];
   MemberChange change;
   change.op = SetOp::kDelete;
   change.fields = m.fields;
-  // The flow is gone: nobody to hand a failure back to.
+  // Named, so a writer that counts the flows holding a shared element ends this flow's hold;
+  // but the flow is gone: nobody to hand a failure back to.
+  change.flow = flow;
   for (const SinkRef sink : m.in) {
     if (sinks_ != nullptr && sinks_->records(sink.writer)) continue;
     change.sink = sink;
     send_member(change);
   }
   m.in.clear();
-  m.ttl_s.clear();
   try {
     free_members_.push_back(e.members - 1);
   } catch (...) {
@@ -354,13 +314,6 @@ void Enforcer::take_handed_back() noexcept {
 }
 
 void Enforcer::service() noexcept {
-  // The clock is read only when some flow is in a sink.
-  service(members_.empty() ? std::chrono::steady_clock::time_point{}
-                           : std::chrono::steady_clock::now());
-}
-
-void Enforcer::service(std::chrono::steady_clock::time_point now) noexcept {
-  if (!members_.empty()) refresh_members(now);
   service_members();
   take_handed_back();
   if (pending_.empty()) return;

@@ -190,55 +190,6 @@ std::once_flag types_loaded;
 
 }  // namespace
 
-std::optional<Type> type_from_name(std::string_view name) {
-  if (name.starts_with("hash:")) name.remove_prefix(5);
-  if (name == "ip") return Type::kHashIp;
-  if (name == "ip,port") return Type::kHashIpPort;
-  if (name == "ip,port,ip") return Type::kHashIpPortIp;
-  if (name == "mac") return Type::kHashMac;
-  return std::nullopt;
-}
-
-std::string_view type_name(Type type) {
-  switch (type) {
-    case Type::kHashIp: return "hash:ip";
-    case Type::kHashIpPort: return "hash:ip,port";
-    case Type::kHashIpPortIp: return "hash:ip,port,ip";
-    case Type::kHashMac: return "hash:mac";
-  }
-  return "?";
-}
-
-std::string set_name_for(std::string_view base, Family family) {
-  std::string name(base);
-  name += family == Family::kIpv4 ? ".v4" : ".v6";
-  return name;
-}
-
-std::optional<std::uint32_t> parse_skb_prio(std::string_view text) {
-  const auto colon = text.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= text.size()) {
-    return std::nullopt;
-  }
-  auto hex = [](std::string_view part) -> std::optional<std::uint32_t> {
-    if (part.size() > 4) return std::nullopt;
-    std::uint32_t value = 0;
-    for (const char c : part) {
-      int digit = -1;
-      if (c >= '0' && c <= '9') digit = c - '0';
-      if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-      if (digit < 0) return std::nullopt;
-      value = value * 16 + static_cast<std::uint32_t>(digit);
-    }
-    return value;
-  };
-  const auto major = hex(text.substr(0, colon));
-  const auto minor = hex(text.substr(colon + 1));
-  if (!major || !minor) return std::nullopt;
-  return *major << 16 | *minor;
-}
-
 struct SetWriter::State {
   Options options;
   mnl::SocketPtr socket;
@@ -558,6 +509,9 @@ Expected<SetHandle> SetWriter::attach(const SetSpec& spec) {
                            "skb_queue: " +
                            recreate);
   }
+  for (std::size_t i = 0; i < s.sets.size(); ++i) {
+    if (s.sets[i] == spec) return static_cast<SetHandle>(i);
+  }
   s.sets.push_back(spec);
   s.full_logged.push_back(false);
   const auto handle = static_cast<SetHandle>(s.sets.size() - 1);
@@ -624,8 +578,16 @@ Status SetWriter::flush(SetHandle set) {
 }
 
 Status SetWriter::shutdown() {
+  // Sets attached under several handles (a spec changed by a reload) are flushed once.
+  std::vector<std::string> flushed;
   return run_all(state_->sets.size(), [&](std::size_t i) {
-    return state_->sets[i].flush_on_destroy ? flush(static_cast<SetHandle>(i)) : ok_status();
+    const std::string& name = state_->sets[i].name;
+    if (!state_->sets[i].flush_on_destroy ||
+        std::find(flushed.begin(), flushed.end(), name) != flushed.end()) {
+      return ok_status();
+    }
+    flushed.push_back(name);
+    return flush(static_cast<SetHandle>(i));
   });
 }
 

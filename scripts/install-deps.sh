@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake pkg-config
   libcap-dev ccache libhowardhinnant-date-dev
   libnftnl-dev libipset-dev)
 test_pkgs=(catch2 nftables ipset conntrack iproute2 tcpdump tcpreplay libndpi-bin python3 openssl
-  clang libclang-rt-14-dev clang-format procps time lintian prometheus)
+  clang libclang-rt-14-dev clang-format procps time lintian prometheus iptables)
 # What scripts/run.sh needs beyond the build: nft (nft-labels.sh) and ip (the default route).
 run_pkgs=(nftables iproute2)
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

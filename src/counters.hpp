@@ -41,8 +41,6 @@ namespace ctlabeld::app {
   X(kMemberHandedBack, "member_handed_back", "changes",                                         \
     "accepted sink changes a writer could not complete (retried)")                              \
   X(kMemberGaveUp, "member_gave_up", "changes", "sink changes dropped after repeated failures") \
-  X(kMemberRefreshes, "member_refreshes", "changes",                                            \
-    "element timeouts restarted for long-lived flows (at half the timeout)")                    \
   X(kWindowEdges, "window_edges", "edges",                                                      \
     "time_of_day window edges at which every classified flow was re-evaluated")                 \
   X(kFlowsPeak, "peak_flows", "flows", "the most flows in the tables at once")                  \

@@ -96,7 +96,6 @@ void Worker::publish_enforcer_counters() noexcept {
   counters_.set(WorkerCounter::kMemberQueueFull, e.member_refused);
   counters_.set(WorkerCounter::kMemberHandedBack, e.member_handed_back);
   counters_.set(WorkerCounter::kMemberGaveUp, e.member_gave_up);
-  counters_.set(WorkerCounter::kMemberRefreshes, e.member_refreshes);
 }
 
 std::shared_ptr<const FlowRecord> Worker::Records::record(const MemberWish& wish) const {

@@ -5,12 +5,14 @@
 #include <string>
 
 #include "ctlabeld/flowlog/log_writer.hpp"
+#include "ctlabeld/ipset/sink_writer.hpp"
 
 namespace ctlabeld::app {
 
 const std::vector<SinkWriterRow>& sink_writer_rows() {
   static const std::vector<SinkWriterRow> rows = {
       {"log", true, &flowlog::start_log_writer},
+      {"ipset", false, &ipset::start_sink_writer},
   };
   return rows;
 }

@@ -40,7 +40,6 @@ TargetTypeOps with_reader(TargetTypeOps ops,
   return ops;
 }
 
-const TargetTypeOps kIpset = ignored_target_type("ipset");
 const TargetTypeOps kNftset = ignored_target_type("nftset");
 const TargetTypeOps kPftable = with_reader(ignored_target_type("pftable"), &read_pftable);
 const TargetTypeOps kSink = with_reader(ignored_target_type("sink"), &read_sink);
@@ -57,7 +56,7 @@ TargetTypeOps ignored_target_type(std::string_view name) {
 
 const std::vector<const TargetTypeOps*>& target_types() {
   static const std::vector<const TargetTypeOps*> types = {
-      &kCtlabelType, &kCtmarkType, &kIpset, &kLogType, &kNftset, &kPftable, &kSink};
+      &kCtlabelType, &kCtmarkType, &kIpsetType, &kLogType, &kNftset, &kPftable, &kSink};
   return types;
 }
 

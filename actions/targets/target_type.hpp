@@ -19,6 +19,7 @@
 #include "ctlabeld/actions/config.hpp"
 #include "ctlabeld/actions/rule_set.hpp"
 #include "ctlabeld/flowlog/log_spec.hpp"
+#include "ctlabeld/ipset/set_writer.hpp"
 
 namespace ctlabeld::actions {
 
@@ -84,11 +85,32 @@ struct LogLoad {
   std::map<std::string, std::pair<std::string, std::int64_t>> patterns;  // -> target, interval
 };
 
+// An ipset target's resolved settings (target_defaults.ipset, then the target's own keys);
+// kept in CtlabelTarget::settings for --check.
+struct IpsetSettings {
+  bool enabled = true;
+  std::string set_name;
+  bool v4 = true;  // set_family "*" (the default): both
+  bool v6 = true;
+  ipset::Type type = ipset::Type::kHashIp;
+  std::uint32_t max_elements = 65536;
+  std::uint32_t ttl = 0;  // seconds; 0: members never expire
+  ipset::SkbInfo skb;
+  bool managed = false;
+  bool flush_on_create = false;
+  bool flush_on_destroy = false;
+};
+
+struct IpsetLoad {
+  IpsetSettings defaults;
+};
+
 // Every type's state during one load (one member per implemented type).
 struct TargetLoad {
   CtlabelLoad ctlabel;
   CtmarkLoad ctmark;
   LogLoad log;
+  IpsetLoad ipset;
 };
 
 struct TargetTypeOps {
@@ -135,6 +157,7 @@ struct TargetTypeOps {
 extern const TargetTypeOps kCtlabelType;
 extern const TargetTypeOps kCtmarkType;
 extern const TargetTypeOps kLogType;
+extern const TargetTypeOps kIpsetType;
 // Netify's types ctlabeld accepts but does not implement.
 [[nodiscard]] TargetTypeOps ignored_target_type(std::string_view name);
 

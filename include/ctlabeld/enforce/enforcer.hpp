@@ -56,7 +56,6 @@ struct EnforcerStats {
   std::uint64_t member_refused = 0;
   std::uint64_t member_handed_back = 0;
   std::uint64_t member_gave_up = 0;
-  std::uint64_t member_refreshes = 0;  // timeouts restarted for long-lived flows
 };
 
 // What has been applied to one flow (for the control socket and --flows).
@@ -81,8 +80,6 @@ class Enforcer {
   Enforcer(LabelWriter* writer, std::size_t max_flows, const SinkTable* sinks = nullptr);
   // A handed-back sink change is retried this many times, then dropped (counted).
   static constexpr std::uint8_t kMaxAttempts = 5;
-  // How often service() looks for elements due a refresh.
-  static constexpr std::chrono::seconds kRefreshScan{1};
   Enforcer(const Enforcer&) = delete;
   Enforcer& operator=(const Enforcer&) = delete;
 
@@ -100,8 +97,6 @@ class Enforcer {
   // Resubmits what was refused and what the writer handed back. Cheap when there is nothing;
   // call it between batches.
   void service() noexcept;
-  // As service(), at a given time (tests); service() reads the steady clock.
-  void service(std::chrono::steady_clock::time_point now) noexcept;
 
   // The bits applied to (or waiting for) a live flow; none for an unknown one.
   [[nodiscard]] LabelBits labels_of(FlowId flow) const noexcept;
@@ -124,10 +119,7 @@ class Enforcer {
   // The sinks one flow is in (or waiting to be in) and the fields its elements were built from.
   struct Members {
     std::vector<SinkRef> in;
-    std::vector<std::uint32_t> ttl_s;  // beside `in`: each element's timeout (0: none)
     MemberFields fields;
-    FlowId flow{};
-    std::chrono::steady_clock::time_point refresh_at{};  // max(): nothing to refresh
   };
   // Entries live in fixed pages allocated on first use: memory follows the flow slots in use,
   // and growing never copies (nor doubles the peak).
@@ -140,15 +132,11 @@ class Enforcer {
   void take_handed_back() noexcept;
   bool apply_members(Entry& e, FlowId flow, const Desired& desired,
                      std::chrono::steady_clock::time_point origin) noexcept;
-  void leave_all(Entry& e) noexcept;
+  void leave_all(Entry& e, FlowId flow) noexcept;
   // Submits in order: behind anything already waiting, else straight to the writer.
   void send_member(const MemberChange& change) noexcept;
   void take_members_handed_back() noexcept;
   void service_members() noexcept;
-  // Elements with a timeout are re-added at half their timeout while their flow lives, so a
-  // long-lived flow keeps its element (the timeout only removes what a lost delete left).
-  void refresh_members(std::chrono::steady_clock::time_point now) noexcept;
-  static void schedule_refresh(Members& m, std::chrono::steady_clock::time_point now) noexcept;
 
   LabelWriter* writer_;
   std::size_t max_flows_;
@@ -162,7 +150,6 @@ class Enforcer {
   std::deque<MemberChange> member_queue_;  // refused sink changes, resubmitted in order
   WriteFeedback<MemberChange> member_feedback_;
   std::vector<MemberChange> member_returned_;
-  std::chrono::steady_clock::time_point next_refresh_scan_{};
   EnforcerStats stats_;
 };
 

@@ -36,6 +36,7 @@ struct SkbInfo {
   std::optional<std::uint32_t> prio;  // tc class handle, MAJOR << 16 | MINOR
   std::optional<std::uint16_t> queue;
   [[nodiscard]] bool any() const noexcept { return mark || prio || queue; }
+  friend bool operator==(const SkbInfo&, const SkbInfo&) = default;
 };
 // "MAJOR:MINOR" in hex, as tc writes class handles (e.g. "1:10"); nullopt when malformed.
 [[nodiscard]] std::optional<std::uint32_t> parse_skb_prio(std::string_view text);
@@ -50,6 +51,7 @@ struct SetSpec {
   bool managed = false;
   bool flush_on_create = false;   // managed only: empty the set when attached
   bool flush_on_destroy = false;  // empty the set at clean shutdown
+  friend bool operator==(const SetSpec&, const SetSpec&) = default;
 };
 
 using SetHandle = std::uint16_t;
@@ -96,7 +98,8 @@ class SetWriter {
 
   // Checks the set (creates it when managed and missing, flushes it when flush_on_create) and
   // returns its handle. Errors name the set, what is wrong and the fix: a missing set, another
-  // type or family, no timeout or skbinfo support.
+  // type or family, no timeout or skbinfo support. A spec attached before is checked again and
+  // keeps its handle (and is not flushed again).
   [[nodiscard]] Expected<SetHandle> attach(const SetSpec& spec);
 
   // One result per request. Adds and refreshes use -exist semantics (an existing member is not
@@ -105,7 +108,7 @@ class SetWriter {
   void apply(std::span<const Request> requests, std::span<MemberResult> results);
 
   [[nodiscard]] Status flush(SetHandle set);
-  // Clean shutdown: flushes the sets attached with flush_on_destroy.
+  // Clean shutdown: flushes the sets attached with flush_on_destroy (each name once).
   [[nodiscard]] Status shutdown();
 
   [[nodiscard]] const Counters& counters() const noexcept;
@@ -115,5 +118,55 @@ class SetWriter {
   explicit SetWriter(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// Pure helpers, inline so the actions stage reads target keys without linking netlink code.
+inline std::optional<Type> type_from_name(std::string_view name) {
+  if (name.starts_with("hash:")) name.remove_prefix(5);
+  if (name == "ip") return Type::kHashIp;
+  if (name == "ip,port") return Type::kHashIpPort;
+  if (name == "ip,port,ip") return Type::kHashIpPortIp;
+  if (name == "mac") return Type::kHashMac;
+  return std::nullopt;
+}
+
+inline std::string_view type_name(Type type) {
+  switch (type) {
+    case Type::kHashIp: return "hash:ip";
+    case Type::kHashIpPort: return "hash:ip,port";
+    case Type::kHashIpPortIp: return "hash:ip,port,ip";
+    case Type::kHashMac: return "hash:mac";
+  }
+  return "?";
+}
+
+inline std::string set_name_for(std::string_view base, Family family) {
+  std::string name(base);
+  name += family == Family::kIpv4 ? ".v4" : ".v6";
+  return name;
+}
+
+inline std::optional<std::uint32_t> parse_skb_prio(std::string_view text) {
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= text.size()) {
+    return std::nullopt;
+  }
+  auto hex = [](std::string_view part) -> std::optional<std::uint32_t> {
+    if (part.size() > 4) return std::nullopt;
+    std::uint32_t value = 0;
+    for (const char c : part) {
+      int digit = -1;
+      if (c >= '0' && c <= '9') digit = c - '0';
+      if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+      if (digit < 0) return std::nullopt;
+      value = value * 16 + static_cast<std::uint32_t>(digit);
+    }
+    return value;
+  };
+  const auto major = hex(text.substr(0, colon));
+  const auto minor = hex(text.substr(colon + 1));
+  if (!major || !minor) return std::nullopt;
+  return *major << 16 | *minor;
+}
 
 }  // namespace ctlabeld::ipset

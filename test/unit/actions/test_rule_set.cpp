@@ -164,7 +164,9 @@ TEST_CASE("rule set: managed bits, names and summary", "[actions][rules]") {
   const std::string s = rules->summary();
   CHECK_THAT(s, Catch::Contains("  disabled (disabled)"));
   CHECK_THAT(s, Catch::Contains("criteria: protocol == 'tls' || protocol == 'http';"));
-  CHECK_THAT(s, Catch::Contains("ipset.x (ipset, not implemented by ctlabeld: ignored)"));
+  CHECK_THAT(
+      s, Catch::Contains(
+             "  ipset.x (ipset)\n    sets: whatever.v4 (IPv4 flows) whatever.v6 (IPv6 flows)\n"));
   CHECK_THAT(s, Catch::Contains("ctlabel.off (ctlabel, disabled)"));
   CHECK_THAT(s, Catch::Contains("labels: web=2 bit5=5"));
   CHECK_THAT(s, Catch::Contains("managed bits: zoom, web, bit5, a-zoom, a-microsoft-365, p-tls, "

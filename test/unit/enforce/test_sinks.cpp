@@ -72,6 +72,7 @@ TEST_CASE("sinks: added when wished, removed when no longer wished, and at the f
   CHECK(sinks.sets.accepted[3].op == SetOp::kDelete);
   CHECK(sinks.sets.accepted[3].sink == kSetB);
   CHECK(sinks.sets.accepted[3].feedback == nullptr);
+  CHECK(sinks.sets.accepted[3].flow == kFlow);
   CHECK(e.applied_of(kFlow).sinks.empty());
   CHECK(e.stats().member_submitted == 4);
 }
@@ -181,39 +182,6 @@ TEST_CASE("marks: written with the managed mask; a reload clears bits set before
   CHECK(w.accepted[1].mark == 0);
   CHECK(w.accepted[1].mark_mask == 0x1f);
   CHECK(e.applied_of(kFlow).mark == 0);
-}
-
-}  // namespace
-}  // namespace ctlabeld::enforce
-
-namespace ctlabeld::enforce {
-namespace {
-
-TEST_CASE("sinks: elements with a timeout are refreshed at half of it while the flow lives",
-          "[enforce][sinks]") {
-  test::FakeSinkTable sinks;
-  Enforcer e(nullptr, 64, &sinks);
-  Wish w;
-  w.members = {{kSetA, 10, 0, 0}, {kSetB, 0, 1, 0}};
-  const auto t0 = std::chrono::steady_clock::now();
-  e.apply(kFlow, kTuple, w.desired(), {});
-  REQUIRE(sinks.sets.accepted.size() == 2);
-  e.service(t0 + std::chrono::seconds(2));  // not due yet
-  CHECK(sinks.sets.accepted.size() == 2);
-  e.service(t0 + std::chrono::seconds(6));  // past ttl/2: set A only (set B has no timeout)
-  REQUIRE(sinks.sets.accepted.size() == 3);
-  CHECK(sinks.sets.accepted[2].op == SetOp::kRefresh);
-  CHECK(sinks.sets.accepted[2].sink == kSetA);
-  CHECK(sinks.sets.accepted[2].timeout == std::chrono::seconds(10));
-  e.service(t0 + std::chrono::seconds(7));  // the next round is 5 s later
-  CHECK(sinks.sets.accepted.size() == 3);
-  e.service(t0 + std::chrono::seconds(12));
-  CHECK(sinks.sets.accepted.size() == 4);
-  CHECK(e.stats().member_refreshes == 2);
-  e.end(kFlow);  // a delete; nothing more is refreshed
-  e.service(t0 + std::chrono::seconds(30));
-  REQUIRE(sinks.sets.accepted.size() == 6);  // two deletes
-  CHECK(sinks.sets.accepted[5].op == SetOp::kDelete);
 }
 
 }  // namespace
