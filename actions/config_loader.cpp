@@ -145,6 +145,9 @@ class Loader final : public ConfigReader {
     load_names();
     read_targets(doc);
     read_actions(doc);
+    for (const TargetTypeOps* type : target_types()) {
+      if (type->check != nullptr) type->check(parts_, *this);
+    }
     if (const Value* v = member(doc, "exemptions"))
       read_exemptions(*v, "exemptions", parts_.exemptions);
     for (const auto& w : criteria_warnings_) warnings_.push_back(file_ + ": " + w);

@@ -252,6 +252,207 @@ if [[ ${1:-} == baseline ]]; then
   exit 0
 fi
 
+# --- live runs (namespaces): functions, and `bench/run.sh latency` --------------------------
+
+# Live capture CPU: bulk TCP client -> router -> server in namespaces made here; ctlabeld -n in
+# the router, once on the router's interface and once on nflog with `ct packets < 32`.
+LIVE_IF="" LIVE_NFLOG="" MARK_LAT_P50="" MARK_LAT_P99="" LAT_P99="" LAT_P50=""
+live_cleanup() {
+  for ns in ctlb-c ctlb-r ctlb-s; do ip netns del "$ns" 2>/dev/null || true; done
+}
+# CPU nanoseconds of all of a process's threads (schedstat: finer than the 10 ms of /proc/PID/stat).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+# Packets ctlabeld counted on its sources, from its stats file.
+stats_packets() { grep -o '"interfaces":\[.*\]' "$1" | grep -o '"packets":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
+# live_cpu SOURCE: ctlabeld user+sys CPU seconds while LIVE_MB of TCP cross the router.
+live_cpu() {
+  local src=$1 stats=$TMP/live-stats.json pid ctl tick0 tick1
+  rm -f "$stats"
+  # Live mode needs an actions file; a private one keeps the bench away from /etc.
+  printf '0 zoom\n' >"$TMP/connlabel.conf"
+  sed "s|/etc/xtables/connlabel.conf|$TMP/connlabel.conf|" etc/ctlabeld/actions.json >"$TMP/actions.json"
+  ip netns exec ctlb-r "$CTLABELD" -i "$src" -n -c "$TMP/actions.json" -l warn \
+    --stats-file "$stats" --stats-interval 1 \
+    "${EXTRA[@]}" >"$TMP/live.out" 2>"$TMP/live.err" &
+  ctl=$!
+  local tries=0
+  while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
+  if [[ ! -s $stats ]]; then
+    kill "$ctl" 2>/dev/null || true
+    wait "$ctl" 2>/dev/null || true
+    echo "  ctlabeld -i $src did not start:" >&2
+    tail -n 5 "$TMP/live.err" | sed 's/^/    /' >&2
+    return 1
+  fi
+  rm -f "$TMP/sink.out"
+  ip netns exec ctlb-s python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.2.2", 5001)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    n += len(b)
+print(n)' >"$TMP/sink.out" &
+  pid=$!
+  tries=0
+  while [[ ! -s $TMP/sink.out ]] && ((tries++ < 100)); do sleep 0.1; done
+  tick0=$(cpu_ns "$ctl")
+  local sent=1
+  ip netns exec ctlb-c bash -c "head -c ${LIVE_MB}M /dev/zero >/dev/tcp/10.77.2.2/5001" || sent=0
+  if ((sent)); then wait "$pid" || true; else kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
+  tick1=$(cpu_ns "$ctl")
+  touch "$TMP/mark"  # wait for the next stats write, so the file holds the transfer's packets
+  tries=0
+  while [[ ! $stats -nt $TMP/mark ]] && ((tries++ < 30)); do sleep 0.1; done
+  local seen
+  seen=$(stats_packets "$stats")
+  kill -TERM "$ctl"
+  tries=0
+  while kill -0 "$ctl" 2>/dev/null && ((tries++ < 50)); do sleep 0.1; done
+  if kill -0 "$ctl" 2>/dev/null; then
+    echo "  ctlabeld -i $src did not stop within 5 s of SIGTERM: killed" >&2
+    kill -KILL "$ctl" 2>/dev/null || true
+  fi
+  wait "$ctl" 2>/dev/null || true
+  local received
+  received=$(tail -n1 "$TMP/sink.out")
+  if ((!sent)) || [[ ! $received =~ ^[0-9]+$ ]] || ((received == 0)); then
+    echo "  -i $src: the bulk transfer failed" >&2
+    return 1
+  fi
+  echo "  -i $src: $received bytes received; ctlabeld saw $seen packets, used" \
+    "$(calc "($tick1 - $tick0) / 1e9" 4) CPU s" >&2
+  calc "($tick1 - $tick0) / 1e9 / ($received / 1073741824)" 5
+}
+# live_labels: ctlabeld writes labels (no -n) for LABEL_FLOWS short TCP connections; the label
+# latency comes from its stats file: "label_latency":{..."p50_us":N,"p99_us":N,...}.
+LABEL_FLOWS=${LABEL_FLOWS:-400}  # enough that p99 is not just the single worst sample
+# With "ctmark" as the second argument the target is a ctmark (mark 0x100 under 0xff00) instead:
+# the same histogram then times mark writes.
+live_labels() {  # live_labels [BINARY] [ctmark]: sets LAT_P50/LAT_P99 (default binary: this build's)
+  local bin=${1:-$CTLABELD} kind=${2:-ctlabel}
+  local stats=$TMP/label-stats.json ctl sink tries=0
+  local target='"ctlabel.bench": { "target_type": "ctlabel", "labels": [ "bench" ] }'
+  [[ $kind == ctmark ]] && target='"ctlabel.bench": { "target_type": "ctmark", "mark": "0x100", "mask": "0xff00" }'
+  printf '0 bench\n' >"$TMP/connlabel.conf"
+  cat >"$TMP/label-actions.json" <<JSON
+{
+  "version": 1,
+  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$TMP/connlabel.conf" } },
+  "targets": { $target },
+  "actions": { "bench": { "criteria": "dst_port == 5001;", "targets": [ "ctlabel.bench" ] } }
+}
+JSON
+  # Label storage for new connections (see etc/ctlabeld/ctlabeld.nft); bit 0 = "bench".
+  ip netns exec ctlb-r nft -f - <<'NFT'
+table inet ctlabeld_bench_labels {
+  chain label_enable {
+    ct label set 0
+  }
+}
+NFT
+  rm -f "$stats"
+  ip netns exec ctlb-r "$bin" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
+    --stats-file "$stats" --stats-interval 1 "${EXTRA[@]}" >"$TMP/label.out" 2>"$TMP/label.err" &
+  ctl=$!
+  while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
+  if [[ ! -s $stats ]]; then
+    kill "$ctl" 2>/dev/null || true
+    wait "$ctl" 2>/dev/null || true
+    echo "  label run: ctlabeld did not start:"
+    tail -n 5 "$TMP/label.err" | sed 's/^/    /'
+    return 1
+  fi
+  rm -f "$TMP/sink2.out"
+  ip netns exec ctlb-s python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.2.2", 5001)); s.listen(64); print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    while c.recv(1 << 20): pass
+    c.close()' >"$TMP/sink2.out" &
+  sink=$!
+  tries=0
+  while [[ ! -s $TMP/sink2.out ]] && ((tries++ < 100)); do sleep 0.1; done
+  ip netns exec ctlb-c bash -c \
+    "for i in \$(seq $LABEL_FLOWS); do head -c 64K /dev/zero >/dev/tcp/10.77.2.2/5001; done" || true
+  touch "$TMP/mark"  # wait for the next stats write
+  tries=0
+  while [[ ! $stats -nt $TMP/mark ]] && ((tries++ < 30)); do sleep 0.1; done
+  kill "$sink" 2>/dev/null || true
+  kill -TERM "$ctl" 2>/dev/null || true
+  tries=0
+  while kill -0 "$ctl" 2>/dev/null && ((tries++ < 50)); do sleep 0.1; done
+  kill -KILL "$ctl" 2>/dev/null || true
+  wait "$ctl" "$sink" 2>/dev/null || true
+  # (conntrack -L -o labels prints label names only with a connlabel.conf in /etc, which this
+  # script leaves alone; ctlabeld's own count of acknowledged writes is reported instead.)
+  echo "  $kind run: $LABEL_FLOWS connections of 64 KiB, ctlabeld wrote ${kind#ct}s for" \
+    "$(grep -oE '"written":[0-9]+' "$stats" | head -n1 | cut -d: -f2) of them"
+  echo "  stats: $(grep -oE '"(label_latency|conntrack)":\{[^}]*\}' "$stats" | tr '\n' ' ')"
+  LAT_P99=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p99_us":[0-9.]+' | cut -d: -f2 || true)
+  LAT_P50=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p50_us":[0-9.]+' | cut -d: -f2 || true)
+}
+# The client -- router -- server namespaces of the live runs (removed by live_cleanup).
+live_setup() {
+  for ns in ctlb-c ctlb-r ctlb-s; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  ip link add ctlb-c0 netns ctlb-c type veth peer name ctlb-r0 netns ctlb-r
+  ip link add ctlb-r1 netns ctlb-r type veth peer name ctlb-s0 netns ctlb-s
+  ip -n ctlb-c addr add 10.77.1.2/24 dev ctlb-c0
+  ip -n ctlb-r addr add 10.77.1.1/24 dev ctlb-r0
+  ip -n ctlb-r addr add 10.77.2.1/24 dev ctlb-r1
+  ip -n ctlb-s addr add 10.77.2.2/24 dev ctlb-s0
+  ip -n ctlb-c link set ctlb-c0 up
+  ip -n ctlb-r link set ctlb-r0 up
+  ip -n ctlb-r link set ctlb-r1 up
+  ip -n ctlb-s link set ctlb-s0 up
+  ip -n ctlb-c route add default via 10.77.1.1
+  ip -n ctlb-s route add default via 10.77.2.1
+  ip netns exec ctlb-r sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec ctlb-r sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+  ip netns exec ctlb-r nft -f - <<'EOF'
+table inet ctlabeld_bench {
+  chain forward {
+  type filter hook forward priority filter; policy accept;
+  ct packets < 32 log group 7
+  }
+}
+EOF
+}
+# After a label run of this build: the same run with the baseline, then this build again (the
+# spread between this build's two runs is the machine's noise). LAT_P50/LAT_P99 keep this build's
+# first run, for the check row.
+labels_vs_baseline() {
+  local cur_p99=$LAT_P99 cur_p50=$LAT_P50 base_p99 base_p50
+  echo "  -- the same with BASELINE=$BASELINE"
+  live_labels "$(build_baseline)" || true
+  base_p99=$LAT_P99 base_p50=$LAT_P50
+  echo "  -- this build again"
+  live_labels || true
+  echo "  label latency p50/p99 (us): this build ${cur_p50:-?}/${cur_p99:-?} then" \
+    "${LAT_P50:-?}/${LAT_P99:-?}, baseline $BASELINE ${base_p50:-?}/${base_p99:-?}"
+  LAT_P99=$cur_p99 LAT_P50=$cur_p50
+}
+if [[ ${1:-} == latency ]]; then
+  # Only the live label runs: this build, and with BASELINE also the baseline between two runs
+  # of this build (the spread between those two is the machine's noise).
+  ((HAVE_CTLABELD)) || die "$CTLABELD is missing: build first"
+  [[ $EUID -eq 0 ]] || die "bench/run.sh latency needs root (network namespaces)"
+  machine
+  trap 'live_cleanup; rm -rf "$TMP"' EXIT
+  live_cleanup
+  live_setup
+  echo "== label latency, $LABEL_FLOWS connections per run"
+  live_labels || true
+  [[ -n ${BASELINE:-} ]] && labels_vs_baseline
+  echo "== ctmark latency (this build), $LABEL_FLOWS connections"
+  live_labels "$CTLABELD" ctmark || true
+  exit 0
+fi
+
 # --- issue 6 ---------------------------------------------------------------------------------
 
 machine
@@ -450,6 +651,17 @@ else
   echo "  $BUILD/bench/label_write_bench not built: skipped"
 fi
 
+# ctmark writes (issue 11): the same writer with a masked mark and no labels, then paced writes
+# whose submit-to-ack p99 is the writer's share of the ctmark latency.
+MARK_WRITES="" MARK_P99=""
+if [[ -x $BUILD/bench/label_write_bench && $EUID -eq 0 ]]; then
+  echo "-- $BUILD/bench/label_write_bench 100000 mark"
+  "$BUILD/bench/label_write_bench" 100000 mark >"$TMP/lwbm.out" 2>&1 || echo "  label_write_bench mark failed"
+  sed 's/^/  /' "$TMP/lwbm.out"
+  MARK_WRITES=$(sed -n 's/.* = \([0-9.]*\) marks\/s.*/\1/p' "$TMP/lwbm.out" | head -n1)
+  MARK_P99=$(sed -n 's/^ctmark write latency.* p99 \([0-9]*\) us.*/\1/p' "$TMP/lwbm.out" | sort -g | tail -n1)
+fi
+
 # nftset and ipset writers (issue 11): element adds per second, 100 k distinct flows, each in a
 # private network namespace the bench program makes itself.
 SET_ADDS_NFT="" SET_ADDS_IPSET=""
@@ -476,198 +688,6 @@ SET_NFT_P50=$(sed -n 's/^nftset p99 submit->kernel ack[^:]*: \([0-9]*\) (p50 \([
 SET_NFT_RSS=$(sed -n 's/^nftset sink writer RSS per 100 k members tracked: \([0-9.]*\) MiB.*/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
 SET_NFT_SINK=$(sed -n 's/^sink writer: .*: \([0-9.]*\) adds\/s$/\1/p' "$TMP/nftset_bench.out" 2>/dev/null || true)
 
-# Live capture CPU: bulk TCP client -> router -> server in namespaces made here; ctlabeld -n in
-# the router, once on the router's interface and once on nflog with `ct packets < 32`.
-LIVE_IF="" LIVE_NFLOG=""
-live_cleanup() {
-  for ns in ctlb-c ctlb-r ctlb-s; do ip netns del "$ns" 2>/dev/null || true; done
-}
-# CPU nanoseconds of all of a process's threads (schedstat: finer than the 10 ms of /proc/PID/stat).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
-# Packets ctlabeld counted on its sources, from its stats file.
-stats_packets() { grep -o '"interfaces":\[.*\]' "$1" | grep -o '"packets":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
-# live_cpu SOURCE: ctlabeld user+sys CPU seconds while LIVE_MB of TCP cross the router.
-live_cpu() {
-  local src=$1 stats=$TMP/live-stats.json pid ctl tick0 tick1
-  rm -f "$stats"
-  # Live mode needs an actions file; a private one keeps the bench away from /etc.
-  printf '0 zoom\n' >"$TMP/connlabel.conf"
-  sed "s|/etc/xtables/connlabel.conf|$TMP/connlabel.conf|" etc/ctlabeld/actions.json >"$TMP/actions.json"
-  ip netns exec ctlb-r "$CTLABELD" -i "$src" -n -c "$TMP/actions.json" -l warn \
-    --stats-file "$stats" --stats-interval 1 \
-    "${EXTRA[@]}" >"$TMP/live.out" 2>"$TMP/live.err" &
-  ctl=$!
-  local tries=0
-  while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
-  if [[ ! -s $stats ]]; then
-    kill "$ctl" 2>/dev/null || true
-    wait "$ctl" 2>/dev/null || true
-    echo "  ctlabeld -i $src did not start:" >&2
-    tail -n 5 "$TMP/live.err" | sed 's/^/    /' >&2
-    return 1
-  fi
-  rm -f "$TMP/sink.out"
-  ip netns exec ctlb-s python3 -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.77.2.2", 5001)); s.listen(1); print("ready", flush=True)
-c, _ = s.accept(); n = 0
-while True:
-    b = c.recv(1 << 20)
-    if not b: break
-    n += len(b)
-print(n)' >"$TMP/sink.out" &
-  pid=$!
-  tries=0
-  while [[ ! -s $TMP/sink.out ]] && ((tries++ < 100)); do sleep 0.1; done
-  tick0=$(cpu_ns "$ctl")
-  local sent=1
-  ip netns exec ctlb-c bash -c "head -c ${LIVE_MB}M /dev/zero >/dev/tcp/10.77.2.2/5001" || sent=0
-  if ((sent)); then wait "$pid" || true; else kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
-  tick1=$(cpu_ns "$ctl")
-  touch "$TMP/mark"  # wait for the next stats write, so the file holds the transfer's packets
-  tries=0
-  while [[ ! $stats -nt $TMP/mark ]] && ((tries++ < 30)); do sleep 0.1; done
-  local seen
-  seen=$(stats_packets "$stats")
-  kill -TERM "$ctl"
-  tries=0
-  while kill -0 "$ctl" 2>/dev/null && ((tries++ < 50)); do sleep 0.1; done
-  if kill -0 "$ctl" 2>/dev/null; then
-    echo "  ctlabeld -i $src did not stop within 5 s of SIGTERM: killed" >&2
-    kill -KILL "$ctl" 2>/dev/null || true
-  fi
-  wait "$ctl" 2>/dev/null || true
-  local received
-  received=$(tail -n1 "$TMP/sink.out")
-  if ((!sent)) || [[ ! $received =~ ^[0-9]+$ ]] || ((received == 0)); then
-    echo "  -i $src: the bulk transfer failed" >&2
-    return 1
-  fi
-  echo "  -i $src: $received bytes received; ctlabeld saw $seen packets, used" \
-    "$(calc "($tick1 - $tick0) / 1e9" 4) CPU s" >&2
-  calc "($tick1 - $tick0) / 1e9 / ($received / 1073741824)" 5
-}
-# live_labels: ctlabeld writes labels (no -n) for LABEL_FLOWS short TCP connections; the label
-# latency comes from its stats file: "label_latency":{..."p50_us":N,"p99_us":N,...}.
-LABEL_FLOWS=${LABEL_FLOWS:-400}  # enough that p99 is not just the single worst sample
-live_labels() {  # live_labels [BINARY]: sets LAT_P50/LAT_P99 (default binary: this build's)
-  local bin=${1:-$CTLABELD}
-  local stats=$TMP/label-stats.json ctl sink tries=0
-  printf '0 bench\n' >"$TMP/connlabel.conf"
-  cat >"$TMP/label-actions.json" <<JSON
-{
-  "version": 1,
-  "target_globals": { "ctlabel": { "max_bits": 127, "connlabel_conf": "$TMP/connlabel.conf" } },
-  "targets": { "ctlabel.bench": { "target_type": "ctlabel", "labels": [ "bench" ] } },
-  "actions": { "bench": { "criteria": "dst_port == 5001;", "targets": [ "ctlabel.bench" ] } }
-}
-JSON
-  # Label storage for new connections (see etc/ctlabeld/ctlabeld.nft); bit 0 = "bench".
-  ip netns exec ctlb-r nft -f - <<'NFT'
-table inet ctlabeld_bench_labels {
-  chain label_enable {
-    ct label set 0
-  }
-}
-NFT
-  rm -f "$stats"
-  ip netns exec ctlb-r "$bin" -i ctlb-r0 -c "$TMP/label-actions.json" -l warn \
-    --stats-file "$stats" --stats-interval 1 "${EXTRA[@]}" >"$TMP/label.out" 2>"$TMP/label.err" &
-  ctl=$!
-  while [[ ! -s $stats ]] && ((tries++ < 100)) && kill -0 "$ctl" 2>/dev/null; do sleep 0.1; done
-  if [[ ! -s $stats ]]; then
-    kill "$ctl" 2>/dev/null || true
-    wait "$ctl" 2>/dev/null || true
-    echo "  label run: ctlabeld did not start:"
-    tail -n 5 "$TMP/label.err" | sed 's/^/    /'
-    return 1
-  fi
-  rm -f "$TMP/sink2.out"
-  ip netns exec ctlb-s python3 -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.77.2.2", 5001)); s.listen(64); print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    while c.recv(1 << 20): pass
-    c.close()' >"$TMP/sink2.out" &
-  sink=$!
-  tries=0
-  while [[ ! -s $TMP/sink2.out ]] && ((tries++ < 100)); do sleep 0.1; done
-  ip netns exec ctlb-c bash -c \
-    "for i in \$(seq $LABEL_FLOWS); do head -c 64K /dev/zero >/dev/tcp/10.77.2.2/5001; done" || true
-  touch "$TMP/mark"  # wait for the next stats write
-  tries=0
-  while [[ ! $stats -nt $TMP/mark ]] && ((tries++ < 30)); do sleep 0.1; done
-  kill "$sink" 2>/dev/null || true
-  kill -TERM "$ctl" 2>/dev/null || true
-  tries=0
-  while kill -0 "$ctl" 2>/dev/null && ((tries++ < 50)); do sleep 0.1; done
-  kill -KILL "$ctl" 2>/dev/null || true
-  wait "$ctl" "$sink" 2>/dev/null || true
-  # (conntrack -L -o labels prints label names only with a connlabel.conf in /etc, which this
-  # script leaves alone; ctlabeld's own count of acknowledged writes is reported instead.)
-  echo "  label run: $LABEL_FLOWS connections of 64 KiB, ctlabeld wrote labels for" \
-    "$(grep -oE '"written":[0-9]+' "$stats" | head -n1 | cut -d: -f2) of them"
-  echo "  stats: $(grep -oE '"(label_latency|conntrack)":\{[^}]*\}' "$stats" | tr '\n' ' ')"
-  LAT_P99=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p99_us":[0-9.]+' | cut -d: -f2 || true)
-  LAT_P50=$(grep -oE '"label_latency":\{[^}]*\}' "$stats" | grep -oE '"p50_us":[0-9.]+' | cut -d: -f2 || true)
-}
-# The client -- router -- server namespaces of the live runs (removed by live_cleanup).
-live_setup() {
-  for ns in ctlb-c ctlb-r ctlb-s; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
-  ip link add ctlb-c0 netns ctlb-c type veth peer name ctlb-r0 netns ctlb-r
-  ip link add ctlb-r1 netns ctlb-r type veth peer name ctlb-s0 netns ctlb-s
-  ip -n ctlb-c addr add 10.77.1.2/24 dev ctlb-c0
-  ip -n ctlb-r addr add 10.77.1.1/24 dev ctlb-r0
-  ip -n ctlb-r addr add 10.77.2.1/24 dev ctlb-r1
-  ip -n ctlb-s addr add 10.77.2.2/24 dev ctlb-s0
-  ip -n ctlb-c link set ctlb-c0 up
-  ip -n ctlb-r link set ctlb-r0 up
-  ip -n ctlb-r link set ctlb-r1 up
-  ip -n ctlb-s link set ctlb-s0 up
-  ip -n ctlb-c route add default via 10.77.1.1
-  ip -n ctlb-s route add default via 10.77.2.1
-  ip netns exec ctlb-r sysctl -qw net.ipv4.ip_forward=1
-  ip netns exec ctlb-r sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
-  ip netns exec ctlb-r nft -f - <<'EOF'
-table inet ctlabeld_bench {
-  chain forward {
-  type filter hook forward priority filter; policy accept;
-  ct packets < 32 log group 7
-  }
-}
-EOF
-}
-# After a label run of this build: the same run with the baseline, then this build again (the
-# spread between this build's two runs is the machine's noise). LAT_P50/LAT_P99 keep this build's
-# first run, for the check row.
-labels_vs_baseline() {
-  local cur_p99=$LAT_P99 cur_p50=$LAT_P50 base_p99 base_p50
-  echo "  -- the same with BASELINE=$BASELINE"
-  live_labels "$(build_baseline)" || true
-  base_p99=$LAT_P99 base_p50=$LAT_P50
-  echo "  -- this build again"
-  live_labels || true
-  echo "  label latency p50/p99 (us): this build ${cur_p50:-?}/${cur_p99:-?} then" \
-    "${LAT_P50:-?}/${LAT_P99:-?}, baseline $BASELINE ${base_p50:-?}/${base_p99:-?}"
-  LAT_P99=$cur_p99 LAT_P50=$cur_p50
-}
-if [[ ${1:-} == latency ]]; then
-  # Only the live label runs: this build, and with BASELINE also the baseline between two runs
-  # of this build (the spread between those two is the machine's noise).
-  ((HAVE_CTLABELD)) || die "$CTLABELD is missing: build first"
-  [[ $EUID -eq 0 ]] || die "bench/run.sh latency needs root (network namespaces)"
-  machine
-  trap 'live_cleanup; rm -rf "$TMP"' EXIT
-  live_cleanup
-  live_setup
-  echo "== label latency, $LABEL_FLOWS connections per run"
-  live_labels || true
-  [[ -n ${BASELINE:-} ]] && labels_vs_baseline
-  exit 0
-fi
 if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
   echo
   echo "== live capture CPU: $LIVE_MB MiB of bulk TCP through a router namespace"
@@ -681,6 +701,9 @@ if ((HAVE_CTLABELD)) && [[ $LIVE == 1 ]]; then
     LIVE_NFLOG=$(live_cpu nflog:7) || LIVE_NFLOG=""
     live_labels || true
     [[ -n ${BASELINE:-} ]] && labels_vs_baseline
+    saved_p50=$LAT_P50 saved_p99=$LAT_P99
+    live_labels "$CTLABELD" ctmark || true
+    MARK_LAT_P50=$LAT_P50 MARK_LAT_P99=$LAT_P99 LAT_P50=$saved_p50 LAT_P99=$saved_p99
     live_cleanup
     echo "  interface: ${LIVE_IF:-n/a} CPU s per GiB; nflog:7: ${LIVE_NFLOG:-n/a} CPU s per GiB"
   fi
@@ -717,6 +740,10 @@ if [[ -n ${BASELINE:-} ]]; then
   check "1-worker mixed packets/s vs BASELINE=$BASELINE" "$BASE_SPEED" ">=" 0.97 "${BASE_SPEED:+x$BASE_SPEED}"
   check "1-worker mixed peak RSS vs BASELINE=$BASELINE" "$BASE_RSS" "<=" 1.03 "${BASE_RSS:+x$BASE_RSS}"
 fi
+check "ctmark writes/s, 100 k entries (label_write_bench mark)" "$MARK_WRITES" ">=" 100000
+check "p99 ctmark write, submit to ack (paced 1 k/s and 20 k/s, worst)" "$MARK_P99" "<" 1000
+check "p99 ctmark latency after the deciding packet (us, live)" "$MARK_LAT_P99" "<" 1000 \
+  "${MARK_LAT_P99:+$MARK_LAT_P99 (p50 ${MARK_LAT_P50:-?})}"
 check "nftset element adds/s, batched, 100 k flows (nftset_bench)" "$SET_ADDS_NFT" ">=" 100000
 [[ -n $SET_NFT_SINK ]] && row "  nftset adds/s through the sink writer thread, 100 k at once" "$SET_NFT_SINK" "" "info"
 check "nftset p99 submit->kernel ack, sink writer (us, 10 k/s)" "$SET_NFT_P99" "<" 1000 \

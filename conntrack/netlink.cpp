@@ -186,11 +186,23 @@ std::size_t put_label_update(std::byte* out, const LabelUpdate& update, Lookup l
   NfctPtr ct(nfct_new());
   if (!ct) return 0;
   set_original(ct.get(), tuple);
-  if (!set_labels(ct.get(), update.bits, update.mask)) return 0;
+  // A mark-only update (ctmark without ctlabel) leaves the labels alone: no CTA_LABELS, so an
+  // entry without label storage takes the mark. With neither, the empty label write stays: the
+  // probes use it (ENOSPC tells whether label storage exists).
+  const bool mark_only = update.mask.none() && update.mark_mask != 0;
+  if (!mark_only && !set_labels(ct.get(), update.bits, update.mask)) return 0;
   // No NLM_F_CREATE: an update of an existing entry, ENOENT when there is none.
   nlmsghdr* nlh = put_header(out, IPCTNL_MSG_CT_NEW, request_flags(ack), family, seq);
-  const std::size_t len = finish(nlh, ct.get());
-  if (len == 0 || lookup == Lookup::kOriginal) return len;
+  if (finish(nlh, ct.get()) == 0) return 0;
+  if (update.mark_mask != 0) {
+    // libnetfilter_conntrack has no attribute for CTA_MARK_MASK. The kernel computes
+    // mark = (mark & ~CTA_MARK_MASK) ^ CTA_MARK, so the value must stay within the mask.
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(update.mark & update.mark_mask));
+    mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(update.mark_mask));
+    if (nlh->nlmsg_len > kMaxMessageBytes) std::abort();  // a broken size invariant
+  }
+  const std::size_t len = nlh->nlmsg_len;
+  if (lookup == Lookup::kOriginal) return len;
   // libnetfilter_conntrack always emits the tuple it was given as CTA_TUPLE_ORIG (it insists on
   // an original L3 protocol). For a reply lookup the same nest, retagged CTA_TUPLE_REPLY, makes
   // the kernel find the entry by its reply tuple.
@@ -377,6 +389,8 @@ std::optional<ParsedMessage> parse_message(std::span<const std::byte> message) {
       case CTA_LABELS: out.labels = bits_of(attr); break;
       case CTA_LABELS_MASK: out.mask = bits_of(attr); break;
       case CTA_TIMEOUT: out.timeout_s = ntohl(mnl_attr_get_u32(attr)); break;
+      case CTA_MARK: out.mark = ntohl(mnl_attr_get_u32(attr)); break;
+      case CTA_MARK_MASK: out.mark_mask = ntohl(mnl_attr_get_u32(attr)); break;
       default: break;
     }
   });

@@ -43,7 +43,9 @@ enum class Lookup : std::uint8_t {
 // length, or 0 when the tuple cannot be expressed (unknown IP version, ICMP type without reply).
 // `ack`: ask for an acknowledgement even on success (errors are always reported).
 
-// IPCTNL_MSG_CT_NEW without NLM_F_CREATE: an update of labels under `update.mask`.
+// IPCTNL_MSG_CT_NEW without NLM_F_CREATE: an update of labels under `update.mask` and, when
+// `update.mark_mask` is not 0, of the mark under it (CTA_MARK + CTA_MARK_MASK). An empty label
+// mask with a mark mask sends no CTA_LABELS.
 [[nodiscard]] std::size_t put_label_update(std::byte* out, const LabelUpdate& update, Lookup lookup,
                                            std::uint32_t seq, bool ack);
 // IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL.
@@ -86,6 +88,8 @@ struct ParsedMessage {
   std::optional<LabelBits> labels;
   std::optional<LabelBits> mask;
   std::optional<std::uint32_t> timeout_s;
+  std::optional<std::uint32_t> mark;
+  std::optional<std::uint32_t> mark_mask;
 };
 [[nodiscard]] std::optional<ParsedMessage> parse_message(std::span<const std::byte> message);
 

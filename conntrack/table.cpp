@@ -118,6 +118,7 @@ int collect_entry(const nlmsghdr* nlh, void* data) {
     entry.has_labels = true;
     entry.labels = *parsed->labels;
   }
+  entry.mark = parsed->mark.value_or(0);
   out->push_back(entry);
   return MNL_CB_OK;
 }

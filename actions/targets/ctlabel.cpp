@@ -195,6 +195,7 @@ const TargetTypeOps kCtlabelType = {
     .effect = &effect,
     .describe = &describe,
     .bind = nullptr,
+    .check = nullptr,
 };
 
 }  // namespace ctlabeld::actions

@@ -292,6 +292,7 @@ const TargetTypeOps kIpsetType = {
     .effect = nullptr,
     .describe = &describe,
     .bind = &bind,
+    .check = nullptr,
 };
 
 }  // namespace ctlabeld::actions

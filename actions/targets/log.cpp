@@ -125,6 +125,7 @@ const TargetTypeOps kLogType = {
     .effect = nullptr,
     .describe = &describe,
     .bind = &bind,
+    .check = nullptr,
 };
 
 }  // namespace ctlabeld::actions

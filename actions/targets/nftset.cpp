@@ -312,6 +312,7 @@ const TargetTypeOps kNftsetType = {
     .effect = nullptr,
     .describe = &describe,
     .bind = &bind,
+    .check = nullptr,
 };
 
 }  // namespace ctlabeld::actions

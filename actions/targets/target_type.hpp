@@ -9,6 +9,7 @@
 #include <cctype>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -90,6 +91,14 @@ struct NftsetLoad {
   NftsetSettings defaults;
 };
 
+// ctmark's state during one load: target_defaults.ctmark (each target starts from these).
+struct CtmarkLoad {
+  std::optional<std::uint32_t> mark;
+  std::optional<std::uint32_t> mask;
+  unsigned shift = 0;
+  bool enabled = true;
+};
+
 // log's state during one load: target_defaults.log, and each enabled target's file pattern
 // (two targets writing the same files must agree on the interval).
 struct LogLoad {
@@ -122,6 +131,7 @@ struct IpsetLoad {
 struct TargetLoad {
   CtlabelLoad ctlabel;
   NftsetLoad nftset;
+  CtmarkLoad ctmark;
   LogLoad log;
   IpsetLoad ipset;
 };
@@ -156,6 +166,9 @@ struct TargetTypeOps {
   // nothing for it and everything else keeps working.
   void (*bind)(CtlabelTarget& target, const std::string& path, SinkBinder& binder,
                ConfigReader& in);
+  // Once every target and action is read: checks across targets and actions (ctmark: two
+  // targets writing the same mark bits to one flow). Errors and warnings go to `in`.
+  void (*check)(const RuleSet::Parts& parts, ConfigReader& in);
 };
 
 // The registry (registry.cpp): Netify's target types, in the order messages list them.
@@ -166,6 +179,7 @@ struct TargetTypeOps {
 // The modules.
 extern const TargetTypeOps kCtlabelType;
 extern const TargetTypeOps kNftsetType;
+extern const TargetTypeOps kCtmarkType;
 extern const TargetTypeOps kLogType;
 extern const TargetTypeOps kIpsetType;
 // Netify's types ctlabeld accepts but does not implement.

@@ -35,15 +35,28 @@ def serve(cert, key):
         except (ssl.SSLError, OSError):
             return
 
+    def accept_loop(srv):
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
     threading.Thread(target=udp_echo, daemon=True).start()
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", 443))
     srv.listen(16)
+    # IPv6 as well where the namespace has it (ctmark_live's IPv6 flows); v4 is unchanged.
+    try:
+        srv6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        srv6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        srv6.bind(("::", 443))
+        srv6.listen(16)
+        threading.Thread(target=accept_loop, args=(srv6,), daemon=True).start()
+    except OSError:
+        pass
     print("ready", flush=True)
-    while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+    accept_loop(srv)
 
 
 def tls_client(host, sni, seconds):

@@ -40,8 +40,9 @@ struct EntryLabels {
   FlowTuple reply{};
   LabelBits labels;
   bool has_labels = false;  // the kernel reported a label attribute
+  std::uint32_t mark = 0;   // the conntrack mark (0 when the kernel reported none)
 };
-// Every entry of the current network namespace, with its labels.
+// Every entry of the current network namespace, with its labels and mark.
 [[nodiscard]] Expected<std::vector<EntryLabels>> dump_entries();
 
 // The tuple a reply packet carries: addresses and ports swapped, ICMP request types turned into

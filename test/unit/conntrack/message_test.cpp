@@ -101,7 +101,63 @@ TEST_CASE("update messages carry tuple, explicit family, labels and mask", "[con
     LabelBits expected;
     expected.set(0).set(127);
     CHECK(*m.labels == expected);
+    CHECK_FALSE(m.mark.has_value());  // mark_mask 0: the mark is not touched
+    CHECK_FALSE(m.mark_mask.has_value());
   }
+}
+
+TEST_CASE("ctmark updates carry CTA_MARK under CTA_MARK_MASK, labels only when managed",
+          "[conntrack][message]") {
+  FlowTuple icmp6 = v6(kProtoIcmpV6, "2001:db8::1", 0, "2001:db8::2", 0);
+  icmp6.icmp_type = 128;
+  icmp6.icmp_id = 7;
+  const FlowTuple tuples[] = {v4(kProtoTcp, "192.168.1.117", 54871, "109.94.160.99", 443),
+                              v6(kProtoUdp, "2001:db8::1", 40000, "2001:db8:ffff::2", 8801), icmp6};
+  for (const auto& t : tuples) {
+    for (const auto lookup : {netlink::Lookup::kOriginal, netlink::Lookup::kReply}) {
+      INFO("proto " << int(t.ip_protocol) << " reply " << (lookup == netlink::Lookup::kReply));
+      LabelUpdate u;
+      u.tuple = t;
+      u.mark = 0x0100;
+      u.mark_mask = 0xff00;
+      // Mark only: no label attributes at all, so entries without label storage take it.
+      const auto only = build(u, lookup);
+      CHECK(only.family == (t.ip_version == 6 ? AF_INET6 : AF_INET));
+      CHECK(only.has_original == (lookup == netlink::Lookup::kOriginal));
+      CHECK(only.has_reply == (lookup == netlink::Lookup::kReply));
+      REQUIRE(only.mark.has_value());
+      REQUIRE(only.mark_mask.has_value());
+      CHECK(*only.mark == 0x0100);
+      CHECK(*only.mark_mask == 0xff00);
+      CHECK_FALSE(only.labels.has_value());
+      CHECK_FALSE(only.mask.has_value());
+      // Labels and mark in one message.
+      u.mask.set(2);
+      u.bits.set(2);
+      const auto both = build(u, lookup);
+      REQUIRE(both.labels.has_value());
+      CHECK(both.labels->test(2));
+      REQUIRE(both.mark.has_value());
+      CHECK(*both.mark == 0x0100);
+      CHECK(*both.mark_mask == 0xff00);
+    }
+  }
+  // Clearing: value 0 under the mask. A value outside its mask is cut to the mask (the kernel
+  // XORs the value into the bits it keeps).
+  LabelUpdate clear;
+  clear.tuple = tuples[0];
+  clear.mark = 0xf0f0;
+  clear.mark_mask = 0x00ff;
+  const auto m = build(clear, netlink::Lookup::kOriginal);
+  REQUIRE(m.mark.has_value());
+  CHECK(*m.mark == 0x00f0);
+  CHECK(*m.mark_mask == 0x00ff);
+  // Neither labels nor a mark: the empty label write the probes rely on.
+  LabelUpdate empty;
+  empty.tuple = tuples[0];
+  const auto e = build(empty, netlink::Lookup::kOriginal);
+  CHECK(e.labels.has_value());
+  CHECK_FALSE(e.mark.has_value());
 }
 
 TEST_CASE("a reply lookup sends the reversed tuple as CTA_TUPLE_REPLY only",

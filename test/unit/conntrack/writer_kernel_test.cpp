@@ -378,3 +378,120 @@ TEST_CASE("a full queue refuses and counts, never blocks; several producers",
   for (const auto& e : dump.value()) zoomed += e.labels.test(kZoom) ? 1 : 0;
   CHECK(zoomed == stats.written);
 }
+
+namespace {
+
+// The mark= field of the `conntrack -L -o extended` line whose original tuple starts with `key`;
+// -1 when there is no such line.
+long long mark_of(const std::string& listing, const std::string& key) {
+  std::istringstream lines(listing);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto first_src = line.find("src=");
+    if (first_src == std::string::npos || line.compare(first_src, key.size(), key) != 0) continue;
+    const auto at = line.find(" mark=");
+    if (at == std::string::npos) return -2;
+    return std::stoll(line.substr(at + 6));
+  }
+  return -1;
+}
+
+LabelUpdate mark_update(const FlowTuple& t, std::uint32_t mark, std::uint32_t mask) {
+  LabelUpdate u;
+  u.tuple = t;
+  u.mark = mark;
+  u.mark_mask = mask;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("ctmark: masked mark writes keep the bits outside the mask; NAT, ICMP, IPv6",
+          "[conntrack][kernel]") {
+  if (!is_root()) {
+    WARN("SKIP: not root; kernel tests need CAP_NET_ADMIN");
+    return;
+  }
+  auto box = sandbox();
+  // No label-enabling ruleset: these entries have no label storage, so a write that carried
+  // CTA_LABELS would fail with ENOSPC. A mark-only update must not.
+  const std::string nat = "src=10.0.0.5 dst=198.51.100.7 sport=5555 dport=443";
+  sh("conntrack -I -p tcp -s 192.168.1.117 -d 109.94.160.99 --sport 54871 --dport 443 --state "
+     "ESTABLISHED -t 600 --mark 0x12345678");
+  sh("conntrack -I -p udp -s 2001:db8::1 -d 2001:db8:ffff::2 --sport 40000 --dport 8801 -t 600 "
+     "--mark 0xa5a5a5a5");
+  sh("conntrack -I -p icmp -s 192.168.1.117 -d 162.255.38.14 --icmp-type 8 --icmp-code 0 --icmp-id "
+     "77 -t 60 --mark 0xffffffff");
+  sh("conntrack -I -p icmpv6 -s 2001:db8::1 -d 2001:db8:ffff::2 --icmpv6-type 128 --icmpv6-code 0 "
+     "--icmpv6-id 5 -t 60 --mark 0x1");
+  sh("conntrack -I -p tcp -s 10.0.0.5 -d 198.51.100.7 --sport 5555 --dport 443 --reply-src "
+     "198.51.100.7 --reply-dst 203.0.113.1 --reply-port-src 443 --reply-port-dst 60001 --state "
+     "ESTABLISHED -t 600 --mark 0x00ff00ff");
+  // Untouched: an entry we never write.
+  sh("conntrack -I -p udp -s 192.168.1.117 -d 192.168.1.1 --sport 65394 --dport 53 -t 600 --mark "
+     "0x0000ff00");
+
+  auto writer = LabelWriter::start(WriterOptions{});
+  INFO(writer.error_text());
+  REQUIRE(writer.ok());
+  const FlowTuple tcp4 = tuple(kProtoTcp, "192.168.1.117", 54871, "109.94.160.99", 443);
+  const FlowTuple udp6 = tuple(kProtoUdp, "2001:db8::1", 40000, "2001:db8:ffff::2", 8801);
+  const FlowTuple ping = icmp(kProtoIcmp, "192.168.1.117", "162.255.38.14", 8, 77);
+  const FlowTuple ping6 = icmp(kProtoIcmpV6, "2001:db8::1", "2001:db8:ffff::2", 128, 5);
+  const FlowTuple wan = tuple(kProtoTcp, "203.0.113.1", 60001, "198.51.100.7", 443);  // NAT'd side
+  REQUIRE((*writer)->submit(mark_update(tcp4, 0x0100, 0xff00)));
+  REQUIRE((*writer)->submit(mark_update(udp6, 0x00000b00, 0x00000f00)));
+  REQUIRE((*writer)->submit(mark_update(ping, 0x0, 0x000000f0)));
+  REQUIRE((*writer)->submit(mark_update(ping6, 0x80000000, 0x80000000)));
+  REQUIRE((*writer)->submit(mark_update(wan, 0x00001200, 0x0000ff00)));
+  (*writer)->flush();
+  auto stats = (*writer)->stats();
+  CHECK(stats.written == 5);
+  CHECK(stats.nat_reply_hits == 1);
+  CHECK(stats.enospc == 0);
+  CHECK(stats.other_errors == 0);
+  auto list = run("conntrack -L -o extended").output;
+  INFO(list);
+  CHECK(mark_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") == 0x12340178);
+  CHECK(mark_of(list, "src=2001:db8::1 dst=2001:db8:ffff::2 sport=40000 dport=8801") == 0xa5a5aba5);
+  CHECK(mark_of(list, "src=192.168.1.117 dst=162.255.38.14 type=8 code=0 id=77") == 0xffffff0f);
+  CHECK(mark_of(list, "src=2001:db8::1 dst=2001:db8:ffff::2 type=128 code=0 id=5") == 0x80000001);
+  CHECK(mark_of(list, nat) == 0x00ff12ff);
+  CHECK(mark_of(list, "src=192.168.1.117 dst=192.168.1.1 sport=65394 dport=53") == 0x0000ff00);
+
+  // The action stops matching: the managed bits go back to 0, the others stay.
+  REQUIRE((*writer)->submit(mark_update(tcp4, 0, 0xff00)));
+  REQUIRE((*writer)->submit(mark_update(wan, 0, 0x0000ff00)));
+  (*writer)->flush();
+  list = run("conntrack -L -o extended").output;
+  CHECK(mark_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") == 0x12340078);
+  CHECK(mark_of(list, nat) == 0x00ff00ff);
+  // Labels and a mark in one update: both land where label storage exists.
+  sh("nft -f etc/ctlabeld/ctlabeld.nft");
+  sh("conntrack -I -p tcp -s 10.4.0.1 -d 10.4.0.2 --sport 1000 --dport 443 --state ESTABLISHED "
+     "-t 600 --mark 0x5");
+  LabelUpdate both = zoom_update(tuple(kProtoTcp, "10.4.0.1", 1000, "10.4.0.2", 443));
+  both.mark = 0x30;
+  both.mark_mask = 0xf0;
+  REQUIRE((*writer)->submit(both));
+  (*writer)->flush();
+  stats = (*writer)->stats();
+  CHECK(stats.written == 8);
+  list = run("conntrack -L -o extended,labels").output;
+  CHECK(mark_of(list, "src=10.4.0.1 dst=10.4.0.2 sport=1000 dport=443") == 0x35);
+  CHECK(labels_of(list, "src=10.4.0.1 dst=10.4.0.2 sport=1000 dport=443") == "zoom");
+  // tcp4 started before the label rule: the label part answers ENOSPC, the kernel has written
+  // the mark before it looks at labels.
+  LabelUpdate late = zoom_update(tcp4);
+  late.mark = 0x0200;
+  late.mark_mask = 0xff00;
+  REQUIRE((*writer)->submit(late));
+  (*writer)->flush();
+  CHECK((*writer)->stats().enospc == 1);
+  list = run("conntrack -L -o extended").output;
+  CHECK(mark_of(list, "src=192.168.1.117 dst=109.94.160.99 sport=54871 dport=443") == 0x12340278);
+  // An entry gone: ENOENT in both directions, as for labels.
+  REQUIRE((*writer)->submit(mark_update(tuple(kProtoUdp, "192.0.2.77", 1, "192.0.2.78", 2), 1, 1)));
+  (*writer)->flush();
+  CHECK((*writer)->stats().enoent == 1);
+}
