@@ -288,6 +288,12 @@ std::string RuleSet::summary() const {
     first = false;
   }
   out << "]\n";
+  if (managed_mark_ != 0) {
+    char mark[16];
+    std::snprintf(mark, sizeof mark, "0x%08x", managed_mark_);
+    out << "managed mark bits: " << mark
+        << " (ctmark targets set these; the other bits of the connection's mark are kept)\n";
+  }
   return out.str();
 }
 

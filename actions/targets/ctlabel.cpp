@@ -183,7 +183,8 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts& parts, std::ost
 
 }  // namespace
 
-const TargetTypeOps kCtlabelType = {
+// Registered in registry.cpp (extern: the table there links to it).
+extern const TargetTypeOps kCtlabelType = {
     .name = "ctlabel",
     .implemented = true,
     .read_globals = &read_globals,

@@ -12,7 +12,17 @@
 
 namespace ctlabeld::actions {
 
+extern const TargetTypeOps kCtmarkType;  // below; the overlap check compares against it
+
 namespace {
+
+// ctmark's state during one load: target_defaults.ctmark (each target starts from these).
+struct CtmarkLoad {
+  std::optional<std::uint32_t> mark;
+  std::optional<std::uint32_t> mask;
+  unsigned shift = 0;
+  bool enabled = true;
+};
 
 using rapidjson::Value;
 
@@ -74,16 +84,16 @@ void read_keys(const Value& t, const std::string& path, CtmarkLoad& into, Config
 
 void read_defaults(const Value& c, const std::string& path, TargetLoad& load, ConfigReader& in) {
   in.check_keys(c, path, {"target_enabled", "mark", "mask", "shift"});
-  in.read_bool(c, "target_enabled", path, load.ctmark.enabled);
-  read_keys(c, path, load.ctmark, in);
+  in.read_bool(c, "target_enabled", path, load.state<CtmarkLoad>().enabled);
+  read_keys(c, path, load.state<CtmarkLoad>(), in);
 }
 
 void read_target(const Value& t, const std::string& path, TargetLoad& load, CtlabelTarget& target,
                  ConfigReader& in) {
   in.check_keys(t, path, {"target_type", "target_enabled", "mark", "mask", "shift"});
-  target.enabled = load.ctmark.enabled;
+  target.enabled = load.state<CtmarkLoad>().enabled;
   in.read_bool(t, "target_enabled", path, target.enabled);
-  CtmarkLoad own = load.ctmark;  // target_defaults.ctmark, then the target's own keys
+  CtmarkLoad own = load.state<CtmarkLoad>();  // target_defaults.ctmark, then the target's own keys
   read_keys(t, path, own, in);
   if (!own.mark) {
     if (t.FindMember("mark") == t.MemberEnd()) {  // else: the bad value is already reported
@@ -187,7 +197,8 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 
 }  // namespace
 
-const TargetTypeOps kCtmarkType = {
+// Registered in registry.cpp (extern: the table there links to it).
+extern const TargetTypeOps kCtmarkType = {
     .name = "ctmark",
     .implemented = true,
     .read_globals = nullptr,

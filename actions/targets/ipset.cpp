@@ -11,6 +11,26 @@ namespace ctlabeld::actions {
 
 namespace {
 
+// An ipset target's resolved settings (target_defaults.ipset, then the target's own keys);
+// kept in CtlabelTarget::settings for --check.
+struct IpsetSettings {
+  bool enabled = true;
+  std::string set_name;
+  bool v4 = true;  // set_family "*" (the default): both
+  bool v6 = true;
+  ipset::Type type = ipset::Type::kHashIp;
+  std::uint32_t max_elements = 65536;
+  std::uint32_t ttl = 0;  // seconds; 0: members never expire
+  ipset::SkbInfo skb;
+  bool managed = false;
+  bool flush_on_create = false;
+  bool flush_on_destroy = false;
+};
+
+struct IpsetLoad {
+  IpsetSettings defaults;
+};
+
 using rapidjson::Value;
 
 // ipset's kernel limit on timeouts (UINT_MAX / MSEC_PER_SEC, ip_set_timeout.h).
@@ -124,7 +144,7 @@ void read_defaults(const Value& c, const std::string& path, TargetLoad& load, Co
       c, path,
       {"target_enabled", "set_family", "type", "max_elements", "ttl", "skb_mark", "skb_mask",
        "skb_prio", "skb_queue", "managed", "flush_on_create", "flush_on_destroy"});
-  read_keys(c, path, load.ipset.defaults, in);
+  read_keys(c, path, load.state<IpsetLoad>().defaults, in);
 }
 
 void read_target(const Value& t, const std::string& path, TargetLoad& load, CtlabelTarget& target,
@@ -133,7 +153,7 @@ void read_target(const Value& t, const std::string& path, TargetLoad& load, Ctla
                 {"target_type", "target_enabled", "set_name", "set_family", "type", "max_elements",
                  "ttl", "skb_mark", "skb_mask", "skb_prio", "skb_queue", "managed",
                  "flush_on_create", "flush_on_destroy"});
-  IpsetSettings s = load.ipset.defaults;
+  IpsetSettings s = load.state<IpsetLoad>().defaults;
   read_keys(t, path, s, in);
   target.enabled = s.enabled;
   if (!in.read_string(t, "set_name", path, s.set_name, false)) {
@@ -280,7 +300,8 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 
 }  // namespace
 
-const TargetTypeOps kIpsetType = {
+// Registered in registry.cpp (extern: the table there links to it).
+extern const TargetTypeOps kIpsetType = {
     .name = "ipset",
     .implemented = true,
     .read_globals = nullptr,

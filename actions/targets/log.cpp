@@ -9,6 +9,14 @@ namespace ctlabeld::actions {
 
 namespace {
 
+// log's state during one load: target_defaults.log, and each enabled target's file pattern
+// (two targets writing the same files must agree on the interval).
+struct LogLoad {
+  flowlog::LogSpec defaults;
+  bool default_enabled = true;
+  std::map<std::string, std::pair<std::string, std::int64_t>> patterns;  // -> target, interval
+};
+
 using flowlog::LogSpec;
 using rapidjson::Value;
 
@@ -54,7 +62,7 @@ void read_globals(const Value& c, const std::string& path, TargetLoad&, ConfigRe
 }
 
 void read_defaults(const Value& c, const std::string& path, TargetLoad& load, ConfigReader& in) {
-  LogLoad& l = load.log;
+  LogLoad& l = load.state<LogLoad>();
   in.check_keys(c, path, {"target_enabled", "interval", "path", "prefix", "suffix"});
   in.read_bool(c, "target_enabled", path, l.default_enabled);
   read_spec(c, path, l.defaults, in);
@@ -62,7 +70,7 @@ void read_defaults(const Value& c, const std::string& path, TargetLoad& load, Co
 
 void read_target(const Value& t, const std::string& path, TargetLoad& load, CtlabelTarget& target,
                  ConfigReader& in) {
-  LogLoad& l = load.log;
+  LogLoad& l = load.state<LogLoad>();
   in.check_keys(t, path, {"target_type", "target_enabled", "interval", "path", "prefix", "suffix"});
   target.enabled = l.default_enabled;
   in.read_bool(t, "target_enabled", path, target.enabled);
@@ -113,7 +121,8 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 
 }  // namespace
 
-const TargetTypeOps kLogType = {
+// Registered in registry.cpp (extern: the table there links to it).
+extern const TargetTypeOps kLogType = {
     .name = "log",
     .implemented = true,
     .read_globals = &read_globals,

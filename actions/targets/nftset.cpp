@@ -12,6 +12,27 @@ namespace ctlabeld::actions {
 
 namespace {
 
+// An nftset target's settings as resolved from target_defaults.nftset and the target (kept in
+// CtlabelTarget::settings for --check).
+struct NftsetSettings {
+  std::string table_name = "nfa";
+  std::string table_family = "inet";
+  std::string set_name;          // without the family suffix
+  std::string set_family = "*";  // ipv4, ipv6 or * (both)
+  std::vector<nftset::Field> type;
+  std::uint32_t max_elements = 65536;
+  std::uint32_t ttl = 0;  // seconds; 0: elements never expire
+  bool managed = false;
+  bool flush_on_create = false;
+  bool flush_on_destroy = false;
+  bool enabled = true;
+};
+
+// nftset's state during one load: target_defaults.nftset.
+struct NftsetLoad {
+  NftsetSettings defaults;
+};
+
 using nftset::Family;
 using nftset::Field;
 using rapidjson::Value;
@@ -147,7 +168,7 @@ void read_globals(const Value& c, const std::string& path, TargetLoad&, ConfigRe
 
 void read_defaults(const Value& c, const std::string& path, TargetLoad& load, ConfigReader& in) {
   in.check_keys(c, path, kKeys);
-  read_keys(c, path, load.nftset.defaults, in);
+  read_keys(c, path, load.state<NftsetLoad>().defaults, in);
 }
 
 std::vector<Family> families_of(const NftsetSettings& s) {
@@ -170,7 +191,7 @@ void read_target(const Value& t, const std::string& path, TargetLoad& load, Ctla
   std::vector<std::string_view> allowed = kKeys;
   allowed.insert(allowed.begin(), "target_type");
   in.check_keys(t, path, allowed);
-  NftsetSettings s = load.nftset.defaults;
+  NftsetSettings s = load.state<NftsetLoad>().defaults;
   read_keys(t, path, s, in);
   target.enabled = s.enabled;
   target.ttl_s = s.ttl;
@@ -300,7 +321,8 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 
 }  // namespace
 
-const TargetTypeOps kNftsetType = {
+// Registered in registry.cpp (extern: the table there links to it).
+extern const TargetTypeOps kNftsetType = {
     .name = "nftset",
     .implemented = true,
     .read_globals = &read_globals,

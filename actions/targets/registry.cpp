@@ -7,6 +7,13 @@
 
 namespace ctlabeld::actions {
 
+// The modules (actions/targets/<type>.cpp). A new type: its line here and its row below.
+extern const TargetTypeOps kCtlabelType;
+extern const TargetTypeOps kCtmarkType;
+extern const TargetTypeOps kIpsetType;
+extern const TargetTypeOps kLogType;
+extern const TargetTypeOps kNftsetType;
+
 namespace {
 
 // Netify's other types: `target_enabled` is read so --check can say so; nothing else happens.

@@ -6,7 +6,10 @@
 
 #include <rapidjson/document.h>
 
+#include <any>
 #include <cctype>
+#include <map>
+#include <typeindex>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,70 +73,22 @@ struct CtlabelLoad {
   std::set<unsigned> taken_for_hint;  // bits already suggested in "add the line" hints
 };
 
-// An nftset target's settings as resolved from target_defaults.nftset and the target (kept in
-// CtlabelTarget::settings for --check).
-struct NftsetSettings {
-  std::string table_name = "nfa";
-  std::string table_family = "inet";
-  std::string set_name;          // without the family suffix
-  std::string set_family = "*";  // ipv4, ipv6 or * (both)
-  std::vector<nftset::Field> type;
-  std::uint32_t max_elements = 65536;
-  std::uint32_t ttl = 0;  // seconds; 0: elements never expire
-  bool managed = false;
-  bool flush_on_create = false;
-  bool flush_on_destroy = false;
-  bool enabled = true;
-};
-
-// nftset's state during one load: target_defaults.nftset.
-struct NftsetLoad {
-  NftsetSettings defaults;
-};
-
-// ctmark's state during one load: target_defaults.ctmark (each target starts from these).
-struct CtmarkLoad {
-  std::optional<std::uint32_t> mark;
-  std::optional<std::uint32_t> mask;
-  unsigned shift = 0;
-  bool enabled = true;
-};
-
-// log's state during one load: target_defaults.log, and each enabled target's file pattern
-// (two targets writing the same files must agree on the interval).
-struct LogLoad {
-  flowlog::LogSpec defaults;
-  bool default_enabled = true;
-  std::map<std::string, std::pair<std::string, std::int64_t>> patterns;  // -> target, interval
-};
-
-// An ipset target's resolved settings (target_defaults.ipset, then the target's own keys);
-// kept in CtlabelTarget::settings for --check.
-struct IpsetSettings {
-  bool enabled = true;
-  std::string set_name;
-  bool v4 = true;  // set_family "*" (the default): both
-  bool v6 = true;
-  ipset::Type type = ipset::Type::kHashIp;
-  std::uint32_t max_elements = 65536;
-  std::uint32_t ttl = 0;  // seconds; 0: members never expire
-  ipset::SkbInfo skb;
-  bool managed = false;
-  bool flush_on_create = false;
-  bool flush_on_destroy = false;
-};
-
-struct IpsetLoad {
-  IpsetSettings defaults;
-};
-
-// Every type's state during one load (one member per implemented type).
+// Every type's state during one load. ctlabel's is read by the loader itself; every other
+// module keeps its own struct in its .cpp and reaches it with state<T>(), so a new type adds
+// nothing here.
 struct TargetLoad {
   CtlabelLoad ctlabel;
-  NftsetLoad nftset;
-  CtmarkLoad ctmark;
-  LogLoad log;
-  IpsetLoad ipset;
+
+  // The module's state, made on first use (one per type and load).
+  template <typename T>
+  T& state() {
+    std::any& slot = states_[std::type_index(typeid(T))];
+    if (!slot.has_value()) slot.emplace<T>();
+    return std::any_cast<T&>(slot);
+  }
+
+ private:
+  std::map<std::type_index, std::any> states_;
 };
 
 struct TargetTypeOps {
@@ -176,12 +131,6 @@ struct TargetTypeOps {
 [[nodiscard]] const TargetTypeOps* find_target_type(std::string_view name);
 [[nodiscard]] std::vector<std::string_view> target_type_names();
 
-// The modules.
-extern const TargetTypeOps kCtlabelType;
-extern const TargetTypeOps kNftsetType;
-extern const TargetTypeOps kCtmarkType;
-extern const TargetTypeOps kLogType;
-extern const TargetTypeOps kIpsetType;
 // Netify's types ctlabeld accepts but does not implement.
 [[nodiscard]] TargetTypeOps ignored_target_type(std::string_view name);
 
