@@ -72,6 +72,14 @@ void Enforcer::keep_pending(Entry& e, const conntrack::LabelUpdate& update) noex
 
 Enforcer::Outcome Enforcer::apply(FlowId flow, const FlowTuple& tuple, const Desired& desired,
                                   std::chrono::steady_clock::time_point origin) noexcept {
+  // Most flows match nothing: they get no entry (nor its page) until something is wished,
+  // unless their slot still holds an older flow's state (then entry_for clears it).
+  const bool wants_nothing = desired.labels.none() && (desired.mark & desired.mark_managed) == 0 &&
+                             desired.members.empty();
+  if (wants_nothing) {
+    const Entry* held = slot(flow.index);
+    if (held == nullptr || held->generation == 0) return Outcome::kUnchanged;
+  }
   Entry* e = entry_for(flow);
   if (e == nullptr) return Outcome::kUnchanged;
   const bool members_changed = apply_members(*e, flow, desired, origin);
