@@ -66,12 +66,9 @@ TimePoint interval_floor(TimePoint t, std::chrono::seconds interval) {
   return TimePoint(std::chrono::seconds(s - rem));
 }
 
+// "key":"value", (the value escaped)
 void key_string(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  append_json_string(value, out);
-  out += "\",";
+  append_json_member(key, value, out);
 }
 
 std::string directory_of(const LogSpec& spec) {
@@ -109,42 +106,12 @@ struct DueFile {
 
 }  // namespace
 
-void append_json_string(std::string_view text, std::string& out) {
-  for (const unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          // Hostnames come off the wire: each byte outside printable ASCII as its own code point
-          // (as --flows does), so the file is valid JSON whatever the bytes.
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
-
 void append_record_json(const FlowRecord& r, const MemberFields& f, std::string& out) {
   const FlowTuple& t = r.tuple;
   out += '{';
   key_string(out, "action", r.action);
   key_string(out, "target", r.target);
-  fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version,
-                 t.ip_protocol);
-  key_string(out, "src_ip", to_string(t.src, t.ip_version));
-  fmt::format_to(std::back_inserter(out), "\"src_port\":{},", t.src_port);
-  key_string(out, "dst_ip", to_string(t.dst, t.ip_version));
-  fmt::format_to(std::back_inserter(out), "\"dst_port\":{},", t.dst_port);
-  if (is_icmp(t.ip_protocol)) {
-    fmt::format_to(std::back_inserter(out), "\"icmp_type\":{},\"icmp_code\":{},", t.icmp_type,
-                   t.icmp_code);
-  }
-  fmt::format_to(std::back_inserter(out), "\"vlan\":{},", t.vlan);
+  append_tuple_json(t, out);
   if (f.ip_version == 4 || f.ip_version == 6) {
     key_string(out, "local_ip", to_string(f.local_addr, f.ip_version));
     key_string(out, "other_ip", to_string(f.other_addr, f.ip_version));

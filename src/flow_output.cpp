@@ -12,33 +12,11 @@
 
 namespace ctlabeld::app {
 
-void append_json_string(std::string_view text, std::string& out) {
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          // Hostnames come off the wire: keep the output valid JSON whatever the bytes.
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
-
 namespace {
 
+// "key":"value", (the value escaped)
 void key_string(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  append_json_string(value, out);
-  out += "\",";
+  append_json_member(key, value, out);
 }
 
 void key_array(std::string& out, std::string_view key, const std::vector<std::string>& values) {
@@ -65,17 +43,7 @@ void format_flow_json(const FlowLine& line, std::string& out) {
   const classify::Verdict& v = *r.verdict;
   const FlowTuple& t = r.tuple;
   out += '{';
-  fmt::format_to(std::back_inserter(out), "\"ip_version\":{},\"ip_protocol\":{},", t.ip_version,
-                 t.ip_protocol);
-  key_string(out, "src_ip", to_string(t.src, t.ip_version));
-  fmt::format_to(std::back_inserter(out), "\"src_port\":{},", t.src_port);
-  key_string(out, "dst_ip", to_string(t.dst, t.ip_version));
-  fmt::format_to(std::back_inserter(out), "\"dst_port\":{},", t.dst_port);
-  if (is_icmp(t.ip_protocol)) {
-    fmt::format_to(std::back_inserter(out), "\"icmp_type\":{},\"icmp_code\":{},\"icmp_id\":{},",
-                   t.icmp_type, t.icmp_code, t.icmp_id);
-  }
-  fmt::format_to(std::back_inserter(out), "\"vlan\":{},", t.vlan);
+  append_tuple_json(t, out);
   key_string(out, "app", v.app);
   key_string(out, "protocol", v.protocol);
   key_string(out, "category", v.category);

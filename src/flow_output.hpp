@@ -2,6 +2,8 @@
 // --flows: one JSON object per flow (JSON Lines), shared by every worker.
 #pragma once
 
+#include "ctlabeld/common/json_text.hpp"
+
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -22,8 +24,8 @@ struct FlowLine {
 
 // Appends `line` as one JSON object (no trailing newline) to `out`.
 void format_flow_json(const FlowLine& line, std::string& out);
-// Escapes text for a JSON string (without the quotes).
-void append_json_string(std::string_view text, std::string& out);
+using ctlabeld::append_json_string;  // common/json_text.hpp
+using ctlabeld::append_tuple_json;
 
 class FlowOutput {
  public:

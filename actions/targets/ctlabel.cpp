@@ -186,7 +186,6 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts& parts, std::ost
 // Registered in registry.cpp (extern: the table there links to it).
 extern const TargetTypeOps kCtlabelType = {
     .name = "ctlabel",
-    .implemented = true,
     .read_globals = &read_globals,
     .read_defaults = &read_defaults,
     .prepare = &prepare,
@@ -195,8 +194,6 @@ extern const TargetTypeOps kCtlabelType = {
     .add_managed = &add_managed,
     .effect = &effect,
     .describe = &describe,
-    .bind = nullptr,
-    .check = nullptr,
 };
 
 }  // namespace ctlabeld::actions

@@ -200,16 +200,10 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 // Registered in registry.cpp (extern: the table there links to it).
 extern const TargetTypeOps kCtmarkType = {
     .name = "ctmark",
-    .implemented = true,
-    .read_globals = nullptr,
     .read_defaults = &read_defaults,
-    .prepare = nullptr,
     .read_target = &read_target,
-    .finish = nullptr,
-    .add_managed = nullptr,
     .effect = &effect,
     .describe = &describe,
-    .bind = nullptr,
     .check = &check,
 };
 

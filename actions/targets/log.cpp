@@ -122,19 +122,7 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 }  // namespace
 
 // Registered in registry.cpp (extern: the table there links to it).
-extern const TargetTypeOps kLogType = {
-    .name = "log",
-    .implemented = true,
-    .read_globals = &read_globals,
-    .read_defaults = &read_defaults,
-    .prepare = nullptr,
-    .read_target = &read_target,
-    .finish = nullptr,
-    .add_managed = nullptr,
-    .effect = nullptr,
-    .describe = &describe,
-    .bind = &bind,
-    .check = nullptr,
-};
+extern const TargetTypeOps kLogType =
+    sink_type_ops("log", &read_globals, &read_defaults, &read_target, &describe, &bind);
 
 }  // namespace ctlabeld::actions

@@ -322,19 +322,7 @@ void describe(const CtlabelTarget& target, const RuleSet::Parts&, std::ostream& 
 }  // namespace
 
 // Registered in registry.cpp (extern: the table there links to it).
-extern const TargetTypeOps kNftsetType = {
-    .name = "nftset",
-    .implemented = true,
-    .read_globals = &read_globals,
-    .read_defaults = &read_defaults,
-    .prepare = nullptr,
-    .read_target = &read_target,
-    .finish = nullptr,
-    .add_managed = nullptr,
-    .effect = nullptr,
-    .describe = &describe,
-    .bind = &bind,
-    .check = nullptr,
-};
+extern const TargetTypeOps kNftsetType =
+    sink_type_ops("nftset", &read_globals, &read_defaults, &read_target, &describe, &bind);
 
 }  // namespace ctlabeld::actions

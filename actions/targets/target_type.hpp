@@ -93,38 +93,58 @@ struct TargetLoad {
 
 struct TargetTypeOps {
   std::string_view name;
-  bool implemented;  // false: accepted so a Netify file loads unchanged; does nothing here
-  // Any of these may be null (nothing to do).
+  bool implemented = true;  // false: accepted so a Netify file loads unchanged; does nothing here
+  // Any of these may be null (nothing to do): a module names only the ones it has.
   // target_globals.<type> and target_defaults.<type> (an object; `path` names it).
   void (*read_globals)(const rapidjson::Value& obj, const std::string& path, TargetLoad& load,
-                       ConfigReader& in);
+                       ConfigReader& in) = nullptr;
   void (*read_defaults)(const rapidjson::Value& obj, const std::string& path, TargetLoad& load,
-                        ConfigReader& in);
+                        ConfigReader& in) = nullptr;
   // After the globals and defaults, before any target (ctlabel: loads connlabel.conf).
-  void (*prepare)(TargetLoad& load, const ResolverFactory& factory, ConfigReader& in);
+  void (*prepare)(TargetLoad& load, const ResolverFactory& factory, ConfigReader& in) = nullptr;
   // targets.<name> of this type (an object; `target.name` and `type` are set).
   void (*read_target)(const rapidjson::Value& obj, const std::string& path, TargetLoad& load,
-                      CtlabelTarget& target, ConfigReader& in);
+                      CtlabelTarget& target, ConfigReader& in) = nullptr;
   // After every target, into the compiled parts (ctlabel: the label map, auto labels).
-  void (*finish)(TargetLoad& load, RuleSet::Parts& parts);
+  void (*finish)(TargetLoad& load, RuleSet::Parts& parts) = nullptr;
   // The bits an enabled target of the type may set (the mask of every write).
-  void (*add_managed)(const CtlabelTarget& target, const RuleSet::Parts& parts, LabelBits& out);
+  void (*add_managed)(const CtlabelTarget& target, const RuleSet::Parts& parts,
+                      LabelBits& out) = nullptr;
   // A matching action's enabled target: add its effect on the flow to `out`. No allocation.
   void (*effect)(const CtlabelTarget& target, const RuleSet::Parts& parts, const FlowFacts& facts,
-                 Evaluation& out);
+                 Evaluation& out) = nullptr;
   // --check lines under the target's name.
-  void (*describe)(const CtlabelTarget& target, const RuleSet::Parts& parts, std::ostream& out);
+  void (*describe)(const CtlabelTarget& target, const RuleSet::Parts& parts,
+                   std::ostream& out) = nullptr;
   // Sink types (nftset, ipset, log): once the whole file loaded without error, each enabled
   // target's sinks are attached through `binder` (which the daemon routes to the type's
   // writer: it checks or creates the set) and stored in target.sinks. A sink that cannot be
   // bound is a warning naming the fix (`path` is "targets.<name>"); the target then does
   // nothing for it and everything else keeps working.
   void (*bind)(CtlabelTarget& target, const std::string& path, SinkBinder& binder,
-               ConfigReader& in);
+               ConfigReader& in) = nullptr;
   // Once every target and action is read: checks across targets and actions (ctmark: two
   // targets writing the same mark bits to one flow). Errors and warnings go to `in`.
-  void (*check)(const RuleSet::Parts& parts, ConfigReader& in);
+  void (*check)(const RuleSet::Parts& parts, ConfigReader& in) = nullptr;
 };
+
+// A sink type's ops (nftset, ipset, log): its readers, its --check lines and bind; the rule set
+// lists its bound sinks generically, so it has no effect of its own.
+constexpr TargetTypeOps sink_type_ops(std::string_view name,
+                                      decltype(TargetTypeOps::read_globals) read_globals,
+                                      decltype(TargetTypeOps::read_defaults) read_defaults,
+                                      decltype(TargetTypeOps::read_target) read_target,
+                                      decltype(TargetTypeOps::describe) describe,
+                                      decltype(TargetTypeOps::bind) bind) {
+  TargetTypeOps ops{};
+  ops.name = name;
+  ops.read_globals = read_globals;
+  ops.read_defaults = read_defaults;
+  ops.read_target = read_target;
+  ops.describe = describe;
+  ops.bind = bind;
+  return ops;
+}
 
 // The registry (registry.cpp): Netify's target types, in the order messages list them.
 [[nodiscard]] const std::vector<const TargetTypeOps*>& target_types();

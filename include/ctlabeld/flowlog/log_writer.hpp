@@ -4,6 +4,8 @@
 // path. Nothing is written for an interval without records; the last one is written at stop().
 #pragma once
 
+#include "ctlabeld/common/json_text.hpp"
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -60,8 +62,8 @@ class LogWriter final : public SinkWriter {
 
 // One record as the file holds it (a JSON object, no newline), appended to `out`.
 void append_record_json(const FlowRecord& record, const MemberFields& fields, std::string& out);
-// Escapes text for a JSON string without the quotes; bytes off the wire stay valid JSON.
-void append_json_string(std::string_view text, std::string& out);
+using ctlabeld::append_json_string;  // common/json_text.hpp
+using ctlabeld::append_tuple_json;
 // "20261202T154000Z" (UTC, whole seconds).
 [[nodiscard]] std::string file_timestamp(std::chrono::system_clock::time_point t);
 // "<path>/<prefix>-<timestamp><suffix>".
