@@ -341,7 +341,9 @@ Expected<Fd> open_write(const std::string& path, const char* what) {
   };
   auto target = open_parent(path);
   if (!target) return fail(target.errors().front());
-  const auto& [dir, base] = *target;
+  // Named references, not a structured binding: lambdas below capture them (clang 14).
+  const OpenedFile& dir = target->dir;
+  const std::string& base = target->base;
   constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC;
   // A link as the last component: judged by its owner and its directory before anything opens.
   struct stat link {};
@@ -384,7 +386,9 @@ Status write_atomic(const std::string& path, std::string_view data, const char* 
   };
   auto target = open_parent(path);
   if (!target) return fail(target.errors().front());
-  const auto& [dir, base] = *target;
+  // Named references, not a structured binding: lambdas below capture them (clang 14).
+  const OpenedFile& dir = target->dir;
+  const std::string& base = target->base;
 
   // A random name no one can predict, created exclusively and never through a link.
   std::string tmp;
